@@ -1,0 +1,33 @@
+#include "sparsekgen/generator/blocks/PipelineRing.h"
+
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+
+namespace sparsekgen {
+
+SharedRingViews buildSharedRing(KernelBuilder &kb, const SharedRingLayout &layout, mlir::Type element) {
+  auto &b = kb.b;
+  auto *context = b.getContext();
+  auto space = KernelBuilder::workgroupSpace(context);
+  auto bytesType = mlir::MemRefType::get({mlir::ShapedType::kDynamic}, b.getI8Type(),
+                                         mlir::MemRefLayoutAttrInterface{}, space);
+  mlir::Value shared = mlir::gpu::DynamicSharedMemoryOp::create(b, bytesType);
+  auto aType = mlir::MemRefType::get({layout.stages, layout.aRows, layout.aRowElements}, element,
+                                     mlir::MemRefLayoutAttrInterface{}, space);
+  auto bType = mlir::MemRefType::get({layout.stages, layout.bRows, layout.bRowElements}, element,
+                                     mlir::MemRefLayoutAttrInterface{}, space);
+  SharedRingViews views;
+  views.a = mlir::memref::ViewOp::create(b, aType, shared, kb.index(0), mlir::ValueRange{});
+  views.b = mlir::memref::ViewOp::create(b, bType, shared, kb.index(layout.aRingBytes()), mlir::ValueRange{});
+  return views;
+}
+
+mlir::Value commitAsyncGroup(KernelBuilder &kb, mlir::ValueRange copyTokens) {
+  auto tokenType = mlir::nvgpu::DeviceAsyncTokenType::get(kb.b.getContext());
+  return mlir::nvgpu::DeviceAsyncCreateGroupOp::create(kb.b, tokenType, copyTokens);
+}
+
+void waitAsyncGroups(KernelBuilder &kb, mlir::Value groupToken, int pending) {
+  mlir::nvgpu::DeviceAsyncWaitOp::create(kb.b, groupToken, kb.b.getI32IntegerAttr(pending));
+}
+
+} // namespace sparsekgen

@@ -1,0 +1,230 @@
+#include "sparsekgen/generator/Bundle.h"
+
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/DerivedTypes.h"
+#include "llvm/IR/GlobalVariable.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Object/ArchiveWriter.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+
+#include "sparsekgen/BundleAbi.h"
+#include "sparsekgen/generator/Errors.h"
+
+namespace sparsekgen {
+
+namespace {
+
+constexpr const char *kBundleSymbol = "sparsekgen_kernels";
+
+std::string imageBytes(const KernelImage &image) {
+  // cuModuleLoadData reads PTX up to its terminating NUL.
+  return image.cubin ? image.bytes : image.bytes + '\0';
+}
+
+nlohmann::json manifestJson(const std::vector<BundledKernel> &kernels, const std::string &catalogPath,
+                            const std::string &hash) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto &kernel : kernels) {
+    nlohmann::json parameters = nlohmann::json::array();
+    for (const auto &[name, type] : kernel.abi.parameters)
+      parameters.push_back({{"name", name}, {"type", type}});
+    nlohmann::json images = nlohmann::json::array();
+    for (const auto &image : kernel.images) {
+      nlohmann::json entry = {{"sm", image.sm}, {"format", image.cubin ? "cubin" : "ptx"},
+                              {"bytes", image.bytes.size()}};
+      if (image.report) {
+        entry["registers"] = image.report->registers;
+        entry["static_shared_memory_bytes"] = image.report->sharedBytes;
+        entry["spill_store_bytes"] = image.report->spillStoreBytes;
+        entry["spill_load_bytes"] = image.report->spillLoadBytes;
+        entry["stack_frame_bytes"] = image.report->stackFrameBytes;
+      }
+      images.push_back(entry);
+    }
+    list.push_back({{"name", kernel.name},
+                    {"spec", toJson(kernel.spec)},
+                    {"launch",
+                     {{"abi", kernel.abi.name},
+                      {"parameters", parameters},
+                      {"threads_per_block", kernel.abi.threadsPerBlock},
+                      {"dynamic_shared_memory_bytes", kernel.abi.sharedMemoryBytes},
+                      {"grid", fmt::format("x = ceil(outputs / {}), y = ceil(out_channels / {})",
+                                           kernel.abi.rowsPerBlock, kernel.abi.columnsPerBlock)}}},
+                    {"images", images}});
+  }
+  return {{"format", "sparsekgen-bundle"},
+          {"abi_version", SPARSEKGEN_BUNDLE_ABI_VERSION},
+          {"catalog", catalogPath},
+          {"bundle_hash", hash},
+          {"kernels", list}};
+}
+
+class ObjectEmitter {
+public:
+  ObjectEmitter() : module("sparsekgen_kernels", context) {}
+
+  std::string emit(const std::vector<BundledKernel> &kernels, const std::string &manifest, const std::string &hash) {
+    auto *i32 = llvm::Type::getInt32Ty(context);
+    auto *i64 = llvm::Type::getInt64Ty(context);
+    auto *ptr = llvm::PointerType::getUnqual(context);
+    auto *imageType = llvm::StructType::create(context, {i32, i32, ptr, i64}, "skg_kernel_image");
+    auto *recordType =
+        llvm::StructType::create(context, {ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr}, "skg_kernel_record");
+    auto *bundleType = llvm::StructType::create(context, {i32, i32, ptr, ptr, ptr}, "skg_bundle");
+    auto u32 = [&](uint64_t value) { return llvm::ConstantInt::get(i32, value); };
+
+    std::vector<llvm::Constant *> records;
+    for (const auto &kernel : kernels) {
+      std::vector<llvm::Constant *> images;
+      for (const auto &image : kernel.images) {
+        std::string bytes = imageBytes(image);
+        images.push_back(llvm::ConstantStruct::get(
+            imageType, {u32(image.sm), u32(image.cubin ? SKG_IMAGE_CUBIN : SKG_IMAGE_PTX), data(bytes, "image", 16),
+                        llvm::ConstantInt::get(i64, bytes.size())}));
+      }
+      auto *imageArray = llvm::ConstantArray::get(llvm::ArrayType::get(imageType, images.size()), images);
+      records.push_back(llvm::ConstantStruct::get(
+          recordType, {string(kernel.name), string(toJson(kernel.spec).dump()), string(kernel.abi.name),
+                       u32(kernel.abi.threadsPerBlock), u32(kernel.abi.sharedMemoryBytes),
+                       u32(kernel.abi.rowsPerBlock), u32(kernel.abi.columnsPerBlock), u32(images.size()),
+                       global(imageArray, "images", 8)}));
+    }
+    auto *recordArray = llvm::ConstantArray::get(llvm::ArrayType::get(recordType, records.size()), records);
+    auto *bundle = llvm::ConstantStruct::get(bundleType, {u32(SPARSEKGEN_BUNDLE_ABI_VERSION), u32(records.size()),
+                                                          global(recordArray, "records", 8), string(manifest),
+                                                          string(hash)});
+    new llvm::GlobalVariable(module, bundleType, /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage, bundle,
+                             kBundleSymbol);
+    return compile();
+  }
+
+private:
+  llvm::Constant *global(llvm::Constant *value, const char *name, unsigned alignment) {
+    auto *variable = new llvm::GlobalVariable(module, value->getType(), /*isConstant=*/true,
+                                              llvm::GlobalValue::PrivateLinkage, value, name);
+    variable->setAlignment(llvm::Align(alignment));
+    return variable;
+  }
+  llvm::Constant *data(const std::string &bytes, const char *name, unsigned alignment) {
+    return global(llvm::ConstantDataArray::getRaw(bytes, bytes.size(), llvm::Type::getInt8Ty(context)), name,
+                  alignment);
+  }
+  llvm::Constant *string(const std::string &text) {
+    return global(llvm::ConstantDataArray::getString(context, text, /*AddNull=*/true), "str", 1);
+  }
+
+  std::string compile() {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+    std::string error;
+    const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+    if (!target)
+      throw GeneratorError("no LLVM target for the host: " + error);
+    std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+        triple, "generic", "", llvm::TargetOptions(), llvm::Reloc::PIC_));
+    module.setTargetTriple(triple);
+    module.setDataLayout(machine->createDataLayout());
+    llvm::SmallVector<char, 0> object;
+    llvm::raw_svector_ostream os(object);
+    llvm::legacy::PassManager passes;
+    if (machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+      throw GeneratorError("the host target cannot emit object files");
+    passes.run(module);
+    return std::string(object.begin(), object.end());
+  }
+
+  llvm::LLVMContext context;
+  llvm::Module module;
+};
+
+void writeFile(const std::string &path, const std::string &bytes) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!file)
+    throw GeneratorError(fmt::format("cannot write {}", path));
+}
+
+std::string headerText(const std::vector<BundledKernel> &kernels, const std::string &catalogPath) {
+  std::string text = fmt::format(
+      "/* Kernel bundle generated by `sparsekgen build {}`. Link libsparsekgen_kernels.a and pass\n"
+      " * &sparsekgen_kernels to the runtime (sparsekgen::Context). Regenerate rather than edit. */\n"
+      "#ifndef SPARSEKGEN_KERNELS_H\n#define SPARSEKGEN_KERNELS_H\n\n#include \"sparsekgen/BundleAbi.h\"\n\n"
+      "#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\nextern const skg_bundle {};\n\n"
+      "#ifdef __cplusplus\n}}\n#endif\n\n#define SPARSEKGEN_KERNEL_COUNT {}\n\n",
+      catalogPath, kBundleSymbol, kernels.size());
+  text += "/* Kernels in this bundle: */\n";
+  for (const auto &kernel : kernels)
+    text += fmt::format("#define SPARSEKGEN_HAS_{} 1\n", kernel.name);
+  text += "\n#endif\n";
+  return text;
+}
+
+} // namespace
+
+std::string bundleHash(const std::vector<BundledKernel> &kernels) {
+  llvm::SHA256 sha;
+  for (const auto &kernel : kernels) {
+    sha.update(kernel.name);
+    for (const auto &image : kernel.images)
+      sha.update(image.bytes);
+  }
+  auto digest = sha.final();
+  std::string hex;
+  for (uint8_t byte : digest)
+    hex += fmt::format("{:02x}", byte);
+  return hex;
+}
+
+BundleInfo writeBundle(const std::string &directory, const std::vector<BundledKernel> &kernels,
+                       const std::string &catalogPath) {
+  BundleInfo info{catalogPath, bundleHash(kernels)};
+  std::string manifest = manifestJson(kernels, catalogPath, info.hash).dump(2) + "\n";
+  std::string object = ObjectEmitter().emit(kernels, manifest, info.hash);
+
+  if (auto error = llvm::sys::fs::create_directories(directory))
+    throw GeneratorError(fmt::format("cannot create {}: {}", directory, error.message()));
+  const std::vector<std::string> finalNames = {"libsparsekgen_kernels.a", "sparsekgen_kernels.h", "manifest.json"};
+  std::vector<std::string> temporary;
+  auto cleanup = [&] {
+    for (const auto &path : temporary)
+      llvm::sys::fs::remove(path);
+  };
+  try {
+    std::string archivePath = directory + "/.libsparsekgen_kernels.a.partial";
+    temporary.push_back(archivePath);
+    std::vector<llvm::NewArchiveMember> members;
+    members.emplace_back(llvm::MemoryBufferRef(object, "sparsekgen_kernels.o"));
+    if (auto error = llvm::writeArchive(archivePath, members, llvm::SymtabWritingMode::NormalSymtab,
+                                        llvm::object::Archive::K_GNU, /*Deterministic=*/true, /*Thin=*/false))
+      throw GeneratorError("cannot write the archive: " + llvm::toString(std::move(error)));
+    temporary.push_back(directory + "/.sparsekgen_kernels.h.partial");
+    writeFile(temporary.back(), headerText(kernels, catalogPath));
+    temporary.push_back(directory + "/.manifest.json.partial");
+    writeFile(temporary.back(), manifest);
+    for (size_t i = 0; i < finalNames.size(); ++i)
+      if (auto error = llvm::sys::fs::rename(temporary[i], directory + "/" + finalNames[i]))
+        throw GeneratorError(fmt::format("cannot move {} into place: {}", finalNames[i], error.message()));
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+  return info;
+}
+
+} // namespace sparsekgen

@@ -1,0 +1,43 @@
+// A kernel bundle: the static library an application links (libsparsekgen_kernels.a), its header
+// and manifest.json. The archive holds one host object whose data is the BundleAbi.h tables and
+// the PTX/cubin images, so no compiler is needed to produce it and none at run time to use it.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sparsekgen/generator/KernelSpec.h"
+#include "sparsekgen/generator/LaunchAbi.h"
+#include "sparsekgen/generator/Lowering.h"
+
+namespace sparsekgen {
+
+struct KernelImage {
+  int sm = 0;
+  bool cubin = false;
+  std::string bytes;                 // PTX text or cubin bytes
+  std::optional<PtxasReport> report; // for cubins
+};
+
+struct BundledKernel {
+  KernelSpec spec;
+  std::string name;
+  LaunchAbi abi;
+  std::vector<KernelImage> images;
+};
+
+struct BundleInfo {
+  std::string catalogPath;
+  std::string hash; // filled by writeBundle
+};
+
+// Writes libsparsekgen_kernels.a, sparsekgen_kernels.h and manifest.json into `directory`. Files
+// are written under temporary names and renamed at the end: a failure leaves no partial bundle.
+BundleInfo writeBundle(const std::string &directory, const std::vector<BundledKernel> &kernels,
+                       const std::string &catalogPath);
+
+std::string bundleHash(const std::vector<BundledKernel> &kernels);
+
+} // namespace sparsekgen

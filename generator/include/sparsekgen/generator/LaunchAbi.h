@@ -1,0 +1,19 @@
+// How the runtime launches a generated kernel: its parameters in order and its grid and block.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sparsekgen {
+
+struct LaunchAbi {
+  std::string name;                                            // e.g. "implicit_gemm_forward.v1"
+  std::vector<std::pair<std::string, std::string>> parameters; // (name, type) in launch order
+  int threadsPerBlock = 0;
+  int sharedMemoryBytes = 0; // dynamic shared memory per block
+  int rowsPerBlock = 0;      // grid.x = ceil(outputs / rowsPerBlock)
+  int columnsPerBlock = 0;   // grid.y = ceil(Cout / columnsPerBlock)
+};
+
+} // namespace sparsekgen

@@ -1,0 +1,53 @@
+// From a kernel module (gpu.module of upstream dialects) to LLVM IR, PTX and, through ptxas, cubin.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace sparsekgen {
+
+// Every dialect, interface and translation the generator's modules pass through.
+void registerGeneratorDialects(mlir::DialectRegistry &registry);
+
+// One conversion of everything inside gpu.modules (nvgpu, gpu, arith, cf, memref, vector, index)
+// to the NVVM and LLVM dialects, with 32-bit indices and bare-pointer kernel arguments.
+std::unique_ptr<mlir::Pass> createLowerKernelToNVVMPass();
+void registerLoweringPasses(); // "sparsekgen-lower-to-nvvm" for sparsekgen-opt
+
+// Adds the passes from generator IR to the LLVM dialect, targeting sm_<sm>.
+void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm);
+
+// Each of these lowers a copy of `module`; failures throw GeneratorError with MLIR's diagnostics.
+std::string lowerToLLVMIR(mlir::ModuleOp module, int sm);
+std::string lowerToPtx(mlir::ModuleOp module, int sm);
+
+struct PtxasReport {
+  int registers = 0;
+  int sharedBytes = 0;      // static shared memory (dynamic comes from the launch ABI)
+  int spillStoreBytes = 0;
+  int spillLoadBytes = 0;
+  int stackFrameBytes = 0;
+};
+
+struct Cubin {
+  std::vector<char> image;
+  PtxasReport report;
+};
+
+// The ptxas to use: $SPARSEKGEN_PTXAS, $CUDA_HOME/bin/ptxas, /usr/local/cuda/bin/ptxas, or PATH.
+std::optional<std::string> findPtxas();
+
+// Assembles PTX for sm_<sm>; throws GeneratorError with ptxas's messages on failure.
+Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, const std::string &kernelName);
+
+// Parses `ptxas -v` output for one kernel.
+PtxasReport parsePtxasReport(const std::string &verboseOutput);
+
+} // namespace sparsekgen

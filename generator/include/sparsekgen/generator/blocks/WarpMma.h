@@ -1,0 +1,34 @@
+// Building block: warp-level tensor-core math with mma.sync.m16n8k16 (16-bit operands, fp32
+// accumulators). Fragments come from shared memory through ldmatrix; this file owns the lane-to-
+// address mapping of both operands so templates only name tile corners.
+#pragma once
+
+#include <array>
+
+#include "sparsekgen/generator/KernelBuilder.h"
+
+namespace sparsekgen {
+
+constexpr int kMmaM = 16, kMmaN = 8, kMmaK = 16;
+
+// A fragment of the 16x16 A tile whose top-left element is ring[stage][row0][col0] (row-major, K
+// contiguous): one ldmatrix.x4.
+mlir::Value loadAFragment(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value row0, mlir::Value col0,
+                          mlir::Value lane);
+
+// B fragments of two adjacent 16x8 tiles (K x N, N contiguous in shared memory) starting at
+// ring[stage][k0][col0]: one ldmatrix.x4.trans, split into the two mma operands.
+std::array<mlir::Value, 2> loadBFragmentPair(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value k0,
+                                             mlir::Value col0, mlir::Value lane);
+
+mlir::Value zeroAccumulator(KernelBuilder &kb);
+
+// acc + a * b on one m16n8k16 tile.
+mlir::Value mmaSync(KernelBuilder &kb, mlir::Value a, mlir::Value b, mlir::Value acc);
+
+// Where a lane's accumulator elements sit in the 16x8 tile: element pair h (0 or 1) of the lane is
+// at row accumulatorRow(lane) + 8h, columns accumulatorColumn(lane) and +1.
+mlir::Value accumulatorRow(KernelBuilder &kb, mlir::Value lane);
+mlir::Value accumulatorColumn(KernelBuilder &kb, mlir::Value lane);
+
+} // namespace sparsekgen

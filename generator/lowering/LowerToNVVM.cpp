@@ -1,0 +1,88 @@
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/LLVMCommon/ConversionTarget.h"
+#include "mlir/Conversion/LLVMCommon/LoweringOptions.h"
+#include "mlir/Conversion/LLVMCommon/TypeConverter.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/NVGPUToNVVM/NVGPUToNVVM.h"
+#include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include "sparsekgen/generator/Lowering.h"
+
+namespace sparsekgen {
+
+namespace {
+
+// The upstream passes each build their own type converter; run one after another they disagree on
+// the index width and leave casts between memref descriptors that no pass can remove. One
+// conversion with one converter avoids that.
+struct LowerKernelToNVVMPass : mlir::PassWrapper<LowerKernelToNVVMPass, mlir::OperationPass<mlir::gpu::GPUModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(LowerKernelToNVVMPass)
+
+  llvm::StringRef getArgument() const override { return "sparsekgen-lower-to-nvvm"; }
+  llvm::StringRef getDescription() const override {
+    return "Lower a sparsekgen kernel (nvgpu/gpu/vector/memref/arith/cf) to NVVM with 32-bit indices";
+  }
+  void getDependentDialects(mlir::DialectRegistry &registry) const override {
+    registry.insert<mlir::LLVM::LLVMDialect, mlir::NVVM::NVVMDialect>();
+  }
+
+  void runOnOperation() override {
+    auto module = getOperation();
+    auto *context = &getContext();
+    {
+      // Canonicalization folds register moves into n-D vector.from_elements, which has no direct
+      // LLVM lowering; unroll those to 1-D first.
+      mlir::RewritePatternSet unroll(context);
+      mlir::vector::populateVectorFromElementsUnrollPatterns(unroll);
+      mlir::vector::populateVectorToElementsUnrollPatterns(unroll);
+      if (failed(mlir::applyPatternsGreedily(module, std::move(unroll))))
+        return signalPassFailure();
+    }
+    mlir::LowerToLLVMOptions options(context, mlir::DataLayout(module));
+    // 32-bit address arithmetic: a third fewer registers than 64-bit; tensors are bounded by
+    // kGlobalBufferExtent elements, which the runtime checks.
+    options.overrideIndexBitwidth(32);
+    options.useBarePtrCallConv = true;
+    mlir::LLVMTypeConverter converter(context, options);
+    mlir::configureGpuToNVVMTypeConverter(converter);
+    converter.addConversion([&](mlir::nvgpu::DeviceAsyncTokenType type) -> mlir::Type {
+      // Async tokens only order copies in the IR; nothing of them exists at run time.
+      return converter.convertType(mlir::IntegerType::get(type.getContext(), 32));
+    });
+
+    mlir::RewritePatternSet patterns(context);
+    mlir::populateNVGPUToNVVMConversionPatterns(converter, patterns);
+    mlir::populateGpuToNVVMConversionPatterns(converter, patterns);
+    mlir::arith::populateArithToLLVMConversionPatterns(converter, patterns);
+    mlir::cf::populateControlFlowToLLVMConversionPatterns(converter, patterns);
+    mlir::populateFinalizeMemRefToLLVMConversionPatterns(converter, patterns);
+    mlir::populateVectorToLLVMConversionPatterns(converter, patterns);
+    mlir::index::populateIndexToLLVMConversionPatterns(converter, patterns);
+    mlir::ub::populateUBToLLVMConversionPatterns(converter, patterns);
+
+    mlir::LLVMConversionTarget target(*context);
+    mlir::configureGpuToNVVMConversionLegality(target);
+    target.addIllegalDialect<mlir::nvgpu::NVGPUDialect>();
+    if (failed(mlir::applyPartialConversion(module, target, std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+std::unique_ptr<mlir::Pass> createLowerKernelToNVVMPass() { return std::make_unique<LowerKernelToNVVMPass>(); }
+
+void registerLoweringPasses() { mlir::PassRegistration<LowerKernelToNVVMPass>(); }
+
+} // namespace sparsekgen

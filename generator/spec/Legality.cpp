@@ -1,0 +1,100 @@
+#include "sparsekgen/generator/Legality.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "sparsekgen/generator/SharedRing.h"
+#include "sparsekgen/generator/TargetInfo.h"
+
+namespace sparsekgen {
+
+namespace {
+// mma.sync.m16n8k16 for 16-bit operands; B fragments are loaded 16 columns at a time (ldmatrix.x4.trans).
+constexpr int kMmaM = 16, kMmaK = 16, kWarpNGranule = 16;
+constexpr int kMinStages = 2, kMaxStages = 8;
+// Accumulators live in registers (255 per thread at most); past this many fp32 values per thread
+// the kernel spills to local memory.
+constexpr int kMaxAccumulatorsPerThread = 128;
+
+bool templateAvailable(const KernelSpec &spec) {
+  return spec.dataflow == Dataflow::ImplicitGemm && spec.operation == ConvOperation::Forward &&
+         spec.dtypes == DataTypes{DataType::F16, DataType::F16, DataType::F16, DataType::F32} &&
+         spec.epilogue.empty();
+}
+} // namespace
+
+int sharedMemoryBytes(const KernelSpec &spec) { return sharedRingLayout(spec).totalBytes(); }
+
+std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
+  std::vector<LegalityViolation> violations;
+  auto add = [&](std::string rule, std::string field, std::string message) {
+    violations.push_back({std::move(rule), std::move(field), std::move(message)});
+  };
+
+  if (!templateAvailable(spec)) {
+    std::string field = spec.dataflow != Dataflow::ImplicitGemm      ? "/dataflow"
+                        : spec.operation != ConvOperation::Forward ? "/operation"
+                        : !spec.epilogue.empty()                   ? "/epilogue/ops/0"
+                                                                   : "/dtypes";
+    add("template-available", field,
+        fmt::format("no template implements {} {} with dtypes {}/{}/{}/{} and {} epilogue op(s) yet; available: "
+                    "implicit_gemm forward, f16 input/weight/output, f32 accumulator, empty epilogue",
+                    toString(spec.dataflow), toString(spec.operation), toString(spec.dtypes.input),
+                    toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator),
+                    spec.epilogue.size()));
+  }
+  if (spec.cta.m % spec.warp.m != 0)
+    add("warp-divides-cta", "/tile/warp/0",
+        fmt::format("warp tile M = {} does not divide CTA tile M = {}", spec.warp.m, spec.cta.m));
+  if (spec.cta.n % spec.warp.n != 0)
+    add("warp-divides-cta", "/tile/warp/1",
+        fmt::format("warp tile N = {} does not divide CTA tile N = {}", spec.warp.n, spec.cta.n));
+  if (spec.warp.k != spec.cta.k)
+    add("warp-k-equals-cta-k", "/tile/warp/2",
+        fmt::format("warp tile K = {} must equal CTA tile K = {} (warps do not split K inside a CTA)", spec.warp.k,
+                    spec.cta.k));
+  if (spec.warp.m % kMmaM != 0)
+    add("warp-m-multiple-of-mma", "/tile/warp/0",
+        fmt::format("warp tile M = {} is not a multiple of the MMA M = {}", spec.warp.m, kMmaM));
+  if (spec.warp.n % kWarpNGranule != 0)
+    add("warp-n-multiple-of-16", "/tile/warp/1",
+        fmt::format("warp tile N = {} is not a multiple of {} (B fragments load 16 columns per ldmatrix.x4)",
+                    spec.warp.n, kWarpNGranule));
+  if (spec.cta.k % kMmaK != 0)
+    add("k-multiple-of-mma-k", "/tile/cta/2",
+        fmt::format("CTA tile K = {} is not a multiple of the MMA K = {}", spec.cta.k, kMmaK));
+  if (spec.stages < kMinStages || spec.stages > kMaxStages)
+    add("stage-count", "/stages",
+        fmt::format("{} pipeline stages; the ring needs at least {} (one loading while one computes) and at most {}",
+                    spec.stages, kMinStages, kMaxStages));
+
+  // Thread counts and ring sizes are only meaningful for a tile the warps divide.
+  bool tileDivides = std::none_of(violations.begin(), violations.end(),
+                                  [](const auto &v) { return v.rule == "warp-divides-cta"; });
+  if (tileDivides) {
+    int accumulators = (spec.warp.m / kMmaM) * (spec.warp.n / 8) * 4;
+    if (spec.warp.m % kMmaM == 0 && accumulators > kMaxAccumulatorsPerThread)
+      add("accumulator-registers", "/tile/warp",
+          fmt::format("warp tile {}x{} keeps {} fp32 accumulators per thread; at most {} fit in registers",
+                      spec.warp.m, spec.warp.n, accumulators, kMaxAccumulatorsPerThread));
+    for (int sm : spec.targetSms) {
+      auto target = findTarget(sm);
+      if (!target)
+        continue;
+      if (spec.threadCount() > target->maxThreadsPerBlock)
+        add("thread-limit", "/tile",
+            fmt::format("{} warps x 32 = {} threads per CTA; {} allows at most {}", spec.warpCount(),
+                        spec.threadCount(), smName(sm), target->maxThreadsPerBlock));
+      int bytes = sharedMemoryBytes(spec);
+      if (bytes > target->maxSharedMemoryPerBlock)
+        add("shared-memory", "/stages",
+            fmt::format("{} stages of the {}x{}x{} tile need {} bytes of shared memory; {} allows at most {}",
+                        spec.stages, spec.cta.m, spec.cta.n, spec.cta.k, bytes, smName(sm),
+                        target->maxSharedMemoryPerBlock));
+    }
+  }
+  return violations;
+}
+
+} // namespace sparsekgen

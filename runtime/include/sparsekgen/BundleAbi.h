@@ -1,0 +1,47 @@
+/* The layout of a kernel bundle as linked into an application (libsparsekgen_kernels.a). Written by
+ * `sparsekgen build`, read by the runtime. C, so that any language can link a bundle. */
+#ifndef SPARSEKGEN_BUNDLE_ABI_H
+#define SPARSEKGEN_BUNDLE_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPARSEKGEN_BUNDLE_ABI_VERSION 1u
+
+enum skg_image_format { SKG_IMAGE_PTX = 0, SKG_IMAGE_CUBIN = 1 };
+
+typedef struct skg_kernel_image {
+  uint32_t sm;          /* 90 for sm_90 */
+  uint32_t format;      /* skg_image_format */
+  const uint8_t *data;  /* PTX images end with a NUL byte, counted in size */
+  uint64_t size;
+} skg_kernel_image;
+
+typedef struct skg_kernel_record {
+  const char *name;           /* derived from the spec; also the kernel's symbol in every image */
+  const char *spec_json;      /* the spec, canonical JSON */
+  const char *launch_abi;     /* e.g. "implicit_gemm_forward.v1" */
+  uint32_t threads_per_block;
+  uint32_t shared_memory_bytes; /* dynamic shared memory per block */
+  uint32_t rows_per_block;      /* grid.x = ceil(outputs / rows_per_block) */
+  uint32_t columns_per_block;   /* grid.y = ceil(out_channels / columns_per_block) */
+  uint32_t image_count;
+  const skg_kernel_image *images;
+} skg_kernel_record;
+
+typedef struct skg_bundle {
+  uint32_t abi_version;  /* SPARSEKGEN_BUNDLE_ABI_VERSION */
+  uint32_t kernel_count;
+  const skg_kernel_record *kernels;
+  const char *manifest_json;
+  const char *bundle_hash; /* SHA-256 of the kernels' names and images, hex */
+} skg_bundle;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,42 @@
+#include <fmt/format.h>
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+#include "sparsekgen/generator/Errors.h"
+#include "sparsekgen/generator/Legality.h"
+#include "sparsekgen/templates/Templates.h"
+
+namespace sparsekgen {
+
+namespace {
+void requireTemplate(const KernelSpec &spec) {
+  auto violations = checkLegality(spec);
+  if (!violations.empty())
+    throw GeneratorError(fmt::format("cannot build {}: [{}] {}", kernelName(spec), violations.front().rule,
+                                     violations.front().message));
+}
+} // namespace
+
+mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, const KernelSpec &spec) {
+  requireTemplate(spec);
+  mlir::OpBuilder builder(&context);
+  auto loc = mlir::NameLoc::get(builder.getStringAttr(kernelName(spec)));
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(loc);
+  (*module)->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(), builder.getUnitAttr());
+  switch (spec.dataflow) {
+  case Dataflow::ImplicitGemm:
+    buildImplicitGemmUnsorted(*module, spec);
+    break;
+  default:
+    throw GeneratorError(fmt::format("no template for dataflow {}", toString(spec.dataflow)));
+  }
+  return module;
+}
+
+LaunchAbi launchAbi(const KernelSpec &spec) {
+  requireTemplate(spec);
+  return implicitGemmForwardAbi(spec);
+}
+
+} // namespace sparsekgen

@@ -1,0 +1,71 @@
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "KernelCompiler.h"
+#include "sparsekgen/generator/SpecParser.h"
+
+namespace sparsekgen {
+
+namespace {
+struct BuildOptions {
+  std::string catalog;
+  std::string output;
+  bool noCubin = false;
+  bool verbose = false;
+  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+};
+
+void runBuild(const BuildOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  Catalog catalog = loadCatalogFile(options.catalog);
+  if (options.verbose)
+    for (const auto &dropped : catalog.dropped)
+      fmt::print(stderr, "dropped {} (from {}): {}\n", dropped.name, dropped.pointer, dropped.reason);
+
+  CompileOptions compile;
+  compile.jobs = options.jobs;
+  if (!options.noCubin) {
+    compile.ptxas = findPtxas();
+    if (!compile.ptxas)
+      fmt::print(stderr, "note: ptxas not found (set SPARSEKGEN_PTXAS or CUDA_HOME); the bundle holds PTX only, "
+                         "which the driver compiles at load time, and the manifest has no register counts\n");
+  }
+  fmt::print(stderr, "building {} kernels from {} ({} dropped by legality rules{}) with {} job(s)\n",
+             catalog.kernels.size(), options.catalog, catalog.dropped.size(),
+             catalog.dropped.empty() || options.verbose ? "" : "; --verbose lists them", compile.jobs);
+  compile.progress = [&](size_t done, size_t total, const BundledKernel &kernel) {
+    std::string detail;
+    for (const auto &image : kernel.images)
+      if (image.report)
+        detail += fmt::format(" sm_{}:{}r/{}sp", image.sm, image.report->registers,
+                              image.report->spillStoreBytes + image.report->spillLoadBytes);
+    fmt::print(stderr, "[{:>{}}/{}] {}{}\n", done, fmt::formatted_size("{}", total), total, kernel.name, detail);
+  };
+  auto kernels = compileKernels(catalog.kernels, compile);
+  BundleInfo info = writeBundle(options.output, kernels, options.catalog);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print(stderr, "wrote {0}/libsparsekgen_kernels.a, {0}/sparsekgen_kernels.h, {0}/manifest.json "
+                     "(bundle {1:.12}) in {2:.1f} s\n",
+             options.output, info.hash, seconds);
+}
+} // namespace
+
+void addBuildCommand(CLI::App &app) {
+  static BuildOptions options;
+  auto *command = app.add_subcommand(
+      "build", "Generate every kernel of a catalog and write a bundle: libsparsekgen_kernels.a, "
+               "sparsekgen_kernels.h and manifest.json");
+  command->add_option("catalog", options.catalog, "catalog or spec JSON file")->required()->check(CLI::ExistingFile);
+  command->add_option("-o,--output", options.output, "bundle directory (created if missing)")->required();
+  command->add_option("-j,--jobs", options.jobs, "kernels compiled in parallel (default: all cores)")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--no-cubin", options.noCubin, "skip ptxas: bundle PTX only");
+  command->add_flag("-v,--verbose", options.verbose, "list the cross-product members the legality rules dropped");
+  command->callback([] { runBuild(options); });
+}
+
+} // namespace sparsekgen

@@ -1,0 +1,22 @@
+// The sparsekgen subcommands. Each registers itself on the app and runs from its callback; errors
+// propagate as SpecError (bad input, exit 2) or GeneratorError (exit 1) to main.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+namespace sparsekgen {
+
+void addBuildCommand(CLI::App &app);
+void addEmitCommand(CLI::App &app);
+void addInspectCommand(CLI::App &app);
+
+// The kernel table of a manifest: name, registers, shared memory, spills (per SM).
+void printKernelTable(const nlohmann::json &manifest);
+
+// Writes `bytes` to `path` through a temporary file, so a failure leaves nothing behind.
+void writeFileAtomically(const std::string &path, const std::string &bytes);
+
+} // namespace sparsekgen

@@ -1,0 +1,27 @@
+#include <cstdio>
+#include <fmt/format.h>
+
+#include "Commands.h"
+#include "sparsekgen/generator/Errors.h"
+
+int main(int argc, char **argv) {
+  CLI::App app{"sparsekgen: generate sparse-convolution GPU kernels from JSON specs (JSON -> MLIR -> PTX/cubin ->\n"
+               "a static library the runtime dispatches from). See docs/spec-reference.md for the spec format."};
+  app.set_version_flag("--version", "sparsekgen 0.1.0");
+  app.require_subcommand(1);
+  sparsekgen::addBuildCommand(app);
+  sparsekgen::addEmitCommand(app);
+  sparsekgen::addInspectCommand(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &error) {
+    return app.exit(error);
+  } catch (const sparsekgen::SpecError &error) {
+    fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
+    return 2;
+  } catch (const std::exception &error) {
+    fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
+    return 1;
+  }
+  return 0;
+}
