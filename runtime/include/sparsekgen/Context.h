@@ -1,0 +1,70 @@
+// The runtime's entry point: a CUDA device, the kernels of a linked bundle, and their loaded
+// modules. Uses the CUDA driver API; errors throw CudaError naming the call and the kernel.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <cuda.h>
+
+#include "sparsekgen/BundleAbi.h"
+
+namespace sparsekgen {
+
+struct DeviceInfo {
+  int ordinal = 0;
+  std::string name;
+  int sm = 0; // 90 for compute capability 9.0
+  int multiprocessors = 0;
+  int driverVersion = 0;
+};
+
+// A kernel ready to launch: its record in the bundle and its loaded function.
+struct LoadedKernel {
+  const skg_kernel_record *record = nullptr;
+  CUfunction function = nullptr;
+  std::string imageDescription; // e.g. "cubin sm_90" or "ptx sm_80 (JIT)"
+};
+
+class Context {
+public:
+  // Opens device `ordinal` (its primary context) with the kernels of `bundle`.
+  Context(int ordinal, const skg_bundle &bundle);
+  ~Context();
+  Context(const Context &) = delete;
+  Context &operator=(const Context &) = delete;
+
+  const DeviceInfo &device() const { return device_; }
+  const skg_bundle &bundle() const { return bundle_; }
+  CUcontext handle() const { return context_; }
+
+  std::vector<const skg_kernel_record *> kernels() const;
+  // Throws RuntimeError listing the bundle's kernels when `name` is not among them.
+  const skg_kernel_record &findKernel(const std::string &name) const;
+  // Loads the best image for this device on first use (cubin for its SM, else the newest PTX the
+  // device can JIT), and raises the dynamic shared memory limit the kernel needs.
+  const LoadedKernel &load(const skg_kernel_record &record);
+
+  void synchronize(const char *what = "the last launch");
+
+  // Number of CUDA devices; 0 (not an exception) when there is no driver or no device, with the
+  // reason in `why`.
+  static int deviceCount(std::string *why = nullptr);
+
+private:
+  DeviceInfo device_;
+  const skg_bundle &bundle_;
+  CUdevice handleDevice_ = 0;
+  CUcontext context_ = nullptr;
+  std::mutex mutex_;
+  std::map<std::string, LoadedKernel> loaded_;
+  std::vector<CUmodule> modules_;
+};
+
+// Throws CudaError("<call> failed with <NAME>: <description> <context>") unless result is success.
+void checkCuda(CUresult result, const char *call, const std::string &context = "");
+
+} // namespace sparsekgen

@@ -1,0 +1,24 @@
+// Runtime errors. CUDA failures name the call, the kernel and the launch configuration.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace sparsekgen {
+
+// Bad arguments or input data: the message names the value and what was expected.
+class RuntimeError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+class CudaError : public std::runtime_error {
+public:
+  CudaError(int code, std::string message) : std::runtime_error(std::move(message)), code_(code) {}
+  int code() const { return code_; }
+
+private:
+  int code_;
+};
+
+} // namespace sparsekgen

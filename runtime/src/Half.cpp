@@ -1,0 +1,43 @@
+#include "sparsekgen/Half.h"
+
+#include <bit>
+#include <cmath>
+
+namespace sparsekgen {
+
+float halfToFloat(uint16_t bits) {
+  uint32_t sign = (bits >> 15) & 1u, exponent = (bits >> 10) & 0x1fu, mantissa = bits & 0x3ffu;
+  float magnitude;
+  if (exponent == 0)
+    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+  else if (exponent == 31)
+    magnitude = mantissa ? std::nanf("") : INFINITY;
+  else
+    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
+  return sign ? -magnitude : magnitude;
+}
+
+uint16_t floatToHalf(float value) {
+  uint32_t x = std::bit_cast<uint32_t>(value);
+  uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  uint32_t magnitude = x & 0x7fffffffu;
+  if (magnitude >= 0x7f800000u) // inf or nan
+    return sign | (magnitude > 0x7f800000u ? 0x7e00u : 0x7c00u);
+  if (magnitude >= 0x477ff000u) // rounds past the largest half
+    return sign | 0x7c00u;
+  if (magnitude < 0x38800000u) { // subnormal half: scale by 2^24 and round
+    float scaled = std::bit_cast<float>(magnitude) * 16777216.0f;
+    return sign | static_cast<uint16_t>(std::nearbyint(scaled));
+  }
+  uint32_t rounded = magnitude + 0xfffu + ((magnitude >> 13) & 1u) - (112u << 23);
+  return sign | static_cast<uint16_t>(rounded >> 13);
+}
+
+std::vector<float> halvesToFloats(const std::vector<uint16_t> &halves) {
+  std::vector<float> floats(halves.size());
+  for (size_t i = 0; i < halves.size(); ++i)
+    floats[i] = halfToFloat(halves[i]);
+  return floats;
+}
+
+} // namespace sparsekgen
