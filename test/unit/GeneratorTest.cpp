@@ -1,0 +1,139 @@
+// Builds every kernel of the default catalog as MLIR and checks the IR verifies and has the
+// structure of its template; parses ptxas reports; checks the schemas list what the parser accepts.
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+
+#include "sparsekgen/generator/Lowering.h"
+#include "sparsekgen/generator/SpecParser.h"
+#include "sparsekgen/templates/Templates.h"
+
+namespace sparsekgen {
+namespace {
+
+nlohmann::json readJson(const std::string &path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return nlohmann::json::parse(text.str());
+}
+
+class GeneratorTest : public ::testing::Test {
+protected:
+  GeneratorTest() {
+    registerGeneratorDialects(registry);
+    context = std::make_unique<mlir::MLIRContext>(registry);
+    context->loadAllAvailableDialects();
+  }
+  mlir::DialectRegistry registry;
+  std::unique_ptr<mlir::MLIRContext> context;
+};
+
+TEST_F(GeneratorTest, EveryDefaultCatalogKernelBuildsAndVerifies) {
+  Catalog catalog = loadCatalogFile(SPARSEKGEN_DEFAULT_CATALOG);
+  ASSERT_FALSE(catalog.kernels.empty());
+  for (const auto &spec : catalog.kernels) {
+    auto module = buildKernelModule(*context, spec);
+    ASSERT_TRUE(mlir::succeeded(mlir::verify(*module))) << kernelName(spec);
+    int copies = 0, mmas = 0, kernels = 0;
+    module->walk([&](mlir::Operation *op) {
+      copies += mlir::isa<mlir::nvgpu::DeviceAsyncCopyOp>(op);
+      mmas += mlir::isa<mlir::nvgpu::MmaSyncOp>(op);
+      if (auto func = mlir::dyn_cast<mlir::gpu::GPUFuncOp>(op)) {
+        ++kernels;
+        EXPECT_EQ(func.getName(), kernelName(spec));
+        EXPECT_TRUE(func.isKernel());
+      }
+    });
+    EXPECT_EQ(kernels, 1);
+    // Two operands per K-step, issued once in the prologue per stage but the last and once in the loop.
+    EXPECT_GT(copies, 0) << kernelName(spec);
+    // One mma per (m16, n8) tile of the warp tile per 16 of K.
+    EXPECT_EQ(mmas, (spec.warp.m / 16) * (spec.warp.n / 8) * (spec.cta.k / 16)) << kernelName(spec);
+    auto abi = launchAbi(spec);
+    EXPECT_EQ(abi.threadsPerBlock, spec.threadCount());
+    EXPECT_EQ(abi.parameters.size(), 8u);
+  }
+}
+
+TEST_F(GeneratorTest, LoweringProducesPtxForBothTargets) {
+  Catalog catalog = loadCatalogFile(SPARSEKGEN_DEFAULT_CATALOG);
+  const KernelSpec &spec = catalog.kernels.front();
+  auto module = buildKernelModule(*context, spec);
+  for (int sm : {80, 90}) {
+    std::string ptx = lowerToPtx(*module, sm);
+    EXPECT_NE(ptx.find(".target sm_" + std::to_string(sm)), std::string::npos);
+    EXPECT_NE(ptx.find(".entry " + kernelName(spec)), std::string::npos);
+  }
+}
+
+TEST(PtxasReport, ParsesVerboseOutput) {
+  auto report = parsePtxasReport(
+      "ptxas info    : Compiling entry function 'k' for 'sm_90'\n"
+      "ptxas info    : Function properties for k\n"
+      "    16 bytes stack frame, 8 bytes spill stores, 12 bytes spill loads\n"
+      "ptxas info    : Used 168 registers, used 1 barriers, 1 bytes smem, 400 bytes cmem[0]\n");
+  EXPECT_EQ(report.registers, 168);
+  EXPECT_EQ(report.sharedBytes, 1);
+  EXPECT_EQ(report.stackFrameBytes, 16);
+  EXPECT_EQ(report.spillStoreBytes, 8);
+  EXPECT_EQ(report.spillLoadBytes, 12);
+}
+
+TEST(Schemas, KernelSpecSchemaListsExactlyTheParsersEnumerations) {
+  auto schema = readJson(SPARSEKGEN_SCHEMA_DIR "/kernel-spec.schema.json");
+  EXPECT_EQ(schema.at("$schema"), "https://json-schema.org/draft/2020-12/schema");
+  auto names = [](const std::vector<std::string_view> &list) {
+    return std::vector<std::string>(list.begin(), list.end());
+  };
+  const auto &defs = schema.at("$defs");
+  EXPECT_EQ(defs.at("dataflow").at("enum").get<std::vector<std::string>>(), names(dataflowNames()));
+  EXPECT_EQ(defs.at("operation").at("enum").get<std::vector<std::string>>(), names(operationNames()));
+  EXPECT_EQ(defs.at("dtype").at("enum").get<std::vector<std::string>>(), names(dataTypeNames()));
+  EXPECT_EQ(defs.at("epilogueOp").at("enum").get<std::vector<std::string>>(), names(epilogueOpNames()));
+  auto required = schema.at("required").get<std::vector<std::string>>();
+  EXPECT_EQ(required, (std::vector<std::string>{"dataflow", "operation", "dtypes", "tile", "stages", "targets"}));
+}
+
+TEST(Schemas, DefaultCatalogUsesTheCatalogSchema) {
+  auto catalog = readJson(SPARSEKGEN_DEFAULT_CATALOG);
+  EXPECT_EQ(catalog.at("$schema"), "../../schemas/kernel-catalog.schema.json");
+  auto schema = readJson(SPARSEKGEN_SCHEMA_DIR "/kernel-catalog.schema.json");
+  EXPECT_EQ(schema.at("$schema"), "https://json-schema.org/draft/2020-12/schema");
+}
+
+// The build generated the default bundle with ptxas; every kernel must have assembled for both
+// targets without spilling.
+TEST(DefaultBundle, EveryKernelAssembledForSm80AndSm90WithoutSpills) {
+  auto manifest = readJson(SPARSEKGEN_DEFAULT_BUNDLE_DIR "/manifest.json");
+  bool anyCubin = false;
+  for (const auto &kernel : manifest.at("kernels"))
+    for (const auto &image : kernel.at("images"))
+      anyCubin |= image.at("format") == "cubin";
+  if (!anyCubin && !findPtxas())
+    GTEST_SKIP() << "ptxas not found on this machine: the bundle holds PTX only";
+  Catalog catalog = loadCatalogFile(SPARSEKGEN_DEFAULT_CATALOG);
+  ASSERT_EQ(manifest.at("kernels").size(), catalog.kernels.size());
+  for (const auto &kernel : manifest.at("kernels")) {
+    std::set<int> cubinSms;
+    for (const auto &image : kernel.at("images")) {
+      if (image.at("format") != "cubin")
+        continue;
+      cubinSms.insert(image.at("sm").get<int>());
+      EXPECT_EQ(image.at("spill_store_bytes").get<int>(), 0) << kernel.at("name");
+      EXPECT_EQ(image.at("spill_load_bytes").get<int>(), 0) << kernel.at("name");
+      EXPECT_GT(image.at("registers").get<int>(), 0) << kernel.at("name");
+    }
+    EXPECT_EQ(cubinSms, (std::set<int>{80, 90})) << kernel.at("name");
+  }
+}
+
+} // namespace
+} // namespace sparsekgen

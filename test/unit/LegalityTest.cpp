@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+
+#include "sparsekgen/generator/Legality.h"
+#include "sparsekgen/generator/SharedRing.h"
+
+namespace sparsekgen {
+namespace {
+
+KernelSpec legalSpec() {
+  KernelSpec spec;
+  spec.cta = {128, 64, 32};
+  spec.warp = {64, 32, 32};
+  spec.stages = 3;
+  spec.targetSms = {80, 90};
+  return spec;
+}
+
+std::vector<std::string> rulesOf(const KernelSpec &spec) {
+  std::vector<std::string> rules;
+  for (const auto &violation : checkLegality(spec))
+    rules.push_back(violation.rule);
+  return rules;
+}
+
+bool breaks(const KernelSpec &spec, const std::string &rule) {
+  auto rules = rulesOf(spec);
+  return std::find(rules.begin(), rules.end(), rule) != rules.end();
+}
+
+TEST(Legality, LegalSpecHasNoViolation) { EXPECT_TRUE(checkLegality(legalSpec()).empty()); }
+
+TEST(Legality, WarpTileMustDivideCtaTile) {
+  auto spec = legalSpec();
+  spec.warp.n = 48;
+  EXPECT_TRUE(breaks(spec, "warp-divides-cta"));
+}
+
+TEST(Legality, KMustBeAMultipleOfTheMmaK) {
+  auto spec = legalSpec();
+  spec.cta.k = spec.warp.k = 24;
+  EXPECT_TRUE(breaks(spec, "k-multiple-of-mma-k"));
+}
+
+TEST(Legality, StagesMustBeAtLeastTwo) {
+  auto spec = legalSpec();
+  spec.stages = 1;
+  auto violations = checkLegality(spec);
+  ASSERT_FALSE(violations.empty());
+  EXPECT_EQ(violations.front().rule, "stage-count");
+  EXPECT_EQ(violations.front().field, "/stages");
+}
+
+TEST(Legality, SharedMemoryIsCheckedPerTargetWithTheNumbers) {
+  auto spec = legalSpec();
+  spec.cta = {256, 128, 64};
+  spec.warp = {64, 64, 64};
+  spec.stages = 5;
+  spec.targetSms = {86};
+  int bytes = sharedMemoryBytes(spec);
+  EXPECT_EQ(bytes, 5 * (256 * (64 + 8) + 64 * (128 + 8)) * 2);
+  auto violations = checkLegality(spec);
+  auto it = std::find_if(violations.begin(), violations.end(), [](auto &v) { return v.rule == "shared-memory"; });
+  ASSERT_NE(it, violations.end());
+  EXPECT_NE(it->message.find(std::to_string(bytes)), std::string::npos) << it->message;
+  EXPECT_NE(it->message.find("sm_86 allows at most 101376"), std::string::npos) << it->message;
+}
+
+TEST(Legality, AtMost1024Threads) {
+  auto spec = legalSpec();
+  spec.cta = {512, 256, 32};
+  spec.warp = {16, 16, 32}; // 32 x 16 warps
+  EXPECT_TRUE(breaks(spec, "thread-limit"));
+}
+
+TEST(Legality, WarpKMustEqualCtaK) {
+  auto spec = legalSpec();
+  spec.warp.k = 16;
+  EXPECT_TRUE(breaks(spec, "warp-k-equals-cta-k"));
+}
+
+TEST(Legality, TooManyAccumulatorsWouldSpill) {
+  auto spec = legalSpec();
+  spec.cta = {128, 128, 32};
+  spec.warp = {128, 128, 32};
+  EXPECT_TRUE(breaks(spec, "accumulator-registers"));
+}
+
+TEST(Legality, UnimplementedDataflowIsNamed) {
+  auto spec = legalSpec();
+  spec.dataflow = Dataflow::GatherGemmScatter;
+  auto violations = checkLegality(spec);
+  ASSERT_FALSE(violations.empty());
+  EXPECT_EQ(violations.front().rule, "template-available");
+  EXPECT_EQ(violations.front().field, "/dataflow");
+}
+
+} // namespace
+} // namespace sparsekgen
