@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     nlohmann::json result = {{"benchmark", "conv_forward_real_scans"},
                              {"date", todayUtc()},
                              {"gpu", {{"name", device.name}, {"sm", device.sm}, {"multiprocessors", device.multiprocessors},
-                                      {"driver_version", device.driverVersion}}},
+                                      {"cuda_driver_version", device.driverVersion}}},
                              {"bundle_hash", sparsekgen_kernels.bundle_hash},
                              {"method", fmt::format("CUDA events around each launch; median of {} after {} warm-up "
                                                     "runs; output verified against float64 before timing",
