@@ -8,6 +8,11 @@ int main(int argc, char **argv) {
   CLI::App app{"sparsekgen: generate sparse-convolution GPU kernels from JSON specs (JSON -> MLIR -> PTX/cubin ->\n"
                "a static library the runtime dispatches from). See docs/spec-reference.md for the spec format."};
   app.set_version_flag("--version", "sparsekgen 0.1.0");
+  app.footer("Examples:\n"
+             "  sparsekgen build templates/catalogs/default.json -o out     write the bundle and manifest\n"
+             "  sparsekgen inspect out                                      registers, shared memory, spills\n"
+             "  sparsekgen emit spec.json --emit=ptx --sm 90                read the PTX of one kernel\n"
+             "Exit status: 0 success, 1 generator or tool failure, 2 bad input (the message says where).");
   app.require_subcommand(1);
   sparsekgen::addBuildCommand(app);
   sparsekgen::addEmitCommand(app);
