@@ -62,12 +62,19 @@ Context::Context(int ordinal, const skg_bundle &bundle) : bundle_(bundle) {
   checkCuda(cuDeviceGetAttribute(&device_.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, handleDevice_),
             "cuDeviceGetAttribute");
   checkCuda(cuDriverGetVersion(&device_.driverVersion), "cuDriverGetVersion");
+
+  // Keep freed stream-ordered memory in the pool: map building allocates many short-lived buffers.
+  CUmemoryPool pool = nullptr;
+  checkCuda(cuDeviceGetDefaultMemPool(&pool, handleDevice_), "cuDeviceGetDefaultMemPool");
+  cuuint64_t keepAll = ~0ull;
+  checkCuda(cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keepAll), "cuMemPoolSetAttribute");
 }
 
 Context::~Context() {
   if (!context_)
     return;
   cuCtxSetCurrent(context_);
+  kernelMaps_.clear();
   for (CUmodule module : modules_)
     cuModuleUnload(module);
   cuDevicePrimaryCtxRelease(handleDevice_);

@@ -9,25 +9,30 @@
 
 namespace sparsekgen {
 
-DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
+DeviceBuffer::DeviceBuffer(size_t bytes, CUstream stream) : bytes_(bytes), stream_(stream) {
   if (bytes > 0)
-    checkCuda(cuMemAlloc(&pointer_, bytes), "cuMemAlloc", fmt::format("of {} bytes", bytes));
+    checkCuda(cuMemAllocAsync(&pointer_, bytes, stream), "cuMemAllocAsync", fmt::format("of {} bytes", bytes));
 }
 
-DeviceBuffer::~DeviceBuffer() {
+void DeviceBuffer::release() {
   if (pointer_)
-    cuMemFree(pointer_);
+    cuMemFreeAsync(pointer_, stream_);
+  pointer_ = 0;
+  bytes_ = 0;
 }
+
+DeviceBuffer::~DeviceBuffer() { release(); }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer &&other) noexcept
-    : pointer_(std::exchange(other.pointer_, 0)), bytes_(std::exchange(other.bytes_, 0)) {}
+    : pointer_(std::exchange(other.pointer_, 0)), bytes_(std::exchange(other.bytes_, 0)),
+      stream_(other.stream_) {}
 
 DeviceBuffer &DeviceBuffer::operator=(DeviceBuffer &&other) noexcept {
   if (this != &other) {
-    if (pointer_)
-      cuMemFree(pointer_);
+    release();
     pointer_ = std::exchange(other.pointer_, 0);
     bytes_ = std::exchange(other.bytes_, 0);
+    stream_ = other.stream_;
   }
   return *this;
 }
@@ -35,20 +40,34 @@ DeviceBuffer &DeviceBuffer::operator=(DeviceBuffer &&other) noexcept {
 void DeviceBuffer::upload(const void *host, size_t bytes) {
   if (bytes > bytes_)
     throw RuntimeError(fmt::format("upload of {} bytes into a device buffer of {}", bytes, bytes_));
-  if (bytes)
+  if (bytes) {
+    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "before an upload");
     checkCuda(cuMemcpyHtoD(pointer_, host, bytes), "cuMemcpyHtoD", fmt::format("of {} bytes", bytes));
+  }
 }
 
 void DeviceBuffer::downloadTo(void *host, size_t bytes) const {
   if (bytes > bytes_)
     throw RuntimeError(fmt::format("download of {} bytes from a device buffer of {}", bytes, bytes_));
-  if (bytes)
+  if (bytes) {
+    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "before a download");
     checkCuda(cuMemcpyDtoH(host, pointer_, bytes), "cuMemcpyDtoH", fmt::format("of {} bytes", bytes));
+  }
 }
 
 void DeviceBuffer::fill(unsigned char value) {
-  if (bytes_)
+  if (bytes_) {
+    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "before a fill");
     checkCuda(cuMemsetD8(pointer_, value, bytes_), "cuMemsetD8", fmt::format("of {} bytes", bytes_));
+  }
+}
+
+void DeviceBuffer::fill32(uint32_t value, CUstream stream) {
+  if (bytes_ % 4 != 0)
+    throw RuntimeError(fmt::format("fill32 of a buffer of {} bytes, not a multiple of 4", bytes_));
+  if (bytes_)
+    checkCuda(cuMemsetD32Async(pointer_, value, bytes_ / 4, stream), "cuMemsetD32Async",
+              fmt::format("of {} bytes", bytes_));
 }
 
 } // namespace sparsekgen

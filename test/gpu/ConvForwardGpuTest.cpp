@@ -2,19 +2,20 @@
 // sizes (one not a multiple of any tile) and on a real KITTI scan. Outputs are poisoned with NaNs
 // before each run; every row must be written and the relative error must stay within kTolerance.
 #include <cstdio>
-#include <cstdlib>
-#include <random>
-#include <set>
 
 #include <gtest/gtest.h>
 
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Verification.h"
+#include "TestClouds.h"
 #include "sparsekgen_kernels.h"
 
 namespace sparsekgen {
 namespace {
+
+using testclouds::randomCloud;
+using testclouds::testDataDirectory;
 
 // fp16 inputs and outputs with fp32 accumulation: the output rounding alone is ~5e-4 relative.
 constexpr double kTolerance = 1e-2;
@@ -22,27 +23,6 @@ constexpr double kTolerance = 1e-2;
 Context &context() {
   static Context instance(0, sparsekgen_kernels);
   return instance;
-}
-
-// The build tree's test/data, or $SPARSEKGEN_TEST_DATA when the binary runs elsewhere.
-std::string testDataDirectory() {
-  const char *overridden = std::getenv("SPARSEKGEN_TEST_DATA");
-  return overridden && *overridden ? overridden : SPARSEKGEN_TEST_DATA;
-}
-
-std::vector<Coordinate> randomCloud(int points, uint32_t seed) {
-  // Density of about 1/8 in a cube, two batches: a few neighbours per point, as in LiDAR voxels.
-  int side = static_cast<int>(std::cbrt(8.0 * points / 2)) + 1;
-  std::mt19937 random(seed);
-  std::uniform_int_distribution<int> axis(-side / 2, side - side / 2);
-  std::set<Coordinate> seen;
-  std::vector<Coordinate> cloud;
-  while (static_cast<int>(cloud.size()) < points) {
-    Coordinate c{static_cast<int32_t>(random() % 2), axis(random), axis(random), axis(random)};
-    if (seen.insert(c).second)
-      cloud.push_back(c);
-  }
-  return cloud;
 }
 
 struct Case {

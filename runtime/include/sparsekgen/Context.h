@@ -11,6 +11,7 @@
 #include <cuda.h>
 
 #include "sparsekgen/BundleAbi.h"
+#include "sparsekgen/KernelMapCache.h"
 
 namespace sparsekgen {
 
@@ -50,6 +51,9 @@ public:
 
   void synchronize(const char *what = "the last launch");
 
+  // Kernel maps of this context's convolutions, each built once (KernelMapCache.h).
+  KernelMapCache &kernelMaps() { return kernelMaps_; }
+
   // Number of CUDA devices; 0 (not an exception) when there is no driver or no device, with the
   // reason in `why`.
   static int deviceCount(std::string *why = nullptr);
@@ -62,6 +66,7 @@ private:
   std::mutex mutex_;
   std::map<std::string, LoadedKernel> loaded_;
   std::vector<CUmodule> modules_;
+  KernelMapCache kernelMaps_;
 };
 
 // Throws CudaError("<call> failed with <NAME>: <description> <context>") unless result is success.

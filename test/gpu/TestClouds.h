@@ -1,0 +1,45 @@
+// Inputs shared by the GPU tests: random clouds with LiDAR-like neighbourhoods, and the real scans.
+#pragma once
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sparsekgen/KernelMap.h"
+
+namespace sparsekgen::testclouds {
+
+// `points` unique coordinates at a density of about 1/8 in a cube around `centre`, spread over the
+// given batch indices (which may skip values).
+inline std::vector<Coordinate> randomCloud(int points, uint32_t seed, std::vector<int> batches = {0, 1},
+                                           int centre = 0) {
+  int side = static_cast<int>(std::cbrt(8.0 * points / batches.size())) + 1;
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<int> axis(centre - side / 2, centre + side - side / 2 - 1);
+  std::set<Coordinate> seen;
+  std::vector<Coordinate> cloud;
+  while (static_cast<int>(cloud.size()) < points) {
+    Coordinate c{batches[random() % batches.size()], axis(random), axis(random), axis(random)};
+    if (seen.insert(c).second)
+      cloud.push_back(c);
+  }
+  return cloud;
+}
+
+// The build tree's test/data, or $SPARSEKGEN_TEST_DATA when the binary runs elsewhere.
+inline std::string testDataDirectory() {
+  const char *overridden = std::getenv("SPARSEKGEN_TEST_DATA");
+  return overridden && *overridden ? overridden : SPARSEKGEN_TEST_DATA;
+}
+
+// The shared real-data folder (scans/ and voxels/): $SPARSEKGEN_SHARED_DATA, else ../shared/data
+// beside the source tree.
+inline std::string sharedDataDirectory() {
+  const char *overridden = std::getenv("SPARSEKGEN_SHARED_DATA");
+  return overridden && *overridden ? overridden : SPARSEKGEN_SHARED_DATA;
+}
+
+} // namespace sparsekgen::testclouds
