@@ -104,3 +104,48 @@ TEST(KernelMapCpu, NonPositiveGeometryIsRefused) {
 
 } // namespace
 } // namespace sparsekgen
+
+namespace sparsekgen {
+namespace {
+
+TEST(KernelMapCpu, TransposedMapInvertsTheStridedMap) {
+  std::vector<Coordinate> fine = {{0, 0, 0, 0}, {0, 1, 0, 0}, {0, 2, 0, 0}};
+  auto strided = buildKernelMapCpu(fine, ConvGeometry{{3, 1, 1}, {2, 1, 1}, {1, 1, 1}});
+  // strided: out 0 reads (-1, 0, 1) = (-, 0, 1); out 1 reads (1, 2, 3) = (1, 2, -)
+  auto transposed = transposedKernelMapCpu(strided, fine);
+  EXPECT_EQ(transposed.outputs, fine);
+  EXPECT_EQ(transposed.inputCount, 2);
+  // fine 0 is read by coarse 0 at k = 1; fine 1 by coarse 0 at k = 2 and coarse 1 at k = 0; fine 2 by coarse 1 at k = 1.
+  EXPECT_EQ(transposed.outInMap, (std::vector<int32_t>{-1, 0, -1, /**/ 1, -1, 0, /**/ -1, 1, -1}));
+}
+
+TEST(KernelMapCpu, GenerativeTransposedReachesEveryOutput) {
+  std::vector<Coordinate> coarse = {{0, 0, 0, 0}, {0, 1, 0, 0}};
+  auto map = generativeTransposedKernelMapCpu(coarse, ConvGeometry{{2, 1, 1}, {2, 1, 1}, {1, 1, 1}});
+  // outputs 2j + {0, 1}: 0, 1 from input 0 and 2, 3 from input 1.
+  EXPECT_EQ(map.outputs, (std::vector<Coordinate>{{0, 0, 0, 0}, {0, 1, 0, 0}, {0, 2, 0, 0}, {0, 3, 0, 0}}));
+  EXPECT_EQ(map.outInMap, (std::vector<int32_t>{0, -1, /**/ -1, 0, /**/ 1, -1, /**/ -1, 1}));
+}
+
+TEST(KernelMapCpu, ExtrasOfAHandBuiltMap) {
+  KernelMap map;
+  map.inputCount = 3;
+  map.volume = 3;
+  map.outputs = {{0, 0, 0, 0}, {0, 1, 0, 0}, {0, 2, 0, 0}, {0, 3, 0, 0}};
+  map.outInMap = {-1, 0, 1, /**/ 0, 1, -1, /**/ -1, -1, 2, /**/ 2, -1, -1};
+  auto extras = kernelMapExtrasCpu(map, /*splits=*/2, /*tileRows=*/2);
+  EXPECT_EQ(extras.inOutMap, (std::vector<int32_t>{1, 0, -1, /**/ -1, 1, 0, /**/ 3, -1, 2}));
+  EXPECT_EQ(extras.pairOffsets, (std::vector<int32_t>{0, 2, 4, 6}));
+  EXPECT_EQ(extras.pairInputs, (std::vector<int32_t>{0, 2, 0, 1, 1, 2}));
+  EXPECT_EQ(extras.pairOutputs, (std::vector<int32_t>{1, 3, 0, 1, 0, 2}));
+  EXPECT_EQ(extras.maskWords, 1);
+  EXPECT_EQ(extras.bitmasks, (std::vector<uint32_t>{0b110, 0b011, 0b100, 0b001}));
+  // Groups of ceil(3 / 2) = 2 offsets: {0, 1} and {2}. Group masks {0b10, 0b11, 0b00, 0b01} sort
+  // descending to rows 1, 0, 3, 2; group 1 masks {1, 0, 1, 0} to rows 0, 2, 1, 3 (stable).
+  EXPECT_EQ(extras.splitPermutations, (std::vector<int32_t>{1, 0, 3, 2, /**/ 0, 2, 1, 3}));
+  EXPECT_EQ(extras.groupMaskWords, 1);
+  EXPECT_EQ(extras.tileMasks, (std::vector<uint32_t>{0b11, 0b01, /**/ 0b1, 0b0}));
+}
+
+} // namespace
+} // namespace sparsekgen

@@ -1,0 +1,77 @@
+"""Plots of the benchmark results in bench/results/ for docs/: the kernel-map comparison with
+TorchSparse and the forward-convolution timings. Run from the repository root:
+
+    python3 bench/plot_results.py
+"""
+import json
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = pathlib.Path("bench/results")
+IMAGES = pathlib.Path("docs/img")
+
+
+def load(name):
+    return json.loads((RESULTS / name).read_text())
+
+
+def plot_kernel_maps(ours_file, peer_file, out):
+    ours, peer = load(ours_file), load(peer_file)
+    inputs = [r["input"] for r in ours["runs"]]
+    by_mode = {}
+    for r in peer["runs"]:
+        by_mode.setdefault(r["kmap_mode"], {})[r["input"]] = r
+    width = 0.27
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    xs = range(len(inputs))
+    ax.bar([x - width for x in xs], [r["median_ms"] for r in ours["runs"]], width, label="sparsekgen", color="#1f77b4")
+    ax.bar(list(xs), [by_mode["hashmap"][i]["median_ms"] for i in inputs], width,
+           label="TorchSparse 2.1, kmap_mode=hashmap", color="#ff7f0e")
+    fly = [by_mode["hashmap_on_the_fly"][i] for i in inputs]
+    bars = ax.bar([x + width for x in xs], [r["median_ms"] for r in fly], width,
+                  label="TorchSparse 2.1, hashmap_on_the_fly (default)", color="#ffbb78")
+    for bar, run, reference in zip(bars, fly, ours["runs"]):
+        if run["voxels_per_level"] != reference["voxels_per_level"]:
+            bar.set_hatch("//")
+            ax.annotate("wrong maps", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                        va="bottom", fontsize=7, rotation=90, xytext=(0, 3), textcoords="offset points")
+    ax.set_xticks(list(xs), [i.replace(".bin", "").replace("_coords.i32", "") for i in inputs], fontsize=8)
+    ax.set_ylabel("ms to build every map (median)")
+    ax.set_title(f"MinkUNet42 kernel maps, {ours['gpu']['name']}, {ours['date']}\n"
+                 "5 submanifold 3x3x3 + 4 stride-2 2x2x2 (with output coordinates) + 4 transposed", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_ylim(0, max(r["median_ms"] for r in peer["runs"]) * 1.35)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
+def plot_conv_forward(name, out):
+    data = load(name)
+    default = [r for r in data["runs"] if r["default_kernel"]]
+    labels = [f"{r['scan'].replace('.bin', '')}\nC={r['in_channels']}" for r in default]
+    best = []
+    for r in default:
+        same = [o for o in data["runs"] if o["scan"] == r["scan"] and o["in_channels"] == r["in_channels"]]
+        best.append(min(o["median_ms"] for o in same))
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    xs = range(len(default))
+    ax.bar([x - 0.2 for x in xs], [r["median_ms"] for r in default], 0.4, label="default kernel")
+    ax.bar([x + 0.2 for x in xs], best, 0.4, label="fastest kernel of the catalog")
+    ax.set_xticks(list(xs), labels, fontsize=7)
+    ax.set_ylabel("ms (median)")
+    ax.set_title(f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
+if __name__ == "__main__":
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    plot_kernel_maps("2026-11-21-h200-minkunet42-kernel-maps.json",
+                     "2026-11-21-h200-minkunet42-kernel-maps-torchsparse-2.1.json", "kernel-maps-h200.png")
+    plot_conv_forward("2026-11-21-h200-conv-forward-real-scans.json", "conv-forward-h200.png")
+    print("wrote", ", ".join(str(p) for p in sorted(IMAGES.glob("*.png"))))
