@@ -3,8 +3,6 @@
 // verified against the float64 reference first. Writes JSON with the GPU and the date.
 //
 //   sparsekgen-bench-conv --out results.json scan.bin [scan.bin ...]
-#include <chrono>
-#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -14,17 +12,8 @@
 
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Verification.h"
+#include "BenchReport.h"
 #include "sparsekgen_kernels.h"
-
-namespace {
-std::string todayUtc() {
-  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%d", std::gmtime(&now));
-  return text;
-}
-std::string baseName(const std::string &path) { return path.substr(path.find_last_of('/') + 1); }
-} // namespace
 
 int main(int argc, char **argv) {
   std::string outPath;
@@ -42,7 +31,6 @@ int main(int argc, char **argv) {
   }
   try {
     sparsekgen::Context context(0, sparsekgen_kernels);
-    const auto &device = context.device();
     constexpr int kWarmup = 20, kIterations = 100;
     nlohmann::json runs = nlohmann::json::array();
     fmt::print("{:<22} {:>7} {:>4}  {:<64} {:>9} {:>9} {:>8}\n", "scan", "voxels", "C", "kernel", "ms", "TFLOP/s",
@@ -62,10 +50,10 @@ int main(int argc, char **argv) {
           double ms = sparsekgen::medianMilliseconds(
               [&] { sparsekgen::convForward(context, *kernel, gpu.args); }, kWarmup, kIterations);
           bool isDefault = kernel == context.kernels().front();
-          fmt::print("{:<22} {:>7} {:>4}  {:<64} {:>9.4f} {:>9.2f} {:>8.1e}{}\n", baseName(scan), voxels.size(),
+          fmt::print("{:<22} {:>7} {:>4}  {:<64} {:>9.4f} {:>9.2f} {:>8.1e}{}\n", sparsekgen::bench::baseName(scan), voxels.size(),
                      channels, kernel->name, ms, flops / (ms * 1e-3) / 1e12, check.relativeError,
                      isDefault ? "  (default)" : "");
-          runs.push_back({{"scan", baseName(scan)},
+          runs.push_back({{"scan", sparsekgen::bench::baseName(scan)},
                           {"voxel_size_m", 0.05},
                           {"voxels", voxels.size()},
                           {"neighbour_pairs", pairs},
@@ -82,19 +70,13 @@ int main(int argc, char **argv) {
         }
       }
     }
-    nlohmann::json result = {{"benchmark", "conv_forward_real_scans"},
-                             {"date", todayUtc()},
-                             {"gpu", {{"name", device.name}, {"sm", device.sm}, {"multiprocessors", device.multiprocessors},
-                                      {"cuda_driver_version", device.driverVersion}}},
-                             {"bundle_hash", sparsekgen_kernels.bundle_hash},
-                             {"method", fmt::format("CUDA events around each launch; median of {} after {} warm-up "
-                                                    "runs; output verified against float64 before timing",
-                                                    kIterations, kWarmup)},
-                             {"runs", runs}};
-    if (!outPath.empty()) {
-      std::ofstream(outPath) << result.dump(2) << "\n";
-      fmt::print("wrote {}\n", outPath);
-    }
+    nlohmann::json result = sparsekgen::bench::reportHeader("conv_forward_real_scans", context);
+    result["bundle_hash"] = sparsekgen_kernels.bundle_hash;
+    result["method"] = fmt::format("CUDA events around each launch; median of {} after {} warm-up runs; output "
+                                   "verified against float64 before timing",
+                                   kIterations, kWarmup);
+    result["runs"] = runs;
+    sparsekgen::bench::writeReport(result, outPath);
     return 0;
   } catch (const std::exception &error) {
     fmt::print(stderr, "sparsekgen-bench-conv: error: {}\n", error.what());

@@ -7,8 +7,6 @@
 //
 //   sparsekgen-bench-kernel-maps [--out results.json] [--dump-coordinates DIR] INPUT...
 //   INPUT: scan.bin:COLUMNS (voxelized at 0.05 m) or coords.i32 (int32 [N, 4] = batch, z, y, x)
-#include <chrono>
-#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -20,6 +18,7 @@
 #include "sparsekgen/GpuKernelMaps.h"
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Verification.h"
+#include "BenchReport.h"
 #include "sparsekgen_kernels.h"
 
 namespace {
@@ -28,14 +27,7 @@ using namespace sparsekgen;
 
 constexpr int kLevels = 5;
 
-std::string todayUtc() {
-  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%d", std::gmtime(&now));
-  return text;
-}
 
-std::string baseName(const std::string &path) { return path.substr(path.find_last_of('/') + 1); }
 
 std::vector<Coordinate> loadInput(const std::string &spec) {
   if (auto colon = spec.rfind(':'); colon != std::string::npos)
@@ -108,7 +100,7 @@ int main(int argc, char **argv) {
     fmt::print("{:<28} {:>8} {:>44} {:>10} {:>8}\n", "input", "voxels", "voxels per level", "ms", "exact");
     for (const auto &input : inputs) {
       auto level0 = loadInput(input);
-      std::string name = baseName(input.substr(0, input.rfind(':') == std::string::npos ? input.size()
+      std::string name = sparsekgen::bench::baseName(input.substr(0, input.rfind(':') == std::string::npos ? input.size()
                                                                                           : input.rfind(':')));
       if (!dumpDir.empty()) {
         std::ofstream(dumpDir + "/" + name + ".coords.i32", std::ios::binary)
@@ -135,23 +127,13 @@ int main(int argc, char **argv) {
                       {"median_ms", ms},
                       {"maps_identical_to_cpu_reference", exact}});
     }
-    nlohmann::json result = {
-        {"benchmark", "minkunet42_kernel_maps"},
-        {"date", todayUtc()},
-        {"gpu",
-         {{"name", context.device().name},
-          {"sm", context.device().sm},
-          {"multiprocessors", context.device().multiprocessors},
-          {"cuda_driver_version", context.device().driverVersion}}},
-        {"maps", "5 x 3x3x3 submanifold, 4 x 2x2x2 stride 2 (with output coordinates), 4 transposed"},
-        {"method", fmt::format("from level-0 coordinates on the GPU (hash tables included); CUDA events around "
-                               "the whole build; median of {} after {} warm-up runs",
-                               kIterations, kWarmup)},
-        {"runs", runs}};
-    if (!outPath.empty()) {
-      std::ofstream(outPath) << result.dump(2) << "\n";
-      fmt::print("wrote {}\n", outPath);
-    }
+    nlohmann::json result = bench::reportHeader("minkunet42_kernel_maps", context);
+    result["maps"] = "5 x 3x3x3 submanifold, 4 x 2x2x2 stride 2 (with output coordinates), 4 transposed";
+    result["method"] = fmt::format("from level-0 coordinates on the GPU (hash tables included); CUDA events "
+                                   "around the whole build; median of {} after {} warm-up runs",
+                                   kIterations, kWarmup);
+    result["runs"] = runs;
+    bench::writeReport(result, outPath);
     return 0;
   } catch (const std::exception &error) {
     fmt::print(stderr, "sparsekgen-bench-kernel-maps: error: {}\n", error.what());

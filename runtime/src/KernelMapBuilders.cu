@@ -53,18 +53,6 @@ __global__ void expandedCandidates(const Coordinate *inputs, long long n, Kernel
   candidates[t] = shifted(inputs[j], shape, static_cast<int>(t - j * volume));
 }
 
-// Where out_in_map[j][k] = i: inverse[i][k] = j.
-__global__ void invertMap(const int32_t *outInMap, long long outputCount, int volume, int32_t *inverse) {
-  long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
-  if (t >= outputCount * volume)
-    return;
-  int32_t i = outInMap[t];
-  if (i >= 0) {
-    long long j = t / volume;
-    inverse[static_cast<long long>(i) * volume + (t - j * volume)] = static_cast<int32_t>(j);
-  }
-}
-
 // Generative: output o = inputs[j] * stride + offset(k) reads input j at offset k.
 __global__ void scatterGenerative(gpu::HashView outputs, const Coordinate *inputs, long long n, KernelShape shape,
                                   int volume, int32_t *outInMap) {
@@ -212,7 +200,26 @@ CoordinateBounds expandedBounds(const CoordinateBounds &bounds, const ConvGeomet
   return result;
 }
 
+__global__ void invertMap(const int32_t *outInMap, long long outputCount, int volume, int32_t *inverse) {
+  long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (t >= outputCount * volume)
+    return;
+  int32_t i = outInMap[t];
+  if (i >= 0) {
+    long long j = t / volume;
+    inverse[static_cast<long long>(i) * volume + (t - j * volume)] = static_cast<int32_t>(j);
+  }
+}
+
 } // namespace
+
+void gpu::invertOutInMap(const int32_t *outInMap, long long outputCount, int volume, int32_t *inverse,
+                         cudaStream_t stream) {
+  if (outputCount * volume == 0)
+    return;
+  invertMap<<<blocksFor(outputCount * volume), kThreads, 0, stream>>>(outInMap, outputCount, volume, inverse);
+  gpu::checkLaunch("invertMap");
+}
 
 DeviceKernelMap buildKernelMapGpu(const std::shared_ptr<const SparseCoordinates> &inputs,
                                   const ConvGeometry &geometry, CUstream driverStream) {
@@ -259,13 +266,8 @@ DeviceKernelMap transposedKernelMapGpu(const DeviceKernelMap &strided, CUstream 
   const long long entries = static_cast<long long>(map.outputCount()) * map.volume;
   map.outInMap = DeviceBuffer(static_cast<size_t>(entries) * sizeof(int32_t), driverStream);
   map.outInMap.fill32(0xffffffffu, driverStream);
-  const long long stridedEntries = static_cast<long long>(strided.outputCount()) * strided.volume;
-  if (stridedEntries > 0) {
-    invertMap<<<blocksFor(stridedEntries), kThreads, 0, stream>>>(
-        reinterpret_cast<const int32_t *>(strided.outInMap.get()), strided.outputCount(), strided.volume,
-        as<int32_t>(map.outInMap));
-    gpu::checkLaunch("invertMap");
-  }
+  gpu::invertOutInMap(reinterpret_cast<const int32_t *>(strided.outInMap.get()), strided.outputCount(),
+                      strided.volume, as<int32_t>(map.outInMap), stream);
   return map;
 }
 

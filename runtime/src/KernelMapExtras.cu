@@ -13,17 +13,6 @@ namespace {
 using gpu::blocksFor;
 using gpu::kThreads;
 
-__global__ void invertOutInMap(const int32_t *outInMap, long long outputCount, int volume, int32_t *inverse) {
-  long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
-  if (t >= outputCount * volume)
-    return;
-  int32_t i = outInMap[t];
-  if (i >= 0) {
-    long long j = t / volume;
-    inverse[static_cast<long long>(i) * volume + (t - j * volume)] = static_cast<int32_t>(j);
-  }
-}
-
 __global__ void countPairs(const int32_t *outInMap, long long outputCount, int volume, int *counts) {
   long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
   if (t < outputCount * volume && outInMap[t] >= 0)
@@ -115,10 +104,7 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
   if (request.inverse) {
     extras.inOutMap = DeviceBuffer(static_cast<size_t>(map.inputCount()) * volume * sizeof(int32_t), driverStream);
     extras.inOutMap.fill32(0xffffffffu, driverStream);
-    if (entries > 0) {
-      invertOutInMap<<<blocksFor(entries), kThreads, 0, stream>>>(outInMap, n, volume, as<int32_t>(extras.inOutMap));
-      gpu::checkLaunch("invertOutInMap");
-    }
+    gpu::invertOutInMap(outInMap, n, volume, as<int32_t>(extras.inOutMap), stream);
   }
 
   if (request.pairs) {

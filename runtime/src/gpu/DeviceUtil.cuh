@@ -52,6 +52,10 @@ __host__ __device__ inline bool sameCoordinate(const Coordinate &a, const Coordi
   return a.batch == b.batch && a.x == b.x && a.y == b.y && a.z == b.z;
 }
 
+// inverse[i][k] = j wherever outInMap[j][k] = i; `inverse` must already hold -1 everywhere.
+void invertOutInMap(const int32_t *outInMap, long long outputCount, int volume, int32_t *inverse,
+                    cudaStream_t stream);
+
 inline CUstream driverStream(cudaStream_t stream) { return reinterpret_cast<CUstream>(stream); }
 inline cudaStream_t runtimeStream(CUstream stream) { return reinterpret_cast<cudaStream_t>(stream); }
 
