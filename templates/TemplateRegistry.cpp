@@ -5,6 +5,7 @@
 
 #include "sparsekgen/generator/Errors.h"
 #include "sparsekgen/generator/Legality.h"
+#include "ImplicitGemmMainloop.h"
 #include "sparsekgen/templates/Templates.h"
 
 namespace sparsekgen {
@@ -28,6 +29,12 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
   case Dataflow::ImplicitGemm:
     buildImplicitGemmUnsorted(*module, spec);
     break;
+  case Dataflow::ImplicitGemmSorted:
+    buildImplicitGemmSorted(*module, spec);
+    break;
+  case Dataflow::ImplicitGemmSplit:
+    buildImplicitGemmSplit(*module, spec);
+    break;
   default:
     throw GeneratorError(fmt::format("no template for dataflow {}", toString(spec.dataflow)));
   }
@@ -36,7 +43,14 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
 
 LaunchAbi launchAbi(const KernelSpec &spec) {
   requireTemplate(spec);
-  return implicitGemmForwardAbi(spec);
+  switch (spec.dataflow) {
+  case Dataflow::ImplicitGemmSorted:
+    return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::Sorted);
+  case Dataflow::ImplicitGemmSplit:
+    return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::Split);
+  default:
+    return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::Unsorted);
+  }
 }
 
 } // namespace sparsekgen

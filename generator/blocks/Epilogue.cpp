@@ -6,23 +6,119 @@
 
 namespace sparsekgen {
 
-void storeAccumulatorFragment(KernelBuilder &kb, const OutputTensor &out, mlir::Value acc, mlir::Value row0,
-                              mlir::Value col0, mlir::Value lane) {
+namespace {
+
+bool has(const std::vector<EpilogueOp> &ops, EpilogueOp op) {
+  return std::find(ops.begin(), ops.end(), op) != ops.end();
+}
+
+mlir::Value loadVector(KernelBuilder &kb, mlir::Value buffer, mlir::Value offset, int64_t width) {
+  auto element = mlir::cast<mlir::MemRefType>(buffer.getType()).getElementType();
+  auto type = mlir::VectorType::get({width}, element);
+  unsigned bytes = element.getIntOrFloatBitWidth() / 8 * width;
+  return mlir::vector::LoadOp::create(kb.b, type, buffer, mlir::ValueRange{offset}, /*nontemporal=*/false,
+                                      llvm::MaybeAlign(bytes));
+}
+
+mlir::Value toF32(KernelBuilder &kb, mlir::Value values) {
+  auto type = mlir::cast<mlir::VectorType>(values.getType());
+  if (type.getElementType().isF32())
+    return values;
+  return mlir::arith::ExtFOp::create(kb.b, mlir::VectorType::get(type.getShape(), kb.b.getF32Type()), values);
+}
+
+} // namespace
+
+std::vector<std::pair<std::string, mlir::Type>> epilogueParameters(const std::vector<EpilogueOp> &ops,
+                                                                   mlir::Type residualBuffer) {
+  auto f32Buffer = KernelBuilder::globalBufferType(mlir::Float32Type::get(residualBuffer.getContext()));
+  std::vector<std::pair<std::string, mlir::Type>> parameters;
+  if (has(ops, EpilogueOp::Bias))
+    parameters.push_back({"bias", f32Buffer});
+  if (has(ops, EpilogueOp::ScaleShift)) {
+    parameters.push_back({"scale", f32Buffer});
+    parameters.push_back({"shift", f32Buffer});
+  }
+  if (has(ops, EpilogueOp::ResidualAdd))
+    parameters.push_back({"residual", residualBuffer});
+  return parameters;
+}
+
+EpilogueOperands bindEpilogueOperands(const std::vector<EpilogueOp> &ops, mlir::ValueRange parameters) {
+  EpilogueOperands operands;
+  operands.ops = ops;
+  size_t next = 0;
+  if (has(ops, EpilogueOp::Bias))
+    operands.bias = parameters[next++];
+  if (has(ops, EpilogueOp::ScaleShift)) {
+    operands.scale = parameters[next++];
+    operands.shift = parameters[next++];
+  }
+  if (has(ops, EpilogueOp::ResidualAdd))
+    operands.residual = parameters[next++];
+  return operands;
+}
+
+void storeWithEpilogue(KernelBuilder &kb, const OutputTensor &out, const EpilogueOperands &epilogue,
+                       mlir::Value values, mlir::Value row, mlir::Value col) {
+  auto &b = kb.b;
+  auto type = mlir::cast<mlir::VectorType>(values.getType());
+  int64_t width = type.getDimSize(0);
+  mlir::Value offset = kb.add(kb.mul(row, out.rowStride), col);
+  for (EpilogueOp op : epilogue.ops) {
+    switch (op) {
+    case EpilogueOp::Bias:
+      values = mlir::arith::AddFOp::create(b, values, loadVector(kb, epilogue.bias, col, width));
+      break;
+    case EpilogueOp::ScaleShift:
+      values = mlir::arith::MulFOp::create(b, values, loadVector(kb, epilogue.scale, col, width));
+      values = mlir::arith::AddFOp::create(b, values, loadVector(kb, epilogue.shift, col, width));
+      break;
+    case EpilogueOp::Relu: {
+      mlir::Value zero = mlir::arith::ConstantOp::create(b, type, mlir::DenseElementsAttr::get(type, 0.0f));
+      values = mlir::arith::MaximumFOp::create(b, values, zero);
+      break;
+    }
+    case EpilogueOp::ResidualAdd:
+      values = mlir::arith::AddFOp::create(b, values, toF32(kb, loadVector(kb, epilogue.residual, offset, width)));
+      break;
+    }
+  }
+  auto element = mlir::cast<mlir::MemRefType>(out.buffer.getType()).getElementType();
+  mlir::Value converted = values;
+  if (!element.isF32())
+    converted = mlir::arith::TruncFOp::create(b, mlir::VectorType::get({width}, element), values);
+  unsigned bytes = element.getIntOrFloatBitWidth() / 8 * width;
+  mlir::vector::StoreOp::create(b, converted, out.buffer, mlir::ValueRange{offset}, /*nontemporal=*/false,
+                                llvm::MaybeAlign(bytes));
+}
+
+void storeAccumulatorFragment(KernelBuilder &kb, const OutputTensor &out, const EpilogueOperands &epilogue,
+                              mlir::Value acc, mlir::Value tileRow0, mlir::Value col0, mlir::Value lane,
+                              mlir::Value tileRows, const std::function<mlir::Value(mlir::Value)> &outputRow,
+                              int width) {
   auto &b = kb.b;
   mlir::Value col = kb.add(col0, accumulatorColumn(kb, lane));
-  // Cout is a multiple of 8 and col is even, so the pair (col, col + 1) is in or out together.
-  mlir::Value colInside = kb.lessThan(col, out.columns);
-  mlir::Value firstRow = kb.add(row0, accumulatorRow(kb, lane));
-  auto pairType = mlir::VectorType::get({2}, out.element);
+  mlir::Value firstRow = kb.add(tileRow0, accumulatorRow(kb, lane));
   for (int64_t half = 0; half < 2; ++half) {
-    mlir::Value row = kb.add(firstRow, 8 * half);
-    mlir::Value inside = kb.both(colInside, kb.lessThan(row, out.rows));
-    mlir::Value pair = mlir::vector::ExtractOp::create(b, acc, half);
-    mlir::Value converted = mlir::arith::TruncFOp::create(b, pairType, pair);
-    kb.ifThen(inside, [&] {
-      mlir::Value offset = kb.add(kb.mul(row, out.rowStride), col);
-      mlir::vector::StoreOp::create(b, converted, out.buffer, mlir::ValueRange{offset}, /*nontemporal=*/false,
-                                    llvm::MaybeAlign(4));
+    mlir::Value tileRow = kb.add(firstRow, 8 * half);
+    mlir::Value pair = mlir::vector::ExtractOp::create(b, acc, half); // columns col, col + 1
+    kb.ifThen(kb.lessThan(tileRow, tileRows), [&] {
+      mlir::Value row = outputRow(tileRow);
+      if (width == 2) {
+        // Cout is even here and col is even, so col and col + 1 exist together.
+        kb.ifThen(kb.lessThan(col, out.columns), [&] { storeWithEpilogue(kb, out, epilogue, pair, row, col); });
+        return;
+      }
+      for (int64_t i = 0; i < 2; ++i) {
+        mlir::Value column = kb.add(col, i);
+        kb.ifThen(kb.lessThan(column, out.columns), [&] {
+          mlir::Value element = mlir::vector::ExtractOp::create(b, pair, i);
+          mlir::Value single = mlir::vector::FromElementsOp::create(
+              b, mlir::VectorType::get({1}, b.getF32Type()), mlir::ValueRange{element});
+          storeWithEpilogue(kb, out, epilogue, single, row, column);
+        });
+      }
     });
   }
 }

@@ -4,14 +4,23 @@
 
 namespace sparsekgen {
 
-mlir::Value gatheredAsyncCopy(KernelBuilder &kb, mlir::Value dst, mlir::ValueRange dstIndices, mlir::Value src,
-                              mlir::Value srcOffset, mlir::Value valid, int elements) {
+std::optional<mlir::Value> gatheredCopy(KernelBuilder &kb, mlir::Value dst, mlir::ValueRange dstIndices,
+                                        mlir::Value src, mlir::Value srcOffset, mlir::Value valid, int elements) {
   auto &b = kb.b;
   mlir::Value safeOffset = kb.select(valid, srcOffset, kb.index(0));
+  if (!isAsyncCopy(elements)) {
+    auto element = mlir::cast<mlir::MemRefType>(src.getType()).getElementType();
+    mlir::Value loaded = mlir::memref::LoadOp::create(b, src, mlir::ValueRange{safeOffset});
+    mlir::Value zero = mlir::arith::ConstantOp::create(b, element, b.getZeroAttr(element));
+    mlir::memref::StoreOp::create(b, kb.select(valid, loaded, zero), dst, dstIndices);
+    return std::nullopt;
+  }
   mlir::Value sourceElements = kb.select(valid, kb.index(elements), kb.index(0));
   auto tokenType = mlir::nvgpu::DeviceAsyncTokenType::get(b.getContext());
+  bool bypassL1 = elements * 2 == kAsyncCopyBytes; // .cg exists for 16-byte copies only
   return mlir::nvgpu::DeviceAsyncCopyOp::create(b, tokenType, dst, dstIndices, src, mlir::ValueRange{safeOffset},
-                                                b.getIndexAttr(elements), sourceElements, b.getUnitAttr());
+                                                b.getIndexAttr(elements), sourceElements,
+                                                bypassL1 ? b.getUnitAttr() : mlir::UnitAttr());
 }
 
 } // namespace sparsekgen

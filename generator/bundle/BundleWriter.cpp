@@ -31,9 +31,22 @@ namespace {
 
 constexpr const char *kBundleSymbol = "sparsekgen_kernels";
 
+static_assert(static_cast<int>(Dataflow::FetchOnDemand) == SKG_FETCH_ON_DEMAND);
+static_assert(static_cast<int>(DataType::F32) == SKG_F32);
+static_assert(static_cast<int>(EpilogueOp::ResidualAdd) == SKG_EPILOGUE_RESIDUAL_ADD);
+
 std::string imageBytes(const KernelImage &image) {
   // cuModuleLoadData reads PTX up to its terminating NUL.
   return image.cubin ? image.bytes : image.bytes + '\0';
+}
+
+nlohmann::json companionJson(const LaunchAbi &abi) {
+  if (abi.companionKernel.empty())
+    return nullptr;
+  nlohmann::json parameters = nlohmann::json::array();
+  for (const auto &[name, type] : abi.companionParameters)
+    parameters.push_back({{"name", name}, {"type", type}});
+  return {{"name", abi.companionKernel}, {"parameters", parameters}, {"threads_per_block", abi.companionThreadsPerBlock}};
 }
 
 nlohmann::json manifestJson(const std::vector<BundledKernel> &kernels, const std::string &catalogPath,
@@ -54,6 +67,11 @@ nlohmann::json manifestJson(const std::vector<BundledKernel> &kernels, const std
         entry["spill_load_bytes"] = image.report->spillLoadBytes;
         entry["stack_frame_bytes"] = image.report->stackFrameBytes;
       }
+      if (image.companionReport) {
+        entry["companion_registers"] = image.companionReport->registers;
+        entry["companion_spill_bytes"] =
+            image.companionReport->spillStoreBytes + image.companionReport->spillLoadBytes;
+      }
       images.push_back(entry);
     }
     list.push_back({{"name", kernel.name},
@@ -63,8 +81,10 @@ nlohmann::json manifestJson(const std::vector<BundledKernel> &kernels, const std
                       {"parameters", parameters},
                       {"threads_per_block", kernel.abi.threadsPerBlock},
                       {"dynamic_shared_memory_bytes", kernel.abi.sharedMemoryBytes},
-                      {"grid", fmt::format("x = ceil(outputs / {}), y = ceil(out_channels / {})",
-                                           kernel.abi.rowsPerBlock, kernel.abi.columnsPerBlock)}}},
+                      {"grid", fmt::format("x = ceil(outputs / {}), y = ceil(out_channels / {}){}",
+                                           kernel.abi.rowsPerBlock, kernel.abi.columnsPerBlock,
+                                           kernel.abi.companionKernel.empty() ? "" : ", z = splits")},
+                      {"companion", companionJson(kernel.abi)}}},
                     {"images", images}});
   }
   return {{"format", "sparsekgen-bundle"},
@@ -83,8 +103,11 @@ public:
     auto *i64 = llvm::Type::getInt64Ty(context);
     auto *ptr = llvm::PointerType::getUnqual(context);
     auto *imageType = llvm::StructType::create(context, {i32, i32, ptr, i64}, "skg_kernel_image");
-    auto *recordType =
-        llvm::StructType::create(context, {ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr}, "skg_kernel_record");
+    auto *recordType = llvm::StructType::create(
+        context,
+        {ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr, i32, i32, i32, i32, i32,
+         llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ptr, i32},
+        "skg_kernel_record");
     auto *bundleType = llvm::StructType::create(context, {i32, i32, ptr, ptr, ptr}, "skg_bundle");
     auto u32 = [&](uint64_t value) { return llvm::ConstantInt::get(i32, value); };
 
@@ -98,11 +121,22 @@ public:
                         llvm::ConstantInt::get(i64, bytes.size())}));
       }
       auto *imageArray = llvm::ConstantArray::get(llvm::ArrayType::get(imageType, images.size()), images);
+      std::vector<llvm::Constant *> ops(SKG_MAX_EPILOGUE_OPS, u32(0));
+      for (size_t i = 0; i < kernel.spec.epilogue.size(); ++i)
+        ops[i] = u32(static_cast<uint32_t>(kernel.spec.epilogue[i]));
+      llvm::Constant *companion = kernel.abi.companionKernel.empty()
+                                      ? llvm::ConstantPointerNull::get(ptr)
+                                      : string(kernel.abi.companionKernel);
       records.push_back(llvm::ConstantStruct::get(
-          recordType, {string(kernel.name), string(toJson(kernel.spec).dump()), string(kernel.abi.name),
-                       u32(kernel.abi.threadsPerBlock), u32(kernel.abi.sharedMemoryBytes),
-                       u32(kernel.abi.rowsPerBlock), u32(kernel.abi.columnsPerBlock), u32(images.size()),
-                       global(imageArray, "images", 8)}));
+          recordType,
+          {string(kernel.name), string(toJson(kernel.spec).dump()), string(kernel.abi.name),
+           u32(kernel.abi.threadsPerBlock), u32(kernel.abi.sharedMemoryBytes), u32(kernel.abi.rowsPerBlock),
+           u32(kernel.abi.columnsPerBlock), u32(images.size()), global(imageArray, "images", 8),
+           u32(static_cast<uint32_t>(kernel.spec.dataflow)), u32(static_cast<uint32_t>(kernel.spec.dtypes.input)),
+           u32(static_cast<uint32_t>(kernel.spec.dtypes.output)), u32(kernel.spec.channelAlignment),
+           u32(kernel.spec.epilogue.size()),
+           llvm::ConstantArray::get(llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ops), companion,
+           u32(kernel.abi.companionThreadsPerBlock)}));
     }
     auto *recordArray = llvm::ConstantArray::get(llvm::ArrayType::get(recordType, records.size()), records);
     auto *bundle = llvm::ConstantStruct::get(bundleType, {u32(SPARSEKGEN_BUNDLE_ABI_VERSION), u32(records.size()),

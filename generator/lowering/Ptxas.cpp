@@ -57,14 +57,25 @@ std::optional<std::string> findPtxas() {
   return std::nullopt;
 }
 
-PtxasReport parsePtxasReport(const std::string &output) {
-  PtxasReport report;
-  report.registers = captureInt(output, std::regex(R"(Used (\d+) registers)"));
-  report.sharedBytes = captureInt(output, std::regex(R"((\d+) bytes smem)"));
-  report.stackFrameBytes = captureInt(output, std::regex(R"((\d+) bytes stack frame)"));
-  report.spillStoreBytes = captureInt(output, std::regex(R"((\d+) bytes spill stores)"));
-  report.spillLoadBytes = captureInt(output, std::regex(R"((\d+) bytes spill loads)"));
-  return report;
+std::map<std::string, PtxasReport> parsePtxasReport(const std::string &output) {
+  // ptxas reports each entry function in a section that starts "Compiling entry function 'NAME'".
+  static const std::regex entry(R"(Compiling entry function '([^']+)')");
+  std::map<std::string, PtxasReport> reports;
+  auto begin = std::sregex_iterator(output.begin(), output.end(), entry);
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    size_t start = it->position(0);
+    auto next = std::next(it);
+    size_t end = next == std::sregex_iterator() ? output.size() : static_cast<size_t>(next->position(0));
+    std::string section = output.substr(start, end - start);
+    PtxasReport report;
+    report.registers = captureInt(section, std::regex(R"(Used (\d+) registers)"));
+    report.sharedBytes = captureInt(section, std::regex(R"((\d+) bytes smem)"));
+    report.stackFrameBytes = captureInt(section, std::regex(R"((\d+) bytes stack frame)"));
+    report.spillStoreBytes = captureInt(section, std::regex(R"((\d+) bytes spill stores)"));
+    report.spillLoadBytes = captureInt(section, std::regex(R"((\d+) bytes spill loads)"));
+    reports[(*it)[1].str()] = report;
+  }
+  return reports;
 }
 
 Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, const std::string &kernelName) {
@@ -86,7 +97,9 @@ Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, cons
   Cubin cubin;
   std::string image = readFile(outputPath);
   cubin.image.assign(image.begin(), image.end());
-  cubin.report = parsePtxasReport(messages);
+  cubin.functions = parsePtxasReport(messages);
+  if (!cubin.functions.count(kernelName))
+    throw GeneratorError(fmt::format("ptxas reported no entry function {} for sm_{}:\n{}", kernelName, sm, messages));
   return cubin;
 }
 

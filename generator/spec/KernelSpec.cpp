@@ -44,8 +44,8 @@ std::string kernelName(const KernelSpec &spec) {
                                  operationCodes[static_cast<int>(spec.operation)], toString(spec.dtypes.input),
                                  toString(spec.dtypes.weight), toString(spec.dtypes.output),
                                  toString(spec.dtypes.accumulator));
-  name += fmt::format("_t{}x{}x{}_w{}x{}x{}_s{}", spec.cta.m, spec.cta.n, spec.cta.k, spec.warp.m, spec.warp.n,
-                      spec.warp.k, spec.stages);
+  name += fmt::format("_t{}x{}x{}_w{}x{}x{}_s{}_a{}", spec.cta.m, spec.cta.n, spec.cta.k, spec.warp.m, spec.warp.n,
+                      spec.warp.k, spec.stages, spec.channelAlignment);
   for (int sm : spec.targetSms)
     name += fmt::format("_sm{}", sm);
   if (!spec.epilogue.empty()) {
@@ -73,6 +73,7 @@ nlohmann::json toJson(const KernelSpec &spec) {
         {"accumulator", toString(spec.dtypes.accumulator)}}},
       {"tile", {{"cta", {spec.cta.m, spec.cta.n, spec.cta.k}}, {"warp", {spec.warp.m, spec.warp.n, spec.warp.k}}}},
       {"stages", spec.stages},
+      {"channel_alignment", spec.channelAlignment},
       {"targets", targets},
       {"epilogue", {{"ops", epilogueOps}}},
   };

@@ -17,10 +17,16 @@ constexpr int kMinStages = 2, kMaxStages = 8;
 // the kernel spills to local memory.
 constexpr int kMaxAccumulatorsPerThread = 128;
 
-bool templateAvailable(const KernelSpec &spec) {
-  return spec.dataflow == Dataflow::ImplicitGemm && spec.operation == ConvOperation::Forward &&
-         spec.dtypes == DataTypes{DataType::F16, DataType::F16, DataType::F16, DataType::F32} &&
-         spec.epilogue.empty();
+bool implicitGemm(Dataflow dataflow) {
+  return dataflow == Dataflow::ImplicitGemm || dataflow == Dataflow::ImplicitGemmSorted ||
+         dataflow == Dataflow::ImplicitGemmSplit;
+}
+
+// The types the implicit GEMM templates implement: 16-bit tensor-core operands (mma m16n8k16),
+// fp32 accumulation, output in the operand type or fp32.
+bool typesAvailable(const DataTypes &t) {
+  bool operands = (t.input == DataType::F16 || t.input == DataType::BF16) && t.weight == t.input;
+  return operands && t.accumulator == DataType::F32 && (t.output == t.input || t.output == DataType::F32);
 }
 } // namespace
 
@@ -32,17 +38,16 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
     violations.push_back({std::move(rule), std::move(field), std::move(message)});
   };
 
-  if (!templateAvailable(spec)) {
-    std::string field = spec.dataflow != Dataflow::ImplicitGemm      ? "/dataflow"
+  if (!implicitGemm(spec.dataflow) || spec.operation != ConvOperation::Forward || !typesAvailable(spec.dtypes)) {
+    std::string field = !implicitGemm(spec.dataflow)                ? "/dataflow"
                         : spec.operation != ConvOperation::Forward ? "/operation"
-                        : !spec.epilogue.empty()                   ? "/epilogue/ops/0"
                                                                    : "/dtypes";
     add("template-available", field,
-        fmt::format("no template implements {} {} with dtypes {}/{}/{}/{} and {} epilogue op(s) yet; available: "
-                    "implicit_gemm forward, f16 input/weight/output, f32 accumulator, empty epilogue",
+        fmt::format("no template implements {} {} with input/weight/output/accumulator {}/{}/{}/{} yet; available: "
+                    "implicit_gemm, implicit_gemm_sorted and implicit_gemm_split forward with f16 or bf16 "
+                    "input and weight, output of the same type or f32, f32 accumulator",
                     toString(spec.dataflow), toString(spec.operation), toString(spec.dtypes.input),
-                    toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator),
-                    spec.epilogue.size()));
+                    toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator)));
   }
   if (spec.cta.m % spec.warp.m != 0)
     add("warp-divides-cta", "/tile/warp/0",

@@ -10,6 +10,8 @@ SharedRingLayout sharedRingLayout(const KernelSpec &spec) {
   layout.bRowElements = spec.cta.n + SharedRingLayout::kRowPadElements;
   layout.elementBytes = 2;
   layout.stages = spec.stages;
+  bool masked = spec.dataflow == Dataflow::ImplicitGemmSorted || spec.dataflow == Dataflow::ImplicitGemmSplit;
+  layout.offsetListEntries = masked ? kMaxMaskedVolume + 1 : 0; // the list and its length
   return layout;
 }
 

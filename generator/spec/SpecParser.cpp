@@ -173,6 +173,13 @@ std::vector<EpilogueOp> readEpilogue(const json &value, const std::string &point
   return ops;
 }
 
+int readChannelAlignment(const json &value, const std::string &pointer) {
+  int alignment = readPositiveInt(value, pointer);
+  if (alignment != 1 && alignment != 2 && alignment != 4 && alignment != 8)
+    fail(pointer, fmt::format("expected a channel alignment of 1, 2, 4 or 8 elements, got {}", alignment));
+  return alignment;
+}
+
 [[noreturn]] void failLegality(const std::string &pointer, const KernelSpec &spec,
                                const std::vector<LegalityViolation> &violations) {
   const LegalityViolation &first = violations.front();
@@ -182,8 +189,8 @@ std::vector<EpilogueOp> readEpilogue(const json &value, const std::string &point
   fail(pointer + first.field, message);
 }
 
-const std::vector<std::string_view> kSpecFields = {"dataflow", "operation", "dtypes", "tile",
-                                                   "stages",   "targets",   "epilogue"};
+const std::vector<std::string_view> kSpecFields = {"dataflow", "operation", "dtypes",   "tile",
+                                                   "stages",   "targets",   "epilogue", "channel_alignment"};
 const std::vector<std::string_view> kRequiredSpecFields = {"dataflow", "operation", "dtypes", "tile", "stages",
                                                            "targets"};
 
@@ -198,12 +205,15 @@ KernelSpec parseSpecFields(const json &value, const std::string &pointer) {
   spec.targetSms = readTargets(value["targets"], child(pointer, "targets"));
   if (value.contains("epilogue"))
     spec.epilogue = readEpilogue(value["epilogue"], child(pointer, "epilogue"));
+  if (value.contains("channel_alignment"))
+    spec.channelAlignment = readChannelAlignment(value["channel_alignment"], child(pointer, "channel_alignment"));
   return spec;
 }
 
 // A cross product: every combination of dtypes x tiles x stages x epilogues, sharing the rest.
 void expandProduct(const json &value, const std::string &pointer, Catalog &catalog, std::set<std::string> &names) {
-  expectObject(value, pointer, {"dataflow", "operation", "dtypes", "tiles", "stages", "targets", "epilogues"},
+  expectObject(value, pointer,
+               {"dataflow", "operation", "dtypes", "tiles", "stages", "targets", "epilogues", "channel_alignments"},
                {"dataflow", "operation", "dtypes", "tiles", "stages", "targets"});
   KernelSpec base;
   base.dataflow = readEnum<Dataflow>(value["dataflow"], child(pointer, "dataflow"), dataflowNames());
@@ -234,17 +244,28 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
     epilogues.emplace_back();
   }
 
+  std::vector<int> alignments;
+  if (value.contains("channel_alignments")) {
+    const auto alignmentsPointer = child(pointer, "channel_alignments");
+    for (size_t i = 0; i < expectArray(value["channel_alignments"], alignmentsPointer).size(); ++i)
+      alignments.push_back(readChannelAlignment(value["channel_alignments"][i], child(alignmentsPointer, i)));
+  } else {
+    alignments.push_back(8);
+  }
+
   size_t produced = 0;
   for (const auto &types : dtypes)
     for (const auto &[cta, warp] : tiles)
       for (int stageCount : stages)
-        for (const auto &epilogue : epilogues) {
+        for (const auto &epilogue : epilogues)
+          for (int alignment : alignments) {
           KernelSpec spec = base;
           spec.dtypes = types;
           spec.cta = cta;
           spec.warp = warp;
           spec.stages = stageCount;
           spec.epilogue = epilogue;
+          spec.channelAlignment = alignment;
           std::string name = kernelName(spec);
           if (auto violations = checkLegality(spec); !violations.empty()) {
             catalog.dropped.push_back({pointer, name, violations.front().message});

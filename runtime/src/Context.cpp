@@ -143,6 +143,8 @@ const LoadedKernel &Context::load(const skg_kernel_record &record) {
                                static_cast<int>(record.shared_memory_bytes)),
             "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)",
             fmt::format("for {} ({} bytes)", record.name, record.shared_memory_bytes));
+  if (record.companion_name)
+    checkCuda(cuModuleGetFunction(&kernel.companion, module, record.companion_name), "cuModuleGetFunction", where);
   kernel.imageDescription = fmt::format("{} sm_{}{}", chosen->format == SKG_IMAGE_CUBIN ? "cubin" : "ptx", chosen->sm,
                                         chosen->format == SKG_IMAGE_PTX ? " (JIT)" : "");
   return loaded_.emplace(record.name, kernel).first->second;

@@ -3,18 +3,28 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "sparsekgen/DeviceBuffer.h"
 #include "sparsekgen/Errors.h"
 
 namespace sparsekgen {
 
 namespace {
 
-constexpr const char *kImplicitGemmForwardAbi = "implicit_gemm_forward.v1";
 // The kernels index with 32 bits (generator/include/sparsekgen/generator/KernelBuilder.h).
 constexpr long long kMaxElements = std::numeric_limits<int32_t>::max();
+constexpr int kMaxMaskedVolume = 343; // generator/include/sparsekgen/generator/SharedRing.h
+
+struct KnownAbi {
+  const char *name;
+  uint32_t dataflow;
+};
+constexpr KnownAbi kKnownAbis[] = {{"implicit_gemm_forward.v2", SKG_IMPLICIT_GEMM},
+                                   {"implicit_gemm_sorted_forward.v2", SKG_IMPLICIT_GEMM_SORTED},
+                                   {"implicit_gemm_split_forward.v2", SKG_IMPLICIT_GEMM_SPLIT}};
 
 void checkElements(const char *tensor, long long rows, long long columns, const char *kernel) {
   if (rows * columns > kMaxElements)
@@ -22,40 +32,99 @@ void checkElements(const char *tensor, long long rows, long long columns, const 
                                    kernel, tensor, rows, columns, kMaxElements));
 }
 
-void checkAlignment(const char *tensor, CUdeviceptr pointer, unsigned bytes, const char *kernel) {
-  if (pointer % bytes != 0)
-    throw RuntimeError(fmt::format("{}: {} pointer 0x{:x} is not {}-byte aligned", kernel, tensor, pointer, bytes));
+void checkPointer(const char *tensor, CUdeviceptr pointer, unsigned alignment, const char *kernel, const char *why) {
+  if (!pointer)
+    throw RuntimeError(fmt::format("{}: {} is null; {}", kernel, tensor, why));
+  if (pointer % alignment != 0)
+    throw RuntimeError(fmt::format("{}: {} pointer 0x{:x} is not {}-byte aligned", kernel, tensor, pointer, alignment));
+}
+
+bool fuses(const skg_kernel_record &kernel, uint32_t op) {
+  for (uint32_t i = 0; i < kernel.epilogue_op_count; ++i)
+    if (kernel.epilogue_ops[i] == op)
+      return true;
+  return false;
 }
 
 bool synchronousLaunches() {
   const char *value = std::getenv("SPARSEKGEN_SYNC_LAUNCHES");
-  return value && std::strcmp(value, "0") != 0 && *value;
+  return value && *value && std::strcmp(value, "0") != 0;
+}
+
+void launch(Context &context, CUfunction function, const char *name, unsigned gridX, unsigned gridY, unsigned gridZ,
+            unsigned threads, unsigned sharedBytes, CUstream stream, std::vector<void *> &parameters,
+            const std::string &image) {
+  std::string description = fmt::format("of {} (grid {}x{}x{}, block {}x1x1, {} bytes dynamic shared memory, {})",
+                                        name, gridX, gridY, gridZ, threads, sharedBytes, image);
+  checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent");
+  checkCuda(cuLaunchKernel(function, gridX, gridY, gridZ, threads, 1, 1, sharedBytes, stream, parameters.data(),
+                           nullptr),
+            "cuLaunchKernel", description);
+  if (synchronousLaunches())
+    checkCuda(cuStreamSynchronize(stream), "cuStreamSynchronize", "after the launch " + description);
 }
 
 } // namespace
 
+int elementBytes(uint32_t dtype) { return dtype == SKG_F32 ? 4 : 2; }
+
 void convForward(Context &context, const skg_kernel_record &kernel, const ConvForwardArguments &args,
                  CUstream stream) {
   const char *name = kernel.name;
-  if (std::strcmp(kernel.launch_abi, kImplicitGemmForwardAbi) != 0)
-    throw RuntimeError(fmt::format("{}: launch ABI {} is not a forward convolution ABI this runtime knows ({})", name,
-                                   kernel.launch_abi, kImplicitGemmForwardAbi));
+  const KnownAbi *abi = nullptr;
+  for (const auto &known : kKnownAbis)
+    if (std::strcmp(kernel.launch_abi, known.name) == 0)
+      abi = &known;
+  if (!abi)
+    throw RuntimeError(fmt::format("{}: launch ABI {} is not one this runtime knows; rebuild the bundle with the "
+                                   "matching sparsekgen",
+                                   name, kernel.launch_abi));
+  const bool sorted = abi->dataflow == SKG_IMPLICIT_GEMM_SORTED, split = abi->dataflow == SKG_IMPLICIT_GEMM_SPLIT;
   if (args.inputs < 0 || args.outputs < 0 || args.kernelVolume <= 0 || args.inChannels <= 0 || args.outChannels <= 0)
     throw RuntimeError(fmt::format("{}: invalid sizes: inputs {}, outputs {}, kernel volume {}, Cin {}, Cout {}", name,
                                    args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels));
+  const int alignment = static_cast<int>(kernel.channel_alignment);
   for (auto [label, channels] : {std::pair{"Cin", args.inChannels}, std::pair{"Cout", args.outChannels}})
-    if (channels % 8 != 0)
-      throw RuntimeError(fmt::format("{}: {} = {} is not a multiple of 8; the implicit GEMM kernels of this release "
-                                     "copy 16-byte rows and need Cin and Cout multiples of 8",
-                                     name, label, channels));
+    if (channels % alignment != 0)
+      throw RuntimeError(fmt::format("{}: {} = {} is not a multiple of {}, the kernel's channel alignment; choose a "
+                                     "kernel of a smaller alignment (down to 1, which takes any count)",
+                                     name, label, channels, alignment));
   checkElements("input", args.inputs, args.inChannels, name);
   checkElements("out_in_map", args.outputs, args.kernelVolume, name);
   checkElements("output", args.outputs, args.outChannels, name);
   checkElements("weight", static_cast<long long>(args.kernelVolume) * args.inChannels, args.outChannels, name);
-  checkAlignment("input", args.input, 16, name);
-  checkAlignment("weight", args.weight, 16, name);
-  checkAlignment("out_in_map", args.outInMap, 4, name);
-  checkAlignment("output", args.output, 4, name);
+  const int operandBytes = elementBytes(kernel.operand_type), outputBytes = elementBytes(kernel.output_type);
+  const unsigned copyBytes = static_cast<unsigned>(alignment * operandBytes);
+  const unsigned storeBytes = static_cast<unsigned>((alignment >= 2 ? 2 : 1) * outputBytes);
+  const char *needed = "the convolution reads it";
+  checkPointer("input", args.input, copyBytes, name, needed);
+  checkPointer("weight", args.weight, copyBytes, name, needed);
+  checkPointer("out_in_map", args.outInMap, 4, name, needed);
+  checkPointer("output", args.output, storeBytes, name, "the convolution writes it");
+  if (fuses(kernel, SKG_EPILOGUE_BIAS))
+    checkPointer("bias", args.bias, 8, name, "the kernel fuses a bias");
+  if (fuses(kernel, SKG_EPILOGUE_SCALE_SHIFT)) {
+    checkPointer("scale", args.scale, 8, name, "the kernel fuses a scale and shift");
+    checkPointer("shift", args.shift, 8, name, "the kernel fuses a scale and shift");
+  }
+  if (fuses(kernel, SKG_EPILOGUE_RESIDUAL_ADD))
+    checkPointer("residual", args.residual, storeBytes, name, "the kernel fuses a residual add");
+  if (sorted || split) {
+    const char *why = "sorted and split kernels take the sort permutation and tile masks of kernelMapExtrasGpu";
+    checkPointer("permutation", args.permutation, 4, name, why);
+    checkPointer("tile_masks", args.tileMasks, 4, name, why);
+    if (args.kernelVolume > kMaxMaskedVolume)
+      throw RuntimeError(fmt::format("{}: kernel volume {} exceeds the {} offsets sorted and split kernels take", name,
+                                     args.kernelVolume, kMaxMaskedVolume));
+    if (args.splits < 1 || (sorted && args.splits != 1) || args.splits > args.kernelVolume)
+      throw RuntimeError(fmt::format("{}: {} splits; {} kernels take {}", name, args.splits,
+                                     sorted ? "sorted" : "split", sorted ? "1" : "1 to the kernel volume"));
+    int groupWidth = (args.kernelVolume + args.splits - 1) / args.splits;
+    int expectedWords = std::max(1, (groupWidth + 31) / 32);
+    if (args.maskWords != expectedWords)
+      throw RuntimeError(fmt::format("{}: mask_words = {}, but {} splits of {} offsets need {}", name, args.maskWords,
+                                     args.splits, args.kernelVolume, expectedWords));
+  }
   if (args.outputs == 0)
     return; // nothing to compute; a zero-sized grid is not a valid launch
 
@@ -63,18 +132,51 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
   unsigned gridX = static_cast<unsigned>((args.outputs + kernel.rows_per_block - 1) / kernel.rows_per_block);
   unsigned gridY = static_cast<unsigned>((args.outChannels + kernel.columns_per_block - 1) / kernel.columns_per_block);
   CUdeviceptr input = args.input, weight = args.weight, map = args.outInMap, output = args.output;
+  CUdeviceptr permutation = args.permutation, tileMasks = args.tileMasks;
+  CUdeviceptr bias = args.bias, scale = args.scale, shift = args.shift, residual = args.residual;
   int32_t outputs = args.outputs, inChannels = args.inChannels, outChannels = args.outChannels,
-          volume = args.kernelVolume;
-  void *parameters[] = {&input, &weight, &map, &output, &outputs, &inChannels, &outChannels, &volume};
-  std::string launch = fmt::format("of {} (grid {}x{}x1, block {}x1x1, {} bytes dynamic shared memory, {})", name,
-                                   gridX, gridY, kernel.threads_per_block, kernel.shared_memory_bytes,
-                                   loaded.imageDescription);
-  checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent");
-  checkCuda(cuLaunchKernel(loaded.function, gridX, gridY, 1, kernel.threads_per_block, 1, 1,
-                           kernel.shared_memory_bytes, stream, parameters, nullptr),
-            "cuLaunchKernel", launch);
-  if (synchronousLaunches())
-    checkCuda(cuStreamSynchronize(stream), "cuStreamSynchronize", "after the launch " + launch);
+          volume = args.kernelVolume, maskWords = args.maskWords, splits = args.splits;
+  DeviceBuffer partials;
+  if (split)
+    partials = DeviceBuffer(static_cast<size_t>(splits) * outputs * outChannels * sizeof(float), stream);
+  CUdeviceptr partialsPointer = partials.get();
+
+  auto epilogueParameters = [&](std::vector<void *> &parameters) {
+    if (fuses(kernel, SKG_EPILOGUE_BIAS))
+      parameters.push_back(&bias);
+    if (fuses(kernel, SKG_EPILOGUE_SCALE_SHIFT)) {
+      parameters.push_back(&scale);
+      parameters.push_back(&shift);
+    }
+    if (fuses(kernel, SKG_EPILOGUE_RESIDUAL_ADD))
+      parameters.push_back(&residual);
+  };
+  std::vector<void *> parameters = {&input,   &weight,     split ? &partialsPointer : &output,
+                                    &outputs, &inChannels, &outChannels,
+                                    &volume};
+  parameters.insert(parameters.begin() + 2, &map);
+  if (sorted || split) {
+    parameters.push_back(&permutation);
+    parameters.push_back(&tileMasks);
+    parameters.push_back(&maskWords);
+  }
+  if (split)
+    parameters.push_back(&splits);
+  else
+    epilogueParameters(parameters);
+  launch(context, loaded.function, name, gridX, gridY, split ? static_cast<unsigned>(splits) : 1u,
+         kernel.threads_per_block, kernel.shared_memory_bytes, stream, parameters, loaded.imageDescription);
+
+  if (split) {
+    std::vector<void *> reduce = {&partialsPointer, &output, &outputs, &outChannels, &splits};
+    epilogueParameters(reduce);
+    long long columnGroups = alignment >= 2 ? (outChannels + 1) / 2 : outChannels;
+    long long work = static_cast<long long>(outputs) * columnGroups;
+    unsigned blocks = static_cast<unsigned>((work + kernel.companion_threads_per_block - 1) /
+                                            kernel.companion_threads_per_block);
+    launch(context, loaded.companion, kernel.companion_name, blocks, 1, 1, kernel.companion_threads_per_block, 0,
+           stream, reduce, loaded.imageDescription);
+  }
 }
 
 } // namespace sparsekgen

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "sparsekgen/BundleAbi.h"
 #include "sparsekgen/Errors.h"
 
 namespace sparsekgen {
@@ -37,6 +38,32 @@ std::vector<double> referenceConvForward(const std::vector<float> &input, const 
     std::copy(row.begin(), row.end(), out.begin() + static_cast<ptrdiff_t>(j) * outChannels);
   }
   return out;
+}
+
+void applyEpilogueReference(std::vector<double> &values, int outChannels, const EpilogueReference &epilogue) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    size_t c = i % static_cast<size_t>(outChannels);
+    double v = values[i];
+    for (uint32_t op : epilogue.ops) {
+      switch (op) {
+      case SKG_EPILOGUE_BIAS:
+        v += epilogue.bias.at(c);
+        break;
+      case SKG_EPILOGUE_SCALE_SHIFT:
+        v = v * epilogue.scale.at(c) + epilogue.shift.at(c);
+        break;
+      case SKG_EPILOGUE_RELU:
+        v = v > 0.0 ? v : 0.0;
+        break;
+      case SKG_EPILOGUE_RESIDUAL_ADD:
+        v += epilogue.residual.at(i);
+        break;
+      default:
+        throw RuntimeError(fmt::format("unknown epilogue op {}", op));
+      }
+    }
+    values[i] = v;
+  }
 }
 
 double relativeError(const std::vector<float> &actual, const std::vector<double> &expected) {

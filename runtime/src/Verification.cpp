@@ -4,52 +4,116 @@
 #include <cmath>
 #include <random>
 
-#include "sparsekgen/Half.h"
-#include "sparsekgen/Reference.h"
+#include "sparsekgen/ElementTypes.h"
 
 namespace sparsekgen {
 
+ConvTypes convTypesOf(const skg_kernel_record &kernel) {
+  ConvTypes types{kernel.operand_type, kernel.output_type, {}};
+  types.epilogueOps.assign(kernel.epilogue_ops, kernel.epilogue_ops + kernel.epilogue_op_count);
+  return types;
+}
+
 std::vector<double> ConvProblem::reference() const {
-  return referenceConvForward(halvesToFloats(input), halvesToFloats(weight), map, inChannels, outChannels);
+  auto out = referenceConvForward(input, weight, map, inChannels, outChannels);
+  applyEpilogueReference(out, outChannels, epilogue);
+  return out;
 }
 
 ConvProblem makeConvProblem(const std::vector<Coordinate> &coordinates, const ConvGeometry &geometry,
-                            int inChannels, int outChannels, uint32_t seed) {
+                            int inChannels, int outChannels, uint32_t seed, const ConvTypes &types) {
   ConvProblem problem;
   problem.map = buildKernelMapCpu(coordinates, geometry);
   problem.inChannels = inChannels;
   problem.outChannels = outChannels;
+  problem.types = types;
   std::mt19937 random(seed);
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  problem.input.resize(static_cast<size_t>(problem.map.inputCount) * inChannels);
-  for (auto &value : problem.input)
-    value = floatToHalf(unit(random));
+  auto draw = [&](size_t count, float scale, uint32_t dtype) {
+    std::vector<float> values(count);
+    for (auto &value : values)
+      value = roundToElement(unit(random) * scale, dtype);
+    return values;
+  };
+  problem.input = draw(static_cast<size_t>(problem.map.inputCount) * inChannels, 1.0f, types.operand);
   float scale = 1.0f / std::sqrt(static_cast<float>(problem.map.volume) * inChannels / 4.0f);
-  problem.weight.resize(static_cast<size_t>(problem.map.volume) * inChannels * outChannels);
-  for (auto &value : problem.weight)
-    value = floatToHalf(unit(random) * scale);
+  problem.weight = draw(static_cast<size_t>(problem.map.volume) * inChannels * outChannels, scale, types.operand);
+  problem.epilogue.ops = types.epilogueOps;
+  for (uint32_t op : types.epilogueOps) {
+    if (op == SKG_EPILOGUE_BIAS)
+      problem.epilogue.bias = draw(outChannels, 0.5f, SKG_F32);
+    if (op == SKG_EPILOGUE_SCALE_SHIFT) {
+      problem.epilogue.scale = draw(outChannels, 1.0f, SKG_F32);
+      problem.epilogue.shift = draw(outChannels, 0.5f, SKG_F32);
+    }
+    if (op == SKG_EPILOGUE_RESIDUAL_ADD)
+      problem.epilogue.residual = draw(static_cast<size_t>(problem.map.outputCount()) * outChannels, 1.0f, types.output);
+  }
   return problem;
 }
 
 DeviceConvProblem uploadConvProblem(const ConvProblem &problem) {
-  DeviceConvProblem device{DeviceBuffer::from(problem.input), DeviceBuffer::from(problem.weight),
-                           DeviceBuffer::from(problem.map.outInMap),
-                           DeviceBuffer(static_cast<size_t>(problem.map.outputCount()) * problem.outChannels * 2),
-                           {}};
-  device.args = {device.input.get(),       device.weight.get(),       device.outInMap.get(),
-                 device.output.get(),      problem.map.inputCount,    problem.map.outputCount(),
-                 problem.inChannels,       problem.outChannels,       problem.map.volume};
+  const ConvTypes &t = problem.types;
+  DeviceConvProblem device;
+  device.problem = &problem;
+  device.input = DeviceBuffer::from(encodeElements(problem.input, t.operand));
+  device.weight = DeviceBuffer::from(encodeElements(problem.weight, t.operand));
+  device.outInMap = DeviceBuffer::from(problem.map.outInMap);
+  device.output = DeviceBuffer(static_cast<size_t>(problem.map.outputCount()) * problem.outChannels *
+                               elementBytes(t.output));
+  device.bias = DeviceBuffer::from(problem.epilogue.bias);
+  device.scale = DeviceBuffer::from(problem.epilogue.scale);
+  device.shift = DeviceBuffer::from(problem.epilogue.shift);
+  device.residual = DeviceBuffer::from(encodeElements(problem.epilogue.residual, t.output));
+  auto &a = device.args;
+  a.input = device.input.get();
+  a.weight = device.weight.get();
+  a.outInMap = device.outInMap.get();
+  a.output = device.output.get();
+  a.inputs = problem.map.inputCount;
+  a.outputs = problem.map.outputCount();
+  a.inChannels = problem.inChannels;
+  a.outChannels = problem.outChannels;
+  a.kernelVolume = problem.map.volume;
+  a.bias = device.bias.get();
+  a.scale = device.scale.get();
+  a.shift = device.shift.get();
+  a.residual = device.residual.get();
   return device;
 }
 
+ConvForwardArguments argumentsFor(DeviceConvProblem &problem, const skg_kernel_record &kernel, int splits) {
+  ConvForwardArguments args = problem.args;
+  if (kernel.dataflow != SKG_IMPLICIT_GEMM_SORTED && kernel.dataflow != SKG_IMPLICIT_GEMM_SPLIT)
+    return args;
+  int s = kernel.dataflow == SKG_IMPLICIT_GEMM_SORTED ? 1 : std::min(splits, problem.problem->map.volume);
+  int tileRows = static_cast<int>(kernel.rows_per_block);
+  auto key = std::make_pair(s, tileRows);
+  auto it = problem.sortInputs.find(key);
+  if (it == problem.sortInputs.end()) {
+    auto extras = kernelMapExtrasCpu(problem.problem->map, s, tileRows);
+    it = problem.sortInputs
+             .emplace(key, std::make_pair(DeviceBuffer::from(extras.splitPermutations), DeviceBuffer::from(extras.tileMasks)))
+             .first;
+  }
+  args.permutation = it->second.first.get();
+  args.tileMasks = it->second.second.get();
+  int groupWidth = (args.kernelVolume + s - 1) / s;
+  args.maskWords = std::max(1, (groupWidth + 31) / 32);
+  args.splits = s;
+  return args;
+}
+
 ConvCheck runAndCheck(Context &context, const skg_kernel_record &kernel, DeviceConvProblem &problem,
-                      const std::vector<double> &reference) {
-  problem.output.fill(0xFF); // fp16 0xFFFF is a NaN
-  convForward(context, kernel, problem.args);
+                      const std::vector<double> &reference, int splits) {
+  ConvForwardArguments args = argumentsFor(problem, kernel, splits);
+  problem.output.fill(0xFF); // a NaN in fp16, bf16 and fp32
+  convForward(context, kernel, args);
   context.synchronize(kernel.name);
   ConvCheck check;
-  check.unwrittenRows = countNonFiniteRows(problem.output.get(), problem.args.outputs, problem.args.outChannels);
-  check.relativeError = relativeError(halvesToFloats(problem.output.download<uint16_t>()), reference);
+  check.unwrittenRows = countNonFiniteRows(problem.output.get(), args.outputs, args.outChannels, kernel.output_type);
+  check.relativeError =
+      relativeError(decodeElements(problem.output.download<uint8_t>(), kernel.output_type), reference);
   return check;
 }
 

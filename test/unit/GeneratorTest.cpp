@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -45,21 +46,22 @@ TEST_F(GeneratorTest, EveryDefaultCatalogKernelBuildsAndVerifies) {
     int copies = 0, mmas = 0, kernels = 0;
     module->walk([&](mlir::Operation *op) {
       copies += mlir::isa<mlir::nvgpu::DeviceAsyncCopyOp>(op);
-      mmas += mlir::isa<mlir::nvgpu::MmaSyncOp>(op);
+      mmas += mlir::isa<mlir::nvgpu::MmaSyncOp, mlir::NVVM::MmaOp>(op); // bf16 uses nvvm.mma.sync
       if (auto func = mlir::dyn_cast<mlir::gpu::GPUFuncOp>(op)) {
         ++kernels;
-        EXPECT_EQ(func.getName(), kernelName(spec));
+        EXPECT_EQ(func.getName().str().rfind(kernelName(spec), 0), 0u);
         EXPECT_TRUE(func.isKernel());
       }
     });
-    EXPECT_EQ(kernels, 1);
-    // Two operands per K-step, issued once in the prologue per stage but the last and once in the loop.
-    EXPECT_GT(copies, 0) << kernelName(spec);
+    EXPECT_EQ(kernels, spec.dataflow == Dataflow::ImplicitGemmSplit ? 2 : 1); // split: + its reduction
+    // Aligned kernels copy with cp.async; single-element kernels load and store.
+    if (spec.channelAlignment >= 2)
+      EXPECT_GT(copies, 0) << kernelName(spec);
     // One mma per (m16, n8) tile of the warp tile per 16 of K.
     EXPECT_EQ(mmas, (spec.warp.m / 16) * (spec.warp.n / 8) * (spec.cta.k / 16)) << kernelName(spec);
     auto abi = launchAbi(spec);
     EXPECT_EQ(abi.threadsPerBlock, spec.threadCount());
-    EXPECT_EQ(abi.parameters.size(), 8u);
+    EXPECT_GE(abi.parameters.size(), 8u);
   }
 }
 
@@ -74,12 +76,18 @@ TEST_F(GeneratorTest, LoweringProducesPtxForBothTargets) {
   }
 }
 
-TEST(PtxasReport, ParsesVerboseOutput) {
-  auto report = parsePtxasReport(
+TEST(PtxasReport, ParsesEachEntryFunction) {
+  auto reports = parsePtxasReport(
+      "ptxas info    : Compiling entry function 'k_reduce' for 'sm_90'\n"
+      "    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\n"
+      "ptxas info    : Used 32 registers, used 0 barriers\n"
       "ptxas info    : Compiling entry function 'k' for 'sm_90'\n"
       "ptxas info    : Function properties for k\n"
       "    16 bytes stack frame, 8 bytes spill stores, 12 bytes spill loads\n"
       "ptxas info    : Used 168 registers, used 1 barriers, 1 bytes smem, 400 bytes cmem[0]\n");
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports.at("k_reduce").registers, 32);
+  const PtxasReport &report = reports.at("k");
   EXPECT_EQ(report.registers, 168);
   EXPECT_EQ(report.sharedBytes, 1);
   EXPECT_EQ(report.stackFrameBytes, 16);
@@ -129,6 +137,7 @@ TEST(DefaultBundle, EveryKernelAssembledForSm80AndSm90WithoutSpills) {
       cubinSms.insert(image.at("sm").get<int>());
       EXPECT_EQ(image.at("spill_store_bytes").get<int>(), 0) << kernel.at("name");
       EXPECT_EQ(image.at("spill_load_bytes").get<int>(), 0) << kernel.at("name");
+      EXPECT_EQ(image.value("companion_spill_bytes", 0), 0) << kernel.at("name");
       EXPECT_GT(image.at("registers").get<int>(), 0) << kernel.at("name");
     }
     EXPECT_EQ(cubinSms, (std::set<int>{80, 90})) << kernel.at("name");

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sparsekgen/Half.h"
+#include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Reference.h"
 
 namespace sparsekgen {

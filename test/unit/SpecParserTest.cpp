@@ -44,8 +44,11 @@ TEST(SpecParser, ParsesAValidSpec) {
 
 TEST(SpecParser, KernelNameEncodesEveryParameter) {
   KernelSpec spec = parseKernelSpec(validSpec(), "");
-  EXPECT_EQ(kernelName(spec), "skg_igemm_fwd_f16f16f16f32_t128x64x32_w64x32x32_s3_sm80_sm90");
+  EXPECT_EQ(kernelName(spec), "skg_igemm_fwd_f16f16f16f32_t128x64x32_w64x32x32_s3_a8_sm80_sm90");
   KernelSpec other = spec;
+  other.channelAlignment = 1;
+  EXPECT_NE(kernelName(spec), kernelName(other));
+  other = spec;
   other.stages = 4;
   EXPECT_NE(kernelName(spec), kernelName(other));
   other = spec;

@@ -42,7 +42,10 @@ void runBuild(const BuildOptions &options) {
     for (const auto &image : kernel.images)
       if (image.report)
         detail += fmt::format(" sm_{}:{}r/{}sp", image.sm, image.report->registers,
-                              image.report->spillStoreBytes + image.report->spillLoadBytes);
+                              image.report->spillStoreBytes + image.report->spillLoadBytes +
+                                  (image.companionReport ? image.companionReport->spillStoreBytes +
+                                                               image.companionReport->spillLoadBytes
+                                                         : 0));
     fmt::print(stderr, "[{:>{}}/{}] {}{}\n", done, fmt::formatted_size("{}", total), total, kernel.name, detail);
   };
   auto kernels = compileKernels(catalog.kernels, compile);

@@ -25,7 +25,8 @@ void printKernelTable(const nlohmann::json &manifest) {
       if (image.at("format") != "cubin")
         continue;
       any = true;
-      int spills = image.at("spill_store_bytes").get<int>() + image.at("spill_load_bytes").get<int>();
+      int spills = image.at("spill_store_bytes").get<int>() + image.at("spill_load_bytes").get<int>() +
+                   image.value("companion_spill_bytes", 0);
       fmt::print("{:<{}}  {:>5}  {:>7}  {:>9}  {:>6}  {:>6}\n", kernel.at("name").get<std::string>(), nameWidth,
                  fmt::format("sm_{}", image.at("sm").get<int>()), launch.at("threads_per_block").get<int>(),
                  launch.at("dynamic_shared_memory_bytes").get<int>() +

@@ -29,13 +29,19 @@ std::vector<BundledKernel> compileKernels(const std::vector<KernelSpec> &specs, 
         const KernelSpec &spec = specs[i];
         BundledKernel kernel{spec, kernelName(spec), launchAbi(spec), {}};
         auto module = buildKernelModule(context, spec);
+        // A cubin per target, and the PTX of the lowest target: drivers JIT it for newer GPUs.
         for (int sm : spec.targetSms) {
           std::string ptx = lowerToPtx(*module, sm);
           if (options.ptxas) {
             Cubin cubin = assemblePtx(*options.ptxas, ptx, sm, kernel.name);
-            kernel.images.push_back({sm, true, std::string(cubin.image.begin(), cubin.image.end()), cubin.report});
+            KernelImage image{sm, true, std::string(cubin.image.begin(), cubin.image.end()),
+                              cubin.functions.at(kernel.name), std::nullopt};
+            if (!kernel.abi.companionKernel.empty())
+              image.companionReport = cubin.functions.at(kernel.abi.companionKernel);
+            kernel.images.push_back(std::move(image));
           }
-          kernel.images.push_back({sm, false, std::move(ptx), std::nullopt});
+          if (sm == spec.targetSms.front())
+            kernel.images.push_back({sm, false, std::move(ptx), std::nullopt, std::nullopt});
         }
         std::lock_guard lock(progressMutex);
         kernels[i] = std::move(kernel);

@@ -27,6 +27,7 @@ struct DeviceInfo {
 struct LoadedKernel {
   const skg_kernel_record *record = nullptr;
   CUfunction function = nullptr;
+  CUfunction companion = nullptr; // record->companion_name, when the kernel has one
   std::string imageDescription; // e.g. "cubin sm_90" or "ptx sm_80 (JIT)"
 };
 

@@ -1,6 +1,7 @@
 // The float64 CPU reference convolution every kernel is verified against.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "sparsekgen/KernelMap.h"
@@ -11,6 +12,14 @@ namespace sparsekgen {
 // input: [map.inputCount, inChannels]; weight: [map.volume, inChannels, outChannels].
 std::vector<double> referenceConvForward(const std::vector<float> &input, const std::vector<float> &weight,
                                          const KernelMap &map, int inChannels, int outChannels);
+
+// The fused epilogue in double precision, ops (skg_epilogue_op values) in order: bias, scale and
+// shift are [outChannels], residual is [rows, outChannels]; unused ones may be empty.
+struct EpilogueReference {
+  std::vector<uint32_t> ops;
+  std::vector<float> bias, scale, shift, residual;
+};
+void applyEpilogueReference(std::vector<double> &values, int outChannels, const EpilogueReference &epilogue);
 
 // ||actual - expected||_2 / ||expected||_2; infinity if any value of `actual` is not finite.
 double relativeError(const std::vector<float> &actual, const std::vector<double> &expected);

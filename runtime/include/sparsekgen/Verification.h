@@ -1,43 +1,63 @@
-// One forward-convolution problem with random data, its float64 reference, and a checked GPU run:
-// shared by the demo, the GPU tests and the benchmarks so all three verify the same way.
+// One forward-convolution problem with random data in a kernel's types, its float64 reference,
+// and a checked GPU run: shared by the demo, the GPU tests and the benchmarks so all of them
+// verify the same way.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "sparsekgen/Conv.h"
 #include "sparsekgen/DeviceBuffer.h"
 #include "sparsekgen/KernelMap.h"
+#include "sparsekgen/Reference.h"
 
 namespace sparsekgen {
+
+// Element types and fused epilogue of a kernel (skg_dtype / skg_epilogue_op values).
+struct ConvTypes {
+  uint32_t operand = SKG_F16, output = SKG_F16;
+  std::vector<uint32_t> epilogueOps;
+};
+ConvTypes convTypesOf(const skg_kernel_record &kernel);
 
 struct ConvProblem {
   KernelMap map;
   int inChannels = 0, outChannels = 0;
-  std::vector<uint16_t> input;  // fp16 bits [inputs, Cin], uniform in [-1, 1]
-  std::vector<uint16_t> weight; // fp16 bits [volume, Cin, Cout], scaled so outputs stay O(1)
+  ConvTypes types;
+  std::vector<float> input;  // [inputs, Cin], uniform in [-1, 1], representable in the operand type
+  std::vector<float> weight; // [volume, Cin, Cout], scaled so outputs stay O(1), representable likewise
+  EpilogueReference epilogue;
 
-  std::vector<double> reference() const; // float64, from the fp16 values exactly
+  std::vector<double> reference() const; // float64, from the values the kernel reads
 };
 
 ConvProblem makeConvProblem(const std::vector<Coordinate> &coordinates, const ConvGeometry &geometry,
-                            int inChannels, int outChannels, uint32_t seed);
+                            int inChannels, int outChannels, uint32_t seed, const ConvTypes &types = {});
 
-// The problem's tensors on the device, and an output buffer.
+// The problem's tensors on the device, an output buffer, and the sort inputs of sorted and split
+// kernels (built on first use per (splits, tile rows)).
 struct DeviceConvProblem {
-  DeviceBuffer input, weight, outInMap, output;
+  const ConvProblem *problem = nullptr;
+  DeviceBuffer input, weight, outInMap, output, bias, scale, shift, residual;
   ConvForwardArguments args;
+  std::map<std::pair<int, int>, std::pair<DeviceBuffer, DeviceBuffer>> sortInputs;
 };
 DeviceConvProblem uploadConvProblem(const ConvProblem &problem);
 
+// The arguments for `kernel`: sorted kernels get the sort permutation and tile masks of one split,
+// split kernels those of `splits`.
+ConvForwardArguments argumentsFor(DeviceConvProblem &problem, const skg_kernel_record &kernel, int splits = 3);
+
 struct ConvCheck {
-  double relativeError = 0;   // ||out - ref|| / ||ref||, infinity if anything is not finite
+  double relativeError = 0;    // ||out - ref|| / ||ref||, infinity if anything is not finite
   long long unwrittenRows = 0; // rows still holding the NaN poison
 };
 
 // Poisons the output with NaNs, runs `kernel`, and compares with `reference`.
 ConvCheck runAndCheck(Context &context, const skg_kernel_record &kernel, DeviceConvProblem &problem,
-                      const std::vector<double> &reference);
+                      const std::vector<double> &reference, int splits = 3);
 
 // Median time in milliseconds of `launch` over `iterations` runs after `warmup` runs, measured with
 // CUDA events around each run on `stream`.

@@ -18,7 +18,8 @@ struct KernelImage {
   int sm = 0;
   bool cubin = false;
   std::string bytes;                 // PTX text or cubin bytes
-  std::optional<PtxasReport> report; // for cubins
+  std::optional<PtxasReport> report;          // cubins: the main kernel
+  std::optional<PtxasReport> companionReport; // cubins of kernels with a companion
 };
 
 struct BundledKernel {

@@ -38,6 +38,9 @@ struct KernelSpec {
   TileShape cta;
   TileShape warp;
   int stages = 0;
+  // Elements per global copy: Cin and Cout must be multiples of it. 8 fp16 = 16-byte cp.async;
+  // 4 and 2 use 8- and 4-byte cp.async; 1 takes any channel count with element loads.
+  int channelAlignment = 8;
   std::vector<int> targetSms;          // e.g. {80, 90}, ascending, no duplicates
   std::vector<EpilogueOp> epilogue;    // applied in order in the store
   bool operator==(const KernelSpec &) const = default;

@@ -13,7 +13,11 @@ struct LaunchAbi {
   int threadsPerBlock = 0;
   int sharedMemoryBytes = 0; // dynamic shared memory per block
   int rowsPerBlock = 0;      // grid.x = ceil(outputs / rowsPerBlock)
-  int columnsPerBlock = 0;   // grid.y = ceil(Cout / columnsPerBlock)
+  int columnsPerBlock = 0;   // grid.y = ceil(Cout / columnsPerBlock); grid.z = splits (split dataflow)
+  // A second kernel of the same image run after this one (the split dataflow's reduction), or empty.
+  std::string companionKernel;
+  std::vector<std::pair<std::string, std::string>> companionParameters;
+  int companionThreadsPerBlock = 0;
 };
 
 } // namespace sparsekgen

@@ -1,6 +1,7 @@
 // From a kernel module (gpu.module of upstream dialects) to LLVM IR, PTX and, through ptxas, cubin.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,7 +39,7 @@ struct PtxasReport {
 
 struct Cubin {
   std::vector<char> image;
-  PtxasReport report;
+  std::map<std::string, PtxasReport> functions; // per entry function of the image
 };
 
 // The ptxas to use: $SPARSEKGEN_PTXAS, $CUDA_HOME/bin/ptxas, /usr/local/cuda/bin/ptxas, or PATH.
@@ -47,7 +48,7 @@ std::optional<std::string> findPtxas();
 // Assembles PTX for sm_<sm>; throws GeneratorError with ptxas's messages on failure.
 Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, const std::string &kernelName);
 
-// Parses `ptxas -v` output for one kernel.
-PtxasReport parsePtxasReport(const std::string &verboseOutput);
+// Parses `ptxas -v` output: one report per entry function.
+std::map<std::string, PtxasReport> parsePtxasReport(const std::string &verboseOutput);
 
 } // namespace sparsekgen

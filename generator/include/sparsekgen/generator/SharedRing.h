@@ -16,11 +16,18 @@ struct SharedRingLayout {
   int elementBytes = 2;
   int stages = 0;
 
+  // Sorted and split dataflows keep the CTA's active kernel offsets after the ring.
+  int offsetListEntries = 0;
+
   int aStageBytes() const { return aRows * aRowElements * elementBytes; }
   int bStageBytes() const { return bRows * bRowElements * elementBytes; }
   int aRingBytes() const { return stages * aStageBytes(); }
-  int totalBytes() const { return aRingBytes() + stages * bStageBytes(); }
+  int ringBytes() const { return aRingBytes() + stages * bStageBytes(); }
+  int totalBytes() const { return ringBytes() + offsetListEntries * 4; }
 };
+
+// The largest kernel volume the sorted and split dataflows take (7 x 7 x 7).
+constexpr int kMaxMaskedVolume = 343;
 
 SharedRingLayout sharedRingLayout(const KernelSpec &spec);
 

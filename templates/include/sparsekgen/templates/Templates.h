@@ -17,8 +17,9 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
 
 LaunchAbi launchAbi(const KernelSpec &spec);
 
-// Implicit GEMM, forward, rows in their natural order (templates/ImplicitGemmUnsorted.cpp).
+// One builder per dataflow template (templates/ImplicitGemm*.cpp).
 void buildImplicitGemmUnsorted(mlir::ModuleOp module, const KernelSpec &spec);
-LaunchAbi implicitGemmForwardAbi(const KernelSpec &spec);
+void buildImplicitGemmSorted(mlir::ModuleOp module, const KernelSpec &spec);
+void buildImplicitGemmSplit(mlir::ModuleOp module, const KernelSpec &spec);
 
 } // namespace sparsekgen

@@ -1,21 +1,44 @@
-// Building block: the store of accumulator fragments to the output tensor, predicated on rows past
-// the number of outputs and columns past Cout, converting fp32 accumulators to the output type.
+// Building block: the end of a kernel. Fused epilogue operations (bias, folded batch norm, ReLU,
+// residual add) applied in fp32 to accumulator values, then the conversion to the output type and
+// a store predicated on rows that exist and columns below Cout.
 #pragma once
 
+#include <functional>
+#include <vector>
+
 #include "sparsekgen/generator/KernelBuilder.h"
+#include "sparsekgen/generator/KernelSpec.h"
 
 namespace sparsekgen {
 
 struct OutputTensor {
-  mlir::Value buffer;      // global 1-D buffer, row-major [rows, rowStride]
-  mlir::Value rows;        // index: rows that exist
-  mlir::Value columns;     // index: columns that exist (Cout)
-  mlir::Value rowStride;   // index
-  mlir::Type element;      // output element type
+  mlir::Value buffer;    // global 1-D buffer, row-major [rows, rowStride]
+  mlir::Value columns;   // index: columns that exist (Cout)
+  mlir::Value rowStride; // index
 };
 
-// Stores the m16n8 accumulator `acc` whose tile corner is (row0, col0) in output coordinates.
-void storeAccumulatorFragment(KernelBuilder &kb, const OutputTensor &out, mlir::Value acc, mlir::Value row0,
-                              mlir::Value col0, mlir::Value lane);
+struct EpilogueOperands {
+  std::vector<EpilogueOp> ops;          // in the order they apply
+  mlir::Value bias, scale, shift;       // f32 [Cout], for the ops that need them
+  mlir::Value residual;                 // [rows, Cout] in the output type
+};
+
+// The epilogue's kernel parameters, in launch order: bias f32*, scale f32*, shift f32*, residual.
+std::vector<std::pair<std::string, mlir::Type>> epilogueParameters(const std::vector<EpilogueOp> &ops,
+                                                                   mlir::Type residualBuffer);
+EpilogueOperands bindEpilogueOperands(const std::vector<EpilogueOp> &ops, mlir::ValueRange parameters);
+
+// `values` (vector<W x f32>) of output row `row`, columns col .. col + W - 1 (all below Cout):
+// applies the operations and stores them converted to the buffer's element type.
+void storeWithEpilogue(KernelBuilder &kb, const OutputTensor &out, const EpilogueOperands &epilogue,
+                       mlir::Value values, mlir::Value row, mlir::Value col);
+
+// Stores the m16n8 accumulator `acc` whose tile corner is (tileRow0, col0). Tile rows at or past
+// `tileRows` do not exist; `outputRow` maps an existing tile row to its row in `out` (identity, or
+// a sort permutation). `width` is 2 when Cout is even (paired stores), else 1.
+void storeAccumulatorFragment(KernelBuilder &kb, const OutputTensor &out, const EpilogueOperands &epilogue,
+                              mlir::Value acc, mlir::Value tileRow0, mlir::Value col0, mlir::Value lane,
+                              mlir::Value tileRows, const std::function<mlir::Value(mlir::Value)> &outputRow,
+                              int width);
 
 } // namespace sparsekgen

@@ -1,6 +1,7 @@
-// Building block: warp-level tensor-core math with mma.sync.m16n8k16 (16-bit operands, fp32
+// Building block: warp-level tensor-core math with mma.sync.m16n8k16 (fp16 or bf16 operands, fp32
 // accumulators). Fragments come from shared memory through ldmatrix; this file owns the lane-to-
-// address mapping of both operands so templates only name tile corners.
+// address mapping of both operands so templates only name tile corners. Fragments take the ring's
+// element type; ldmatrix moves bits, so the same loads serve fp16 and bf16.
 #pragma once
 
 #include <array>
@@ -23,7 +24,8 @@ std::array<mlir::Value, 2> loadBFragmentPair(KernelBuilder &kb, mlir::Value ring
 
 mlir::Value zeroAccumulator(KernelBuilder &kb);
 
-// acc + a * b on one m16n8k16 tile.
+// acc + a * b on one m16n8k16 tile; fp16 through nvgpu.mma.sync, bf16 through nvvm.mma.sync (the
+// nvgpu lowering has no bf16 case).
 mlir::Value mmaSync(KernelBuilder &kb, mlir::Value a, mlir::Value b, mlir::Value acc);
 
 // Where a lane's accumulator elements sit in the 16x8 tile: element pair h (0 or 1) of the lane is
