@@ -49,6 +49,28 @@ def plot_kernel_maps(ours_file, peer_file, out):
     fig.savefig(IMAGES / out, dpi=120)
 
 
+def plot_dataflows(name, out):
+    data = load(name)
+    best = {}
+    for r in data["runs"]:
+        kind = "split" if "igemmsplit" in r["kernel"] else "sorted" if "igemmsorted" in r["kernel"] else "unsorted"
+        key = (r["scan"], r["in_channels"], kind)
+        if key not in best or r["median_ms"] < best[key]["median_ms"]:
+            best[key] = r
+    cases = sorted({(k[0], k[1]) for k in best})
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    width = 0.27
+    for i, kind in enumerate(("unsorted", "sorted", "split")):
+        ax.bar([x + (i - 1) * width for x in range(len(cases))], [best[(s, c, kind)]["median_ms"] for s, c in cases],
+               width, label=f"implicit GEMM {kind} (fastest tile)" + (" S=3" if kind == "split" else ""))
+    ax.set_xticks(list(range(len(cases))), [f"{s.replace('.bin', '')}\nC={c}" for s, c in cases], fontsize=7)
+    ax.set_ylabel("ms (median)")
+    ax.set_title(f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
 def plot_conv_forward(name, out):
     data = load(name)
     default = [r for r in data["runs"] if r["default_kernel"]]
@@ -74,4 +96,5 @@ if __name__ == "__main__":
     plot_kernel_maps("2026-11-21-h200-minkunet42-kernel-maps.json",
                      "2026-11-21-h200-minkunet42-kernel-maps-torchsparse-2.1.json", "kernel-maps-h200.png")
     plot_conv_forward("2026-11-21-h200-conv-forward-real-scans.json", "conv-forward-h200.png")
+    plot_dataflows("2026-11-21-h200-conv-forward-dataflows.json", "conv-dataflows-h200.png")
     print("wrote", ", ".join(str(p) for p in sorted(IMAGES.glob("*.png"))))

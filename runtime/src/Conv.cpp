@@ -93,6 +93,8 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
   checkElements("out_in_map", args.outputs, args.kernelVolume, name);
   checkElements("output", args.outputs, args.outChannels, name);
   checkElements("weight", static_cast<long long>(args.kernelVolume) * args.inChannels, args.outChannels, name);
+  if (args.outputs == 0)
+    return; // nothing to compute (empty tensors may have null pointers); a zero-sized grid is not a valid launch
   const int operandBytes = elementBytes(kernel.operand_type), outputBytes = elementBytes(kernel.output_type);
   const unsigned copyBytes = static_cast<unsigned>(alignment * operandBytes);
   const unsigned storeBytes = static_cast<unsigned>((alignment >= 2 ? 2 : 1) * outputBytes);
@@ -125,9 +127,6 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
       throw RuntimeError(fmt::format("{}: mask_words = {}, but {} splits of {} offsets need {}", name, args.maskWords,
                                      args.splits, args.kernelVolume, expectedWords));
   }
-  if (args.outputs == 0)
-    return; // nothing to compute; a zero-sized grid is not a valid launch
-
   const LoadedKernel &loaded = context.load(kernel);
   unsigned gridX = static_cast<unsigned>((args.outputs + kernel.rows_per_block - 1) / kernel.rows_per_block);
   unsigned gridY = static_cast<unsigned>((args.outChannels + kernel.columns_per_block - 1) / kernel.columns_per_block);

@@ -83,14 +83,14 @@ struct Verified {
 Verified &problemFor(size_t input, int cin, int cout, const ConvTypes &types) {
   static std::map<std::tuple<size_t, int, int, uint32_t, uint32_t, std::vector<uint32_t>>, std::unique_ptr<Verified>> cache;
   auto key = std::make_tuple(input, cin, cout, types.operand, types.output, types.epilogueOps);
-  auto &slot = cache[key];
-  if (!slot) {
-    slot = std::make_unique<Verified>();
-    slot->problem = makeConvProblem(inputs()[input].coordinates, inputs()[input].geometry, cin, cout, 99, types);
-    slot->reference = slot->problem.reference();
-    slot->device = uploadConvProblem(slot->problem);
-  }
-  return *slot;
+  if (auto it = cache.find(key); it != cache.end())
+    return *it->second;
+  context(); // device memory needs the context
+  auto verified = std::make_unique<Verified>();
+  verified->problem = makeConvProblem(inputs()[input].coordinates, inputs()[input].geometry, cin, cout, 99, types);
+  verified->reference = verified->problem.reference();
+  verified->device = uploadConvProblem(verified->problem);
+  return *cache.emplace(key, std::move(verified)).first->second;
 }
 
 struct Tally : ::testing::Environment {
