@@ -48,7 +48,14 @@ struct Parameter {
   mlir::Type type;
 };
 
-bool masked(ImplicitGemmVariant variant) { return variant != ImplicitGemmVariant::Unsorted; }
+bool masked(ImplicitGemmVariant variant) {
+  return variant == ImplicitGemmVariant::Sorted || variant == ImplicitGemmVariant::Split;
+}
+bool fetchOnDemand(ImplicitGemmVariant variant) { return variant == ImplicitGemmVariant::FetchOnDemand; }
+// Variants whose main kernel leaves fp32 partial sums for the reduction kernel.
+bool reduced(ImplicitGemmVariant variant) {
+  return variant == ImplicitGemmVariant::Split || variant == ImplicitGemmVariant::FetchOnDemand;
+}
 
 std::vector<Parameter> mainParameters(mlir::MLIRContext *context, const KernelSpec &spec, ImplicitGemmVariant variant) {
   mlir::Builder b(context);
@@ -56,6 +63,17 @@ std::vector<Parameter> mainParameters(mlir::MLIRContext *context, const KernelSp
   auto output = KernelBuilder::globalBufferType(elementType(context, spec.dtypes.output));
   auto i32Buffer = KernelBuilder::globalBufferType(b.getI32Type());
   auto i32 = b.getI32Type();
+  if (fetchOnDemand(variant))
+    return {{"input", operand},
+            {"weight", operand},
+            {"pair_inputs", i32Buffer},
+            {"pair_outputs", i32Buffer},
+            {"tile_offsets", i32Buffer},
+            {"tile_begins", i32Buffer},
+            {"tile_ends", i32Buffer},
+            {"partials", KernelBuilder::globalBufferType(b.getF32Type())},
+            {"in_channels", i32},
+            {"out_channels", i32}};
   bool split = variant == ImplicitGemmVariant::Split;
   std::vector<Parameter> parameters = {{"input", operand},
                                        {"weight", operand},
@@ -128,6 +146,19 @@ public:
   MainloopBuilder(KernelBuilder &kb, const KernelSpec &spec, ImplicitGemmVariant variant, mlir::gpu::GPUFuncOp func)
       : kb(kb), spec(spec), variant(variant), layout(sharedRingLayout(spec)) {
     auto arg = [&](unsigned i) { return func.getArgument(i); };
+    if (fetchOnDemand(variant)) {
+      input = arg(0);
+      weight = arg(1);
+      pairInputs = arg(2);
+      pairOutputs = arg(3);
+      tileOffsets = arg(4);
+      tileBegins = arg(5);
+      tileEnds = arg(6);
+      output = arg(7);
+      inChannels = kb.toIndex(arg(8));
+      outChannels = kb.toIndex(arg(9));
+      return;
+    }
     input = arg(0);
     weight = arg(1);
     outInMap = arg(2);
@@ -162,15 +193,23 @@ public:
     int warpsN = spec.cta.n / spec.warp.n;
     warpRow = kb.mul(kb.div(warp, warpsN), spec.warp.m);
     warpCol = kb.mul(kb.rem(warp, warpsN), spec.warp.n);
-    rowBase = kb.mul(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::x), spec.cta.m);
+    rowBase = kb.mul(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::x), spec.cta.m); // unused by fetch-on-demand
     colBase = kb.mul(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::y), spec.cta.n);
     split = variant == ImplicitGemmVariant::Split ? mlir::Value(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::z))
                                                   : kb.index(0);
-    permutationBase = kb.mul(split, outputs);
+    permutationBase = fetchOnDemand(variant) ? kb.index(0) : kb.mul(split, outputs);
     channelSteps = kb.ceilDiv(inChannels, spec.cta.k);
     auto operand = mlir::cast<mlir::MemRefType>(input.getType()).getElementType();
     ring = buildSharedRing(kb, layout, operand);
-    if (masked(variant)) {
+    if (fetchOnDemand(variant)) {
+      // One offset per tile: the K loop covers its input channels only.
+      mlir::Value tile = mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::x);
+      auto load = [&](mlir::Value buffer) { return kb.toIndex(mlir::memref::LoadOp::create(b, buffer, mlir::ValueRange{tile})); };
+      tileOffset = load(tileOffsets);
+      tileBegin = load(tileBegins);
+      tileEnd = load(tileEnds);
+      kSteps = channelSteps;
+    } else if (masked(variant)) {
       buildActiveOffsetList();
       kSteps = kb.mul(activeOffsets, channelSteps);
     } else {
@@ -300,7 +339,7 @@ private:
     mlir::Value lastStep = mlir::arith::MaxSIOp::create(b, kb.sub(kSteps, kb.index(1)), kb.index(0));
     mlir::Value step = kb.select(stepExists, kStep, lastStep);
     mlir::Value slot = kb.div(step, channelSteps);
-    mlir::Value offset = slot;
+    mlir::Value offset = fetchOnDemand(variant) ? tileOffset : slot;
     if (masked(variant)) {
       mlir::Value listed = kb.toIndex(mlir::memref::LoadOp::create(b, offsetList, mlir::ValueRange{slot}));
       offset = kb.select(stepExists, listed, kb.index(0)); // the list is empty when no step exists
@@ -313,14 +352,9 @@ private:
     forEachChunk(spec.cta.m * aChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
       mlir::Value tileRow = kb.div(chunk, aChunksPerRow);
       mlir::Value tileCol = kb.mul(kb.rem(chunk, aChunksPerRow), elements);
-      mlir::Value row = kb.add(rowBase, tileRow);
-      mlir::Value rowExists = kb.lessThan(row, outputs);
-      mlir::Value mapIndex = kb.add(kb.mul(mapRow(kb.select(rowExists, row, kb.index(0))), kernelVolume), offset);
-      mlir::Value neighbour = mlir::memref::LoadOp::create(b, outInMap, mlir::ValueRange{mapIndex});
-      mlir::Value hasNeighbour = mlir::arith::CmpIOp::create(b, mlir::arith::CmpIPredicate::sge, neighbour, zeroI32);
+      auto [hasNeighbour, neighbour] = gatheredRow(tileRow, offset, zeroI32);
       mlir::Value channel = kb.add(channelBase, tileCol);
-      mlir::Value valid =
-          kb.both(kb.both(stepExists, rowExists), kb.both(hasNeighbour, kb.lessThan(channel, inChannels)));
+      mlir::Value valid = kb.both(stepExists, kb.both(hasNeighbour, kb.lessThan(channel, inChannels)));
       mlir::Value source = kb.add(kb.mul(kb.toIndex(neighbour), inChannels), channel);
       auto [dstRow, dstCol] = destination(tileRow, tileCol, inRange, spec.cta.k, valid);
       keep(gatheredCopy(kb, ring.a, {stage, dstRow, dstCol}, input, source, valid, elements));
@@ -339,6 +373,24 @@ private:
       keep(gatheredCopy(kb, ring.b, {stage, dstRow, dstCol}, weight, source, valid, elements));
     });
     return tokens;
+  }
+
+  // Whether tile row `tileRow` reads an input row at `offset`, and which: through out_in_map for the
+  // implicit GEMMs, through the offset's pair list for fetch-on-demand.
+  std::pair<mlir::Value, mlir::Value> gatheredRow(mlir::Value tileRow, mlir::Value offset, mlir::Value zeroI32) {
+    auto &b = kb.b;
+    if (fetchOnDemand(variant)) {
+      mlir::Value pair = kb.add(tileBegin, tileRow);
+      mlir::Value exists = kb.lessThan(pair, tileEnd);
+      mlir::Value input = mlir::memref::LoadOp::create(b, pairInputs, mlir::ValueRange{kb.select(exists, pair, tileBegin)});
+      return {exists, input};
+    }
+    mlir::Value row = kb.add(rowBase, tileRow);
+    mlir::Value rowExists = kb.lessThan(row, outputs);
+    mlir::Value mapIndex = kb.add(kb.mul(mapRow(kb.select(rowExists, row, kb.index(0))), kernelVolume), offset);
+    mlir::Value neighbour = mlir::memref::LoadOp::create(b, outInMap, mlir::ValueRange{mapIndex});
+    mlir::Value hasNeighbour = mlir::arith::CmpIOp::create(b, mlir::arith::CmpIPredicate::sge, neighbour, zeroI32);
+    return {kb.both(rowExists, hasNeighbour), neighbour};
   }
 
   // Surplus chunks (inRange false) are redirected to the padding of row 0 and copy nothing.
@@ -371,6 +423,18 @@ private:
 
   void storeOutputs(mlir::ValueRange accumulators) {
     OutputTensor out{output, outChannels, outChannels};
+    if (fetchOnDemand(variant)) {
+      // Pairs of one offset go to distinct outputs, but other offsets' tiles add to the same rows.
+      std::function<mlir::Value(mlir::Value)> outputRow = [&](mlir::Value pair) -> mlir::Value {
+        return kb.toIndex(mlir::memref::LoadOp::create(kb.b, pairOutputs, mlir::ValueRange{pair}));
+      };
+      for (int i = 0; i < mmaRows(); ++i)
+        for (int j = 0; j < mmaCols(); ++j)
+          accumulateFragmentAtomically(kb, out, accumulators[i * mmaCols() + j],
+                                       kb.add(tileBegin, kb.add(warpRow, i * kMmaM)),
+                                       kb.add(colBase, kb.add(warpCol, j * kMmaN)), lane, tileEnd, outputRow);
+      return;
+    }
     std::function<mlir::Value(mlir::Value)> outputRow = [&](mlir::Value sortedRow) -> mlir::Value {
       mlir::Value row = mapRow(sortedRow);
       // Split partials are [splits, outputs, Cout]: this split's slab.
@@ -393,6 +457,7 @@ private:
   bool async = true;
   mlir::Value input, weight, outInMap, output, outputs, inChannels, outChannels, kernelVolume;
   mlir::Value permutation, tileMasks, maskWords, splits;
+  mlir::Value pairInputs, pairOutputs, tileOffsets, tileBegins, tileEnds, tileOffset, tileBegin, tileEnd;
   EpilogueOperands epilogue;
   mlir::Value thread, lane, warpRow, warpCol, rowBase, colBase, split, permutationBase, channelSteps, kSteps;
   mlir::Value offsetList, activeOffsets;
@@ -449,7 +514,7 @@ void buildSplitReductionKernel(mlir::ModuleOp module, const KernelSpec &spec) {
 
 LaunchAbi implicitGemmLaunchAbi(const KernelSpec &spec, ImplicitGemmVariant variant) {
   static const char *names[] = {"implicit_gemm_forward.v2", "implicit_gemm_sorted_forward.v2",
-                                "implicit_gemm_split_forward.v2"};
+                                "implicit_gemm_split_forward.v2", "fetch_on_demand_forward.v2"};
   // The parameter list is derived from the kernel's MLIR signature, so the two cannot disagree.
   mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
   context.loadDialect<mlir::gpu::GPUDialect>();
@@ -460,7 +525,7 @@ LaunchAbi implicitGemmLaunchAbi(const KernelSpec &spec, ImplicitGemmVariant vari
   abi.sharedMemoryBytes = sharedRingLayout(spec).totalBytes();
   abi.rowsPerBlock = spec.cta.m;
   abi.columnsPerBlock = spec.cta.n;
-  if (variant == ImplicitGemmVariant::Split) {
+  if (reduced(variant)) {
     abi.companionKernel = kernelName(spec) + "_reduce";
     abi.companionParameters = abiOf(reductionParameters(&context, spec));
     abi.companionThreadsPerBlock = kReductionThreads;

@@ -1,4 +1,4 @@
-// The main loop the three implicit GEMM dataflows share: gathered A tiles through out_in_map,
+// The main loop the implicit GEMM dataflows and fetch-on-demand share: gathered A tiles through out_in_map,
 // weight B tiles, a cp.async ring, ldmatrix + mma.sync. The dataflows differ in which rows a CTA
 // takes (natural order, or a sort permutation), which kernel offsets it visits (all, or only those
 // its OR-reduced tile mask holds) and where results go (epilogue and store, or fp32 partial sums).
@@ -12,9 +12,11 @@
 namespace sparsekgen {
 
 enum class ImplicitGemmVariant {
-  Unsorted, // rows in natural order, every offset, epilogue + store
-  Sorted,   // rows through the sort permutation, offsets of the tile mask, epilogue + store
-  Split,    // grid.z splits of the offsets, each sorted; fp32 partial sums for the reduction kernel
+  Unsorted,      // rows in natural order, every offset, epilogue + store
+  Sorted,        // rows through the sort permutation, offsets of the tile mask, epilogue + store
+  Split,         // grid.z splits of the offsets, each sorted; fp32 partial sums for the reduction kernel
+  FetchOnDemand, // a tile of one offset's (input, output) pairs: gather, GEMM, atomic scatter of fp32
+                 // partial sums; the reduction kernel (one split) applies the epilogue
 };
 
 // Adds the kernel named kernelName(spec) to `module` (inside a gpu.module).

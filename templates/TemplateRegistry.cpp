@@ -35,6 +35,9 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
   case Dataflow::ImplicitGemmSplit:
     buildImplicitGemmSplit(*module, spec);
     break;
+  case Dataflow::FetchOnDemand:
+    buildFetchOnDemand(*module, spec);
+    break;
   default:
     throw GeneratorError(fmt::format("no template for dataflow {}", toString(spec.dataflow)));
   }
@@ -48,6 +51,8 @@ LaunchAbi launchAbi(const KernelSpec &spec) {
     return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::Sorted);
   case Dataflow::ImplicitGemmSplit:
     return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::Split);
+  case Dataflow::FetchOnDemand:
+    return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::FetchOnDemand);
   default:
     return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::Unsorted);
   }

@@ -19,7 +19,7 @@ constexpr int kMaxAccumulatorsPerThread = 128;
 
 bool implicitGemm(Dataflow dataflow) {
   return dataflow == Dataflow::ImplicitGemm || dataflow == Dataflow::ImplicitGemmSorted ||
-         dataflow == Dataflow::ImplicitGemmSplit;
+         dataflow == Dataflow::ImplicitGemmSplit || dataflow == Dataflow::FetchOnDemand;
 }
 
 // The types the implicit GEMM templates implement: 16-bit tensor-core operands (mma m16n8k16),
@@ -44,7 +44,7 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
                                                                    : "/dtypes";
     add("template-available", field,
         fmt::format("no template implements {} {} with input/weight/output/accumulator {}/{}/{}/{} yet; available: "
-                    "implicit_gemm, implicit_gemm_sorted and implicit_gemm_split forward with f16 or bf16 "
+                    "implicit_gemm, implicit_gemm_sorted, implicit_gemm_split and fetch_on_demand forward with f16 or bf16 "
                     "input and weight, output of the same type or f32, f32 accumulator",
                     toString(spec.dataflow), toString(spec.operation), toString(spec.dtypes.input),
                     toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator)));

@@ -24,7 +24,8 @@ struct KnownAbi {
 };
 constexpr KnownAbi kKnownAbis[] = {{"implicit_gemm_forward.v2", SKG_IMPLICIT_GEMM},
                                    {"implicit_gemm_sorted_forward.v2", SKG_IMPLICIT_GEMM_SORTED},
-                                   {"implicit_gemm_split_forward.v2", SKG_IMPLICIT_GEMM_SPLIT}};
+                                   {"implicit_gemm_split_forward.v2", SKG_IMPLICIT_GEMM_SPLIT},
+                                   {"fetch_on_demand_forward.v2", SKG_FETCH_ON_DEMAND}};
 
 void checkElements(const char *tensor, long long rows, long long columns, const char *kernel) {
   if (rows * columns > kMaxElements)
@@ -64,6 +65,68 @@ void launch(Context &context, CUfunction function, const char *name, unsigned gr
     checkCuda(cuStreamSynchronize(stream), "cuStreamSynchronize", "after the launch " + description);
 }
 
+void pushEpilogueParameters(const skg_kernel_record &kernel, std::vector<void *> &parameters, CUdeviceptr &bias,
+                            CUdeviceptr &scale, CUdeviceptr &shift, CUdeviceptr &residual) {
+  if (fuses(kernel, SKG_EPILOGUE_BIAS))
+    parameters.push_back(&bias);
+  if (fuses(kernel, SKG_EPILOGUE_SCALE_SHIFT)) {
+    parameters.push_back(&scale);
+    parameters.push_back(&shift);
+  }
+  if (fuses(kernel, SKG_EPILOGUE_RESIDUAL_ADD))
+    parameters.push_back(&residual);
+}
+
+// Adds the S fp32 partial slabs, applies the epilogue and stores: the companion kernel of the split
+// and fetch-on-demand dataflows.
+void launchReduction(Context &context, const skg_kernel_record &kernel, const LoadedKernel &loaded,
+                     CUdeviceptr partials, const ConvForwardArguments &args, int32_t splits, CUstream stream) {
+  CUdeviceptr output = args.output, bias = args.bias, scale = args.scale, shift = args.shift,
+              residual = args.residual;
+  int32_t outputs = args.outputs, outChannels = args.outChannels;
+  std::vector<void *> parameters = {&partials, &output, &outputs, &outChannels, &splits};
+  pushEpilogueParameters(kernel, parameters, bias, scale, shift, residual);
+  long long columnGroups = kernel.channel_alignment >= 2 ? (outChannels + 1) / 2 : outChannels;
+  long long work = static_cast<long long>(outputs) * columnGroups;
+  unsigned blocks =
+      static_cast<unsigned>((work + kernel.companion_threads_per_block - 1) / kernel.companion_threads_per_block);
+  launch(context, loaded.companion, kernel.companion_name, blocks, 1, 1, kernel.companion_threads_per_block, 0, stream,
+         parameters, loaded.imageDescription);
+}
+
+// One tile per rows_per_block pairs of an offset, all offsets in one launch; fp32 partial sums
+// accumulate atomically, then the reduction applies the epilogue.
+void fetchOnDemand(Context &context, const skg_kernel_record &kernel, const LoadedKernel &loaded,
+                   const ConvForwardArguments &args, CUstream stream) {
+  std::vector<int32_t> offsets, begins, ends;
+  for (int k = 0; k < args.kernelVolume; ++k)
+    for (int32_t begin = args.pairOffsets[k]; begin < args.pairOffsets[k + 1];
+         begin += static_cast<int32_t>(kernel.rows_per_block)) {
+      offsets.push_back(k);
+      begins.push_back(begin);
+      ends.push_back(args.pairOffsets[k + 1]);
+    }
+  const auto count = static_cast<unsigned>(offsets.size());
+  std::vector<int32_t> tiles = offsets; // tile offsets, then begins, then ends
+  tiles.insert(tiles.end(), begins.begin(), begins.end());
+  tiles.insert(tiles.end(), ends.begin(), ends.end());
+  DeviceBuffer tileBuffer = DeviceBuffer::from(tiles, stream);
+  DeviceBuffer partials(static_cast<size_t>(args.outputs) * args.outChannels * sizeof(float), stream);
+  partials.fill32(0, stream);
+  if (count > 0) {
+    CUdeviceptr input = args.input, weight = args.weight, pairInputs = args.pairInputs,
+                pairOutputs = args.pairOutputs, tileOffsets = tileBuffer.get(), tileBegins = tileOffsets + 4ull * count,
+                tileEnds = tileBegins + 4ull * count, partialsPointer = partials.get();
+    int32_t inChannels = args.inChannels, outChannels = args.outChannels;
+    std::vector<void *> parameters = {&input,      &weight,   &pairInputs,      &pairOutputs, &tileOffsets,
+                                      &tileBegins, &tileEnds, &partialsPointer, &inChannels,  &outChannels};
+    unsigned gridY = static_cast<unsigned>((args.outChannels + kernel.columns_per_block - 1) / kernel.columns_per_block);
+    launch(context, loaded.function, kernel.name, count, gridY, 1, kernel.threads_per_block,
+           kernel.shared_memory_bytes, stream, parameters, loaded.imageDescription);
+  }
+  launchReduction(context, kernel, loaded, partials.get(), args, 1, stream);
+}
+
 } // namespace
 
 int elementBytes(uint32_t dtype) { return dtype == SKG_F32 ? 4 : 2; }
@@ -80,6 +143,7 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
                                    "matching sparsekgen",
                                    name, kernel.launch_abi));
   const bool sorted = abi->dataflow == SKG_IMPLICIT_GEMM_SORTED, split = abi->dataflow == SKG_IMPLICIT_GEMM_SPLIT;
+  const bool fetch = abi->dataflow == SKG_FETCH_ON_DEMAND;
   if (args.inputs < 0 || args.outputs < 0 || args.kernelVolume <= 0 || args.inChannels <= 0 || args.outChannels <= 0)
     throw RuntimeError(fmt::format("{}: invalid sizes: inputs {}, outputs {}, kernel volume {}, Cin {}, Cout {}", name,
                                    args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels));
@@ -101,7 +165,18 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
   const char *needed = "the convolution reads it";
   checkPointer("input", args.input, copyBytes, name, needed);
   checkPointer("weight", args.weight, copyBytes, name, needed);
-  checkPointer("out_in_map", args.outInMap, 4, name, needed);
+  if (fetch) {
+    const char *why = "fetch-on-demand kernels take the pair lists of kernelMapExtrasGpu";
+    if (args.pairOffsets.size() != static_cast<size_t>(args.kernelVolume) + 1)
+      throw RuntimeError(fmt::format("{}: {} pair offsets for a kernel volume of {} (expected {})", name,
+                                     args.pairOffsets.size(), args.kernelVolume, args.kernelVolume + 1));
+    if (args.pairOffsets.back() > 0) { // a map without pairs may come with empty (null) lists
+      checkPointer("pair_inputs", args.pairInputs, 4, name, why);
+      checkPointer("pair_outputs", args.pairOutputs, 4, name, why);
+    }
+  } else {
+    checkPointer("out_in_map", args.outInMap, 4, name, needed);
+  }
   checkPointer("output", args.output, storeBytes, name, "the convolution writes it");
   if (fuses(kernel, SKG_EPILOGUE_BIAS))
     checkPointer("bias", args.bias, 8, name, "the kernel fuses a bias");
@@ -128,6 +203,10 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
                                      args.splits, args.kernelVolume, expectedWords));
   }
   const LoadedKernel &loaded = context.load(kernel);
+  if (fetch) {
+    fetchOnDemand(context, kernel, loaded, args, stream);
+    return;
+  }
   unsigned gridX = static_cast<unsigned>((args.outputs + kernel.rows_per_block - 1) / kernel.rows_per_block);
   unsigned gridY = static_cast<unsigned>((args.outChannels + kernel.columns_per_block - 1) / kernel.columns_per_block);
   CUdeviceptr input = args.input, weight = args.weight, map = args.outInMap, output = args.output;
@@ -140,16 +219,7 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
     partials = DeviceBuffer(static_cast<size_t>(splits) * outputs * outChannels * sizeof(float), stream);
   CUdeviceptr partialsPointer = partials.get();
 
-  auto epilogueParameters = [&](std::vector<void *> &parameters) {
-    if (fuses(kernel, SKG_EPILOGUE_BIAS))
-      parameters.push_back(&bias);
-    if (fuses(kernel, SKG_EPILOGUE_SCALE_SHIFT)) {
-      parameters.push_back(&scale);
-      parameters.push_back(&shift);
-    }
-    if (fuses(kernel, SKG_EPILOGUE_RESIDUAL_ADD))
-      parameters.push_back(&residual);
-  };
+
   std::vector<void *> parameters = {&input,   &weight,     split ? &partialsPointer : &output,
                                     &outputs, &inChannels, &outChannels,
                                     &volume};
@@ -162,20 +232,12 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
   if (split)
     parameters.push_back(&splits);
   else
-    epilogueParameters(parameters);
+    pushEpilogueParameters(kernel, parameters, bias, scale, shift, residual);
   launch(context, loaded.function, name, gridX, gridY, split ? static_cast<unsigned>(splits) : 1u,
          kernel.threads_per_block, kernel.shared_memory_bytes, stream, parameters, loaded.imageDescription);
 
-  if (split) {
-    std::vector<void *> reduce = {&partialsPointer, &output, &outputs, &outChannels, &splits};
-    epilogueParameters(reduce);
-    long long columnGroups = alignment >= 2 ? (outChannels + 1) / 2 : outChannels;
-    long long work = static_cast<long long>(outputs) * columnGroups;
-    unsigned blocks = static_cast<unsigned>((work + kernel.companion_threads_per_block - 1) /
-                                            kernel.companion_threads_per_block);
-    launch(context, loaded.companion, kernel.companion_name, blocks, 1, 1, kernel.companion_threads_per_block, 0,
-           stream, reduce, loaded.imageDescription);
-  }
+  if (split)
+    launchReduction(context, kernel, loaded, partialsPointer, args, splits, stream);
 }
 
 } // namespace sparsekgen

@@ -84,6 +84,18 @@ DeviceConvProblem uploadConvProblem(const ConvProblem &problem) {
 
 ConvForwardArguments argumentsFor(DeviceConvProblem &problem, const skg_kernel_record &kernel, int splits) {
   ConvForwardArguments args = problem.args;
+  if (kernel.dataflow == SKG_FETCH_ON_DEMAND) {
+    if (problem.pairOffsets.empty()) {
+      auto extras = kernelMapExtrasCpu(problem.problem->map, 1, 1);
+      problem.pairOffsets = extras.pairOffsets;
+      problem.pairInputs = DeviceBuffer::from(extras.pairInputs);
+      problem.pairOutputs = DeviceBuffer::from(extras.pairOutputs);
+    }
+    args.pairOffsets = problem.pairOffsets;
+    args.pairInputs = problem.pairInputs.get();
+    args.pairOutputs = problem.pairOutputs.get();
+    return args;
+  }
   if (kernel.dataflow != SKG_IMPLICIT_GEMM_SORTED && kernel.dataflow != SKG_IMPLICIT_GEMM_SPLIT)
     return args;
   int s = kernel.dataflow == SKG_IMPLICIT_GEMM_SORTED ? 1 : std::min(splits, problem.problem->map.volume);

@@ -1,6 +1,9 @@
 // Sparse convolution on the GPU through the kernels of the linked bundle.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include <cuda.h>
 
 #include "sparsekgen/Context.h"
@@ -23,6 +26,11 @@ struct ConvForwardArguments {
   CUdeviceptr permutation = 0, tileMasks = 0;
   int maskWords = 0;
   int splits = 1;
+
+  // Fetch-on-demand: the per-offset pair lists of kernelMapExtrasGpu(map, {pairs = true}): device
+  // pairInputs and pairOutputs, and the host pairOffsets (volume + 1 entries).
+  CUdeviceptr pairInputs = 0, pairOutputs = 0;
+  std::vector<int32_t> pairOffsets;
 };
 
 // Launches `kernel` on `stream` (asynchronous; a split kernel also launches its reduction, with

@@ -43,11 +43,13 @@ struct DeviceConvProblem {
   DeviceBuffer input, weight, outInMap, output, bias, scale, shift, residual;
   ConvForwardArguments args;
   std::map<std::pair<int, int>, std::pair<DeviceBuffer, DeviceBuffer>> sortInputs;
+  std::vector<int32_t> pairOffsets; // fetch-on-demand pair lists, built on first use
+  DeviceBuffer pairInputs, pairOutputs;
 };
 DeviceConvProblem uploadConvProblem(const ConvProblem &problem);
 
 // The arguments for `kernel`: sorted kernels get the sort permutation and tile masks of one split,
-// split kernels those of `splits`.
+// split kernels those of `splits`, fetch-on-demand kernels the pair lists.
 ConvForwardArguments argumentsFor(DeviceConvProblem &problem, const skg_kernel_record &kernel, int splits = 3);
 
 struct ConvCheck {

@@ -21,5 +21,6 @@ LaunchAbi launchAbi(const KernelSpec &spec);
 void buildImplicitGemmUnsorted(mlir::ModuleOp module, const KernelSpec &spec);
 void buildImplicitGemmSorted(mlir::ModuleOp module, const KernelSpec &spec);
 void buildImplicitGemmSplit(mlir::ModuleOp module, const KernelSpec &spec);
+void buildFetchOnDemand(mlir::ModuleOp module, const KernelSpec &spec);
 
 } // namespace sparsekgen
