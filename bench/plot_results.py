@@ -53,16 +53,19 @@ def plot_dataflows(name, out):
     data = load(name)
     best = {}
     for r in data["runs"]:
-        kind = "split" if "igemmsplit" in r["kernel"] else "sorted" if "igemmsorted" in r["kernel"] else "unsorted"
+        kind = ("split" if "igemmsplit" in r["kernel"] else "sorted" if "igemmsorted" in r["kernel"]
+                else "fetch-on-demand" if "_fod_" in r["kernel"] else "unsorted")
         key = (r["scan"], r["in_channels"], kind)
         if key not in best or r["median_ms"] < best[key]["median_ms"]:
             best[key] = r
     cases = sorted({(k[0], k[1]) for k in best})
     fig, ax = plt.subplots(figsize=(9, 3.8))
-    width = 0.27
-    for i, kind in enumerate(("unsorted", "sorted", "split")):
-        ax.bar([x + (i - 1) * width for x in range(len(cases))], [best[(s, c, kind)]["median_ms"] for s, c in cases],
-               width, label=f"implicit GEMM {kind} (fastest tile)" + (" S=3" if kind == "split" else ""))
+    width = 0.2
+    kinds = ("unsorted", "sorted", "split", "fetch-on-demand")
+    for i, kind in enumerate(kinds):
+        label = kind if kind == "fetch-on-demand" else f"implicit GEMM {kind}" + (" S=3" if kind == "split" else "")
+        ax.bar([x + (i - 1.5) * width for x in range(len(cases))], [best[(s, c, kind)]["median_ms"] for s, c in cases],
+               width, label=label + " (fastest tile)")
     ax.set_xticks(list(range(len(cases))), [f"{s.replace('.bin', '')}\nC={c}" for s, c in cases], fontsize=7)
     ax.set_ylabel("ms (median)")
     ax.set_title(f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", fontsize=9)

@@ -67,6 +67,9 @@ const std::vector<Input> &inputs() {
     list.push_back({"random_1000_submanifold", randomCloud(1000, 2), ConvGeometry{}});
     list.push_back({"random_8192_submanifold", randomCloud(8192, 1), ConvGeometry{}});
     list.push_back({"random_30001_strided_2x2x2", randomCloud(30001, 4), ConvGeometry{{2, 2, 2}, {2, 2, 2}, {1, 1, 1}}});
+    // Volumes above 32: several mask words per row (4 for 125, 11 for 343) and per split group.
+    list.push_back({"random_3000_5x5x5", randomCloud(3000, 7), ConvGeometry{{5, 5, 5}, {1, 1, 1}, {1, 1, 1}}});
+    list.push_back({"random_2000_7x7x7", randomCloud(2000, 8), ConvGeometry{{7, 7, 7}, {1, 1, 1}, {1, 1, 1}}});
     list.push_back({"kitti_000008_submanifold",
                     voxelize(loadPointFile(testDataDirectory() + "/kitti_000008.bin", 4), 0.05f), ConvGeometry{}});
     return list;
@@ -74,6 +77,7 @@ const std::vector<Input> &inputs() {
   return all;
 }
 
+// Sorted and split kernels take volumes up to 343, so every kernel meets all five geometries.
 // Problems and their references, shared by the kernels of the same types, epilogue and channels.
 struct Verified {
   ConvProblem problem;
