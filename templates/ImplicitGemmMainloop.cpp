@@ -51,10 +51,14 @@ struct Parameter {
 bool masked(ImplicitGemmVariant variant) {
   return variant == ImplicitGemmVariant::Sorted || variant == ImplicitGemmVariant::Split;
 }
+// Variants whose CTAs take a tile of one offset's pairs (described by tile arrays) instead of rows.
+bool pairTiled(ImplicitGemmVariant variant) {
+  return variant == ImplicitGemmVariant::FetchOnDemand || variant == ImplicitGemmVariant::GroupedGemm;
+}
 bool fetchOnDemand(ImplicitGemmVariant variant) { return variant == ImplicitGemmVariant::FetchOnDemand; }
 // Variants whose main kernel leaves fp32 partial sums for the reduction kernel.
 bool reduced(ImplicitGemmVariant variant) {
-  return variant == ImplicitGemmVariant::Split || variant == ImplicitGemmVariant::FetchOnDemand;
+  return variant == ImplicitGemmVariant::Split || pairTiled(variant);
 }
 
 std::vector<Parameter> mainParameters(mlir::MLIRContext *context, const KernelSpec &spec, ImplicitGemmVariant variant) {
@@ -63,6 +67,15 @@ std::vector<Parameter> mainParameters(mlir::MLIRContext *context, const KernelSp
   auto output = KernelBuilder::globalBufferType(elementType(context, spec.dtypes.output));
   auto i32Buffer = KernelBuilder::globalBufferType(b.getI32Type());
   auto i32 = b.getI32Type();
+  if (variant == ImplicitGemmVariant::GroupedGemm)
+    return {{"gathered", operand},
+            {"weight", operand},
+            {"tile_offsets", i32Buffer},
+            {"tile_begins", i32Buffer},
+            {"tile_ends", i32Buffer},
+            {"products", KernelBuilder::globalBufferType(b.getF32Type())},
+            {"in_channels", i32},
+            {"out_channels", i32}};
   if (fetchOnDemand(variant))
     return {{"input", operand},
             {"weight", operand},
@@ -146,6 +159,17 @@ public:
   MainloopBuilder(KernelBuilder &kb, const KernelSpec &spec, ImplicitGemmVariant variant, mlir::gpu::GPUFuncOp func)
       : kb(kb), spec(spec), variant(variant), layout(sharedRingLayout(spec)) {
     auto arg = [&](unsigned i) { return func.getArgument(i); };
+    if (variant == ImplicitGemmVariant::GroupedGemm) {
+      input = arg(0);
+      weight = arg(1);
+      tileOffsets = arg(2);
+      tileBegins = arg(3);
+      tileEnds = arg(4);
+      output = arg(5);
+      inChannels = kb.toIndex(arg(6));
+      outChannels = kb.toIndex(arg(7));
+      return;
+    }
     if (fetchOnDemand(variant)) {
       input = arg(0);
       weight = arg(1);
@@ -197,11 +221,11 @@ public:
     colBase = kb.mul(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::y), spec.cta.n);
     split = variant == ImplicitGemmVariant::Split ? mlir::Value(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::z))
                                                   : kb.index(0);
-    permutationBase = fetchOnDemand(variant) ? kb.index(0) : kb.mul(split, outputs);
+    permutationBase = pairTiled(variant) ? kb.index(0) : kb.mul(split, outputs);
     channelSteps = kb.ceilDiv(inChannels, spec.cta.k);
     auto operand = mlir::cast<mlir::MemRefType>(input.getType()).getElementType();
     ring = buildSharedRing(kb, layout, operand);
-    if (fetchOnDemand(variant)) {
+    if (pairTiled(variant)) {
       // One offset per tile: the K loop covers its input channels only.
       mlir::Value tile = mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::x);
       auto load = [&](mlir::Value buffer) { return kb.toIndex(mlir::memref::LoadOp::create(b, buffer, mlir::ValueRange{tile})); };
@@ -339,7 +363,7 @@ private:
     mlir::Value lastStep = mlir::arith::MaxSIOp::create(b, kb.sub(kSteps, kb.index(1)), kb.index(0));
     mlir::Value step = kb.select(stepExists, kStep, lastStep);
     mlir::Value slot = kb.div(step, channelSteps);
-    mlir::Value offset = fetchOnDemand(variant) ? tileOffset : slot;
+    mlir::Value offset = pairTiled(variant) ? tileOffset : slot;
     if (masked(variant)) {
       mlir::Value listed = kb.toIndex(mlir::memref::LoadOp::create(b, offsetList, mlir::ValueRange{slot}));
       offset = kb.select(stepExists, listed, kb.index(0)); // the list is empty when no step exists
@@ -379,9 +403,11 @@ private:
   // implicit GEMMs, through the offset's pair list for fetch-on-demand.
   std::pair<mlir::Value, mlir::Value> gatheredRow(mlir::Value tileRow, mlir::Value offset, mlir::Value zeroI32) {
     auto &b = kb.b;
-    if (fetchOnDemand(variant)) {
+    if (pairTiled(variant)) {
       mlir::Value pair = kb.add(tileBegin, tileRow);
       mlir::Value exists = kb.lessThan(pair, tileEnd);
+      if (!fetchOnDemand(variant)) // the gathered matrix holds the pairs' rows in pair order
+        return {exists, mlir::arith::IndexCastOp::create(b, b.getI32Type(), pair)};
       mlir::Value input = mlir::memref::LoadOp::create(b, pairInputs, mlir::ValueRange{kb.select(exists, pair, tileBegin)});
       return {exists, input};
     }
@@ -423,6 +449,17 @@ private:
 
   void storeOutputs(mlir::ValueRange accumulators) {
     OutputTensor out{output, outChannels, outChannels};
+    if (variant == ImplicitGemmVariant::GroupedGemm) {
+      // Each pair is one tile row of one tile: dense products, no atomics.
+      std::function<mlir::Value(mlir::Value)> pairRow = [](mlir::Value pair) { return pair; };
+      EpilogueOperands none;
+      for (int i = 0; i < mmaRows(); ++i)
+        for (int j = 0; j < mmaCols(); ++j)
+          storeAccumulatorFragment(kb, out, none, accumulators[i * mmaCols() + j],
+                                   kb.add(tileBegin, kb.add(warpRow, i * kMmaM)),
+                                   kb.add(colBase, kb.add(warpCol, j * kMmaN)), lane, tileEnd, pairRow, storeWidth(spec));
+      return;
+    }
     if (fetchOnDemand(variant)) {
       // Pairs of one offset go to distinct outputs, but other offsets' tiles add to the same rows.
       std::function<mlir::Value(mlir::Value)> outputRow = [&](mlir::Value pair) -> mlir::Value {
@@ -512,9 +549,77 @@ void buildSplitReductionKernel(mlir::ModuleOp module, const KernelSpec &spec) {
   mlir::gpu::ReturnOp::create(b);
 }
 
+namespace {
+
+// A kernel of kReductionThreads threads per block over `elements` work items; `body` gets the item.
+void elementwiseKernel(mlir::ModuleOp module, const std::string &name, const std::vector<Parameter> &parameters,
+                       const std::function<mlir::Value(KernelBuilder &, mlir::gpu::GPUFuncOp)> &elements,
+                       const std::function<void(KernelBuilder &, mlir::gpu::GPUFuncOp, mlir::Value)> &body) {
+  mlir::ImplicitLocOpBuilder b(module.getLoc(), module.getContext());
+  auto func = createKernel(b, module, name, parameters, kReductionThreads);
+  KernelBuilder kb(b);
+  mlir::Value item = kb.add(kb.mul(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::x), kReductionThreads),
+                            mlir::gpu::ThreadIdOp::create(b, mlir::gpu::Dimension::x));
+  kb.ifThen(kb.lessThan(item, elements(kb, func)), [&] { body(kb, func, item); });
+  mlir::gpu::ReturnOp::create(b);
+}
+
+std::vector<Parameter> gatherParameters(mlir::MLIRContext *context, const KernelSpec &spec) {
+  mlir::Builder b(context);
+  auto operand = KernelBuilder::globalBufferType(elementType(context, spec.dtypes.input));
+  auto i32Buffer = KernelBuilder::globalBufferType(b.getI32Type());
+  return {{"input", operand}, {"pair_inputs", i32Buffer}, {"gathered", operand}, {"pairs", b.getI32Type()},
+          {"in_channels", b.getI32Type()}};
+}
+
+std::vector<Parameter> scatterParameters(mlir::MLIRContext *context, const KernelSpec &) {
+  mlir::Builder b(context);
+  auto f32Buffer = KernelBuilder::globalBufferType(b.getF32Type());
+  auto i32Buffer = KernelBuilder::globalBufferType(b.getI32Type());
+  return {{"products", f32Buffer}, {"pair_outputs", i32Buffer}, {"partials", f32Buffer}, {"pairs", b.getI32Type()},
+          {"out_channels", b.getI32Type()}};
+}
+
+// Items = arg(pairsArgument) x arg(channelsArgument).
+std::function<mlir::Value(KernelBuilder &, mlir::gpu::GPUFuncOp)> pairChannelItems(unsigned pairs, unsigned channels) {
+  return [=](KernelBuilder &kb, mlir::gpu::GPUFuncOp func) {
+    return kb.mul(kb.toIndex(func.getArgument(pairs)), kb.toIndex(func.getArgument(channels)));
+  };
+}
+
+} // namespace
+
+void buildGatherKernel(mlir::ModuleOp module, const KernelSpec &spec) {
+  elementwiseKernel(module, kernelName(spec) + "_gather", gatherParameters(module.getContext(), spec),
+                    pairChannelItems(3, 4), [](KernelBuilder &kb, mlir::gpu::GPUFuncOp func, mlir::Value item) {
+                      mlir::Value channels = kb.toIndex(func.getArgument(4));
+                      mlir::Value pair = kb.div(item, channels), channel = kb.rem(item, channels);
+                      mlir::Value row = kb.toIndex(
+                          mlir::memref::LoadOp::create(kb.b, func.getArgument(1), mlir::ValueRange{pair}));
+                      mlir::Value value = mlir::memref::LoadOp::create(
+                          kb.b, func.getArgument(0), mlir::ValueRange{kb.add(kb.mul(row, channels), channel)});
+                      mlir::memref::StoreOp::create(kb.b, value, func.getArgument(2), mlir::ValueRange{item});
+                    });
+}
+
+void buildScatterKernel(mlir::ModuleOp module, const KernelSpec &spec) {
+  elementwiseKernel(module, kernelName(spec) + "_scatter", scatterParameters(module.getContext(), spec),
+                    pairChannelItems(3, 4), [](KernelBuilder &kb, mlir::gpu::GPUFuncOp func, mlir::Value item) {
+                      mlir::Value channels = kb.toIndex(func.getArgument(4));
+                      mlir::Value pair = kb.div(item, channels), channel = kb.rem(item, channels);
+                      mlir::Value row = kb.toIndex(
+                          mlir::memref::LoadOp::create(kb.b, func.getArgument(1), mlir::ValueRange{pair}));
+                      mlir::Value value = mlir::memref::LoadOp::create(kb.b, func.getArgument(0), mlir::ValueRange{item});
+                      mlir::memref::AtomicRMWOp::create(kb.b, mlir::arith::AtomicRMWKind::addf, value,
+                                                        func.getArgument(2),
+                                                        mlir::ValueRange{kb.add(kb.mul(row, channels), channel)});
+                    });
+}
+
 LaunchAbi implicitGemmLaunchAbi(const KernelSpec &spec, ImplicitGemmVariant variant) {
   static const char *names[] = {"implicit_gemm_forward.v2", "implicit_gemm_sorted_forward.v2",
-                                "implicit_gemm_split_forward.v2", "fetch_on_demand_forward.v2"};
+                                "implicit_gemm_split_forward.v2", "fetch_on_demand_forward.v2",
+                                "gather_gemm_scatter_forward.v2"};
   // The parameter list is derived from the kernel's MLIR signature, so the two cannot disagree.
   mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
   context.loadDialect<mlir::gpu::GPUDialect>();
@@ -529,6 +634,10 @@ LaunchAbi implicitGemmLaunchAbi(const KernelSpec &spec, ImplicitGemmVariant vari
     abi.companionKernel = kernelName(spec) + "_reduce";
     abi.companionParameters = abiOf(reductionParameters(&context, spec));
     abi.companionThreadsPerBlock = kReductionThreads;
+  }
+  if (variant == ImplicitGemmVariant::GroupedGemm) {
+    abi.auxiliaryKernels = {{kernelName(spec) + "_gather", abiOf(gatherParameters(&context, spec))},
+                            {kernelName(spec) + "_scatter", abiOf(scatterParameters(&context, spec))}};
   }
   return abi;
 }

@@ -17,6 +17,8 @@ enum class ImplicitGemmVariant {
   Split,         // grid.z splits of the offsets, each sorted; fp32 partial sums for the reduction kernel
   FetchOnDemand, // a tile of one offset's (input, output) pairs: gather, GEMM, atomic scatter of fp32
                  // partial sums; the reduction kernel (one split) applies the epilogue
+  GroupedGemm,   // gather-GEMM-scatter's GEMM: a tile of one offset's rows of the gathered matrix,
+                 // dense fp32 products per pair
 };
 
 // Adds the kernel named kernelName(spec) to `module` (inside a gpu.module).
@@ -29,5 +31,10 @@ LaunchAbi implicitGemmLaunchAbi(const KernelSpec &spec, ImplicitGemmVariant vari
 // applies the epilogue, converts and stores.
 void buildSplitReductionKernel(mlir::ModuleOp module, const KernelSpec &spec);
 constexpr int kReductionThreads = 256;
+
+// Gather-GEMM-scatter's element-wise kernels: `<name>_gather` copies the pairs' input rows into a
+// dense matrix; `<name>_scatter` adds the pairs' fp32 products to their output rows (atomically).
+void buildGatherKernel(mlir::ModuleOp module, const KernelSpec &spec);
+void buildScatterKernel(mlir::ModuleOp module, const KernelSpec &spec);
 
 } // namespace sparsekgen

@@ -38,6 +38,9 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
   case Dataflow::FetchOnDemand:
     buildFetchOnDemand(*module, spec);
     break;
+  case Dataflow::GatherGemmScatter:
+    buildGatherGemmScatter(*module, spec);
+    break;
   default:
     throw GeneratorError(fmt::format("no template for dataflow {}", toString(spec.dataflow)));
   }
@@ -53,6 +56,8 @@ LaunchAbi launchAbi(const KernelSpec &spec) {
     return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::Split);
   case Dataflow::FetchOnDemand:
     return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::FetchOnDemand);
+  case Dataflow::GatherGemmScatter:
+    return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::GroupedGemm);
   default:
     return implicitGemmLaunchAbi(spec, ImplicitGemmVariant::Unsorted);
   }

@@ -46,7 +46,17 @@ nlohmann::json companionJson(const LaunchAbi &abi) {
   nlohmann::json parameters = nlohmann::json::array();
   for (const auto &[name, type] : abi.companionParameters)
     parameters.push_back({{"name", name}, {"type", type}});
-  return {{"name", abi.companionKernel}, {"parameters", parameters}, {"threads_per_block", abi.companionThreadsPerBlock}};
+  nlohmann::json auxiliary = nlohmann::json::array();
+  for (const auto &[name, list] : abi.auxiliaryKernels) {
+    nlohmann::json auxiliaryParameters = nlohmann::json::array();
+    for (const auto &[parameter, type] : list)
+      auxiliaryParameters.push_back({{"name", parameter}, {"type", type}});
+    auxiliary.push_back({{"name", name}, {"parameters", auxiliaryParameters}});
+  }
+  return {{"name", abi.companionKernel},
+          {"parameters", parameters},
+          {"threads_per_block", abi.companionThreadsPerBlock},
+          {"auxiliary_kernels", auxiliary}};
 }
 
 nlohmann::json manifestJson(const std::vector<BundledKernel> &kernels, const std::string &catalogPath,

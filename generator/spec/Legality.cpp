@@ -17,11 +17,6 @@ constexpr int kMinStages = 2, kMaxStages = 8;
 // the kernel spills to local memory.
 constexpr int kMaxAccumulatorsPerThread = 128;
 
-bool implicitGemm(Dataflow dataflow) {
-  return dataflow == Dataflow::ImplicitGemm || dataflow == Dataflow::ImplicitGemmSorted ||
-         dataflow == Dataflow::ImplicitGemmSplit || dataflow == Dataflow::FetchOnDemand;
-}
-
 // The types the implicit GEMM templates implement: 16-bit tensor-core operands (mma m16n8k16),
 // fp32 accumulation, output in the operand type or fp32.
 bool typesAvailable(const DataTypes &t) {
@@ -38,13 +33,11 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
     violations.push_back({std::move(rule), std::move(field), std::move(message)});
   };
 
-  if (!implicitGemm(spec.dataflow) || spec.operation != ConvOperation::Forward || !typesAvailable(spec.dtypes)) {
-    std::string field = !implicitGemm(spec.dataflow)                ? "/dataflow"
-                        : spec.operation != ConvOperation::Forward ? "/operation"
-                                                                   : "/dtypes";
+  if (spec.operation != ConvOperation::Forward || !typesAvailable(spec.dtypes)) {
+    std::string field = spec.operation != ConvOperation::Forward ? "/operation" : "/dtypes";
     add("template-available", field,
         fmt::format("no template implements {} {} with input/weight/output/accumulator {}/{}/{}/{} yet; available: "
-                    "implicit_gemm, implicit_gemm_sorted, implicit_gemm_split and fetch_on_demand forward with f16 or bf16 "
+                    "every dataflow, forward, with f16 or bf16 "
                     "input and weight, output of the same type or f32, f32 accumulator",
                     toString(spec.dataflow), toString(spec.operation), toString(spec.dtypes.input),
                     toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator)));

@@ -145,6 +145,11 @@ const LoadedKernel &Context::load(const skg_kernel_record &record) {
             fmt::format("for {} ({} bytes)", record.name, record.shared_memory_bytes));
   if (record.companion_name)
     checkCuda(cuModuleGetFunction(&kernel.companion, module, record.companion_name), "cuModuleGetFunction", where);
+  if (record.dataflow == SKG_GATHER_GEMM_SCATTER) {
+    std::string gather = std::string(record.name) + "_gather", scatter = std::string(record.name) + "_scatter";
+    checkCuda(cuModuleGetFunction(&kernel.gather, module, gather.c_str()), "cuModuleGetFunction", where);
+    checkCuda(cuModuleGetFunction(&kernel.scatter, module, scatter.c_str()), "cuModuleGetFunction", where);
+  }
   kernel.imageDescription = fmt::format("{} sm_{}{}", chosen->format == SKG_IMAGE_CUBIN ? "cubin" : "ptx", chosen->sm,
                                         chosen->format == SKG_IMAGE_PTX ? " (JIT)" : "");
   return loaded_.emplace(record.name, kernel).first->second;

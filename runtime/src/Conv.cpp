@@ -1,6 +1,7 @@
 #include "sparsekgen/Conv.h"
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -25,7 +26,8 @@ struct KnownAbi {
 constexpr KnownAbi kKnownAbis[] = {{"implicit_gemm_forward.v2", SKG_IMPLICIT_GEMM},
                                    {"implicit_gemm_sorted_forward.v2", SKG_IMPLICIT_GEMM_SORTED},
                                    {"implicit_gemm_split_forward.v2", SKG_IMPLICIT_GEMM_SPLIT},
-                                   {"fetch_on_demand_forward.v2", SKG_FETCH_ON_DEMAND}};
+                                   {"fetch_on_demand_forward.v2", SKG_FETCH_ON_DEMAND},
+                                   {"gather_gemm_scatter_forward.v2", SKG_GATHER_GEMM_SCATTER}};
 
 void checkElements(const char *tensor, long long rows, long long columns, const char *kernel) {
   if (rows * columns > kMaxElements)
@@ -94,29 +96,105 @@ void launchReduction(Context &context, const skg_kernel_record &kernel, const Lo
          parameters, loaded.imageDescription);
 }
 
+// The tiles of `offsets` (rows_per_block pairs of one offset each), as three int32 arrays (the
+// tiles' offsets, then first pairs, then end pairs) in one device buffer.
+struct PairTiles {
+  DeviceBuffer buffer;
+  unsigned count = 0;
+  CUdeviceptr offsets() const { return buffer.get(); }
+  CUdeviceptr begins() const { return buffer.get() + 4ull * count; }
+  CUdeviceptr ends() const { return buffer.get() + 8ull * count; }
+};
+
+PairTiles tilePairs(const std::vector<int> &offsetsToTile, const std::vector<int32_t> &pairOffsets, uint32_t rows,
+                    CUstream stream) {
+  std::vector<int32_t> offsets, begins, ends;
+  for (int k : offsetsToTile)
+    for (int32_t begin = pairOffsets[k]; begin < pairOffsets[k + 1]; begin += static_cast<int32_t>(rows)) {
+      offsets.push_back(k);
+      begins.push_back(begin);
+      ends.push_back(pairOffsets[k + 1]);
+    }
+  PairTiles tiles;
+  tiles.count = static_cast<unsigned>(offsets.size());
+  offsets.insert(offsets.end(), begins.begin(), begins.end());
+  offsets.insert(offsets.end(), ends.begin(), ends.end());
+  tiles.buffer = DeviceBuffer::from(offsets, stream);
+  return tiles;
+}
+
+unsigned blocksFor(long long work, uint32_t threads) { return static_cast<unsigned>((work + threads - 1) / threads); }
+
+// Offsets in groups of similar pair counts (within a factor of two of the group's largest), the
+// largest first: each group is one batched GEMM launch.
+std::vector<std::vector<int>> groupOffsetsByPairCount(const std::vector<int32_t> &pairOffsets) {
+  std::vector<int> order;
+  for (size_t k = 0; k + 1 < pairOffsets.size(); ++k)
+    if (pairOffsets[k + 1] > pairOffsets[k])
+      order.push_back(static_cast<int>(k));
+  auto count = [&](int k) { return pairOffsets[k + 1] - pairOffsets[k]; };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return count(a) > count(b); });
+  std::vector<std::vector<int>> groups;
+  for (int k : order) {
+    if (groups.empty() || 2 * count(k) < count(groups.back().front()))
+      groups.emplace_back();
+    groups.back().push_back(k);
+  }
+  return groups;
+}
+
+// Gather the pairs' input rows, one grouped GEMM launch per group of offsets, scatter the fp32
+// products to their output rows, reduce with the epilogue.
+void gatherGemmScatter(Context &context, const skg_kernel_record &kernel, const LoadedKernel &loaded,
+                       const ConvForwardArguments &args, CUstream stream) {
+  const int32_t pairs = args.pairOffsets.back();
+  DeviceBuffer partials(static_cast<size_t>(args.outputs) * args.outChannels * sizeof(float), stream);
+  partials.fill32(0, stream);
+  if (pairs > 0) {
+    DeviceBuffer gathered(static_cast<size_t>(pairs) * args.inChannels * elementBytes(kernel.operand_type), stream);
+    DeviceBuffer products(static_cast<size_t>(pairs) * args.outChannels * sizeof(float), stream);
+    CUdeviceptr input = args.input, weight = args.weight, pairInputs = args.pairInputs,
+                pairOutputs = args.pairOutputs, gatheredPointer = gathered.get(), productsPointer = products.get(),
+                partialsPointer = partials.get();
+    int32_t pairCount = pairs, inChannels = args.inChannels, outChannels = args.outChannels;
+    const uint32_t threads = kernel.companion_threads_per_block;
+    std::string gatherName = std::string(kernel.name) + "_gather", scatterName = std::string(kernel.name) + "_scatter";
+    std::vector<void *> gather = {&input, &pairInputs, &gatheredPointer, &pairCount, &inChannels};
+    launch(context, loaded.gather, gatherName.c_str(), blocksFor(1ll * pairs * inChannels, threads), 1, 1, threads, 0,
+           stream, gather, loaded.imageDescription);
+    unsigned gridY = static_cast<unsigned>((args.outChannels + kernel.columns_per_block - 1) / kernel.columns_per_block);
+    std::vector<PairTiles> groups; // kept alive until the launches are ordered on the stream
+    for (const auto &group : groupOffsetsByPairCount(args.pairOffsets)) {
+      groups.push_back(tilePairs(group, args.pairOffsets, kernel.rows_per_block, stream));
+      CUdeviceptr tileOffsets = groups.back().offsets(), tileBegins = groups.back().begins(),
+                  tileEnds = groups.back().ends();
+      std::vector<void *> gemm = {&gatheredPointer, &weight,          &tileOffsets, &tileBegins,
+                                  &tileEnds,        &productsPointer, &inChannels,  &outChannels};
+      launch(context, loaded.function, kernel.name, groups.back().count, gridY, 1, kernel.threads_per_block,
+             kernel.shared_memory_bytes, stream, gemm, loaded.imageDescription);
+    }
+    std::vector<void *> scatter = {&productsPointer, &pairOutputs, &partialsPointer, &pairCount, &outChannels};
+    launch(context, loaded.scatter, scatterName.c_str(), blocksFor(1ll * pairs * outChannels, threads), 1, 1, threads,
+           0, stream, scatter, loaded.imageDescription);
+  }
+  launchReduction(context, kernel, loaded, partials.get(), args, 1, stream);
+}
+
 // One tile per rows_per_block pairs of an offset, all offsets in one launch; fp32 partial sums
 // accumulate atomically, then the reduction applies the epilogue.
 void fetchOnDemand(Context &context, const skg_kernel_record &kernel, const LoadedKernel &loaded,
                    const ConvForwardArguments &args, CUstream stream) {
-  std::vector<int32_t> offsets, begins, ends;
+  std::vector<int> all(args.kernelVolume);
   for (int k = 0; k < args.kernelVolume; ++k)
-    for (int32_t begin = args.pairOffsets[k]; begin < args.pairOffsets[k + 1];
-         begin += static_cast<int32_t>(kernel.rows_per_block)) {
-      offsets.push_back(k);
-      begins.push_back(begin);
-      ends.push_back(args.pairOffsets[k + 1]);
-    }
-  const auto count = static_cast<unsigned>(offsets.size());
-  std::vector<int32_t> tiles = offsets; // tile offsets, then begins, then ends
-  tiles.insert(tiles.end(), begins.begin(), begins.end());
-  tiles.insert(tiles.end(), ends.begin(), ends.end());
-  DeviceBuffer tileBuffer = DeviceBuffer::from(tiles, stream);
+    all[k] = k;
+  PairTiles tiles = tilePairs(all, args.pairOffsets, kernel.rows_per_block, stream);
+  const unsigned count = tiles.count;
   DeviceBuffer partials(static_cast<size_t>(args.outputs) * args.outChannels * sizeof(float), stream);
   partials.fill32(0, stream);
   if (count > 0) {
     CUdeviceptr input = args.input, weight = args.weight, pairInputs = args.pairInputs,
-                pairOutputs = args.pairOutputs, tileOffsets = tileBuffer.get(), tileBegins = tileOffsets + 4ull * count,
-                tileEnds = tileBegins + 4ull * count, partialsPointer = partials.get();
+                pairOutputs = args.pairOutputs, tileOffsets = tiles.offsets(), tileBegins = tiles.begins(),
+                tileEnds = tiles.ends(), partialsPointer = partials.get();
     int32_t inChannels = args.inChannels, outChannels = args.outChannels;
     std::vector<void *> parameters = {&input,      &weight,   &pairInputs,      &pairOutputs, &tileOffsets,
                                       &tileBegins, &tileEnds, &partialsPointer, &inChannels,  &outChannels};
@@ -143,7 +221,7 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
                                    "matching sparsekgen",
                                    name, kernel.launch_abi));
   const bool sorted = abi->dataflow == SKG_IMPLICIT_GEMM_SORTED, split = abi->dataflow == SKG_IMPLICIT_GEMM_SPLIT;
-  const bool fetch = abi->dataflow == SKG_FETCH_ON_DEMAND;
+  const bool fetch = abi->dataflow == SKG_FETCH_ON_DEMAND || abi->dataflow == SKG_GATHER_GEMM_SCATTER;
   if (args.inputs < 0 || args.outputs < 0 || args.kernelVolume <= 0 || args.inChannels <= 0 || args.outChannels <= 0)
     throw RuntimeError(fmt::format("{}: invalid sizes: inputs {}, outputs {}, kernel volume {}, Cin {}, Cout {}", name,
                                    args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels));
@@ -166,7 +244,7 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
   checkPointer("input", args.input, copyBytes, name, needed);
   checkPointer("weight", args.weight, copyBytes, name, needed);
   if (fetch) {
-    const char *why = "fetch-on-demand kernels take the pair lists of kernelMapExtrasGpu";
+    const char *why = "fetch-on-demand and gather-GEMM-scatter kernels take the pair lists of kernelMapExtrasGpu";
     if (args.pairOffsets.size() != static_cast<size_t>(args.kernelVolume) + 1)
       throw RuntimeError(fmt::format("{}: {} pair offsets for a kernel volume of {} (expected {})", name,
                                      args.pairOffsets.size(), args.kernelVolume, args.kernelVolume + 1));
@@ -203,8 +281,12 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
                                      args.splits, args.kernelVolume, expectedWords));
   }
   const LoadedKernel &loaded = context.load(kernel);
-  if (fetch) {
+  if (abi->dataflow == SKG_FETCH_ON_DEMAND) {
     fetchOnDemand(context, kernel, loaded, args, stream);
+    return;
+  }
+  if (abi->dataflow == SKG_GATHER_GEMM_SCATTER) {
+    gatherGemmScatter(context, kernel, loaded, args, stream);
     return;
   }
   unsigned gridX = static_cast<unsigned>((args.outputs + kernel.rows_per_block - 1) / kernel.rows_per_block);

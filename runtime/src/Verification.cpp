@@ -84,7 +84,7 @@ DeviceConvProblem uploadConvProblem(const ConvProblem &problem) {
 
 ConvForwardArguments argumentsFor(DeviceConvProblem &problem, const skg_kernel_record &kernel, int splits) {
   ConvForwardArguments args = problem.args;
-  if (kernel.dataflow == SKG_FETCH_ON_DEMAND) {
+  if (kernel.dataflow == SKG_FETCH_ON_DEMAND || kernel.dataflow == SKG_GATHER_GEMM_SCATTER) {
     if (problem.pairOffsets.empty()) {
       auto extras = kernelMapExtrasCpu(problem.problem->map, 1, 1);
       problem.pairOffsets = extras.pairOffsets;

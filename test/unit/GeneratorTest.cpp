@@ -53,8 +53,12 @@ TEST_F(GeneratorTest, EveryDefaultCatalogKernelBuildsAndVerifies) {
         EXPECT_TRUE(func.isKernel());
       }
     });
-    bool reduced = spec.dataflow == Dataflow::ImplicitGemmSplit || spec.dataflow == Dataflow::FetchOnDemand;
-    EXPECT_EQ(kernels, reduced ? 2 : 1); // + the reduction kernel
+    int expected = 1;                  // the main kernel
+    if (spec.dataflow == Dataflow::ImplicitGemmSplit || spec.dataflow == Dataflow::FetchOnDemand)
+      expected = 2;                    // + the reduction
+    if (spec.dataflow == Dataflow::GatherGemmScatter)
+      expected = 4;                    // + gather, scatter, reduction
+    EXPECT_EQ(kernels, expected) << kernelName(spec);
     // Aligned kernels copy with cp.async; single-element kernels load and store.
     if (spec.channelAlignment >= 2)
       EXPECT_GT(copies, 0) << kernelName(spec);

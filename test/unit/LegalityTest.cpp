@@ -85,13 +85,27 @@ TEST(Legality, TooManyAccumulatorsWouldSpill) {
   EXPECT_TRUE(breaks(spec, "accumulator-registers"));
 }
 
-TEST(Legality, UnimplementedDataflowIsNamed) {
+TEST(Legality, UnimplementedOperationAndTypesAreNamed) {
   auto spec = legalSpec();
-  spec.dataflow = Dataflow::GatherGemmScatter;
+  spec.operation = ConvOperation::WeightGrad;
   auto violations = checkLegality(spec);
   ASSERT_FALSE(violations.empty());
   EXPECT_EQ(violations.front().rule, "template-available");
-  EXPECT_EQ(violations.front().field, "/dataflow");
+  EXPECT_EQ(violations.front().field, "/operation");
+  spec = legalSpec();
+  spec.dtypes = {DataType::F32, DataType::F32, DataType::F32, DataType::F32};
+  violations = checkLegality(spec);
+  ASSERT_FALSE(violations.empty());
+  EXPECT_EQ(violations.front().field, "/dtypes");
+}
+
+TEST(Legality, EveryDataflowHasATemplate) {
+  for (auto dataflow : {Dataflow::ImplicitGemm, Dataflow::ImplicitGemmSorted, Dataflow::ImplicitGemmSplit,
+                        Dataflow::GatherGemmScatter, Dataflow::FetchOnDemand}) {
+    auto spec = legalSpec();
+    spec.dataflow = dataflow;
+    EXPECT_TRUE(checkLegality(spec).empty()) << toString(dataflow);
+  }
 }
 
 } // namespace

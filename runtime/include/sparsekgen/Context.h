@@ -28,6 +28,7 @@ struct LoadedKernel {
   const skg_kernel_record *record = nullptr;
   CUfunction function = nullptr;
   CUfunction companion = nullptr; // record->companion_name, when the kernel has one
+  CUfunction gather = nullptr, scatter = nullptr; // gather-GEMM-scatter's <name>_gather and <name>_scatter
   std::string imageDescription; // e.g. "cubin sm_90" or "ptx sm_80 (JIT)"
 };
 

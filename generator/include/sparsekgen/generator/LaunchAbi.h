@@ -18,6 +18,9 @@ struct LaunchAbi {
   std::string companionKernel;
   std::vector<std::pair<std::string, std::string>> companionParameters;
   int companionThreadsPerBlock = 0;
+  // Further kernels of the same image (gather-GEMM-scatter's `_gather` and `_scatter`), with their
+  // parameters; companionThreadsPerBlock threads each.
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> auxiliaryKernels;
 };
 
 } // namespace sparsekgen

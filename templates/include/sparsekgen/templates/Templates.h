@@ -22,5 +22,6 @@ void buildImplicitGemmUnsorted(mlir::ModuleOp module, const KernelSpec &spec);
 void buildImplicitGemmSorted(mlir::ModuleOp module, const KernelSpec &spec);
 void buildImplicitGemmSplit(mlir::ModuleOp module, const KernelSpec &spec);
 void buildFetchOnDemand(mlir::ModuleOp module, const KernelSpec &spec);
+void buildGatherGemmScatter(mlir::ModuleOp module, const KernelSpec &spec);
 
 } // namespace sparsekgen
