@@ -210,7 +210,7 @@ public:
   void build() {
     auto &b = kb.b;
     threads = spec.threadCount();
-    async = isAsyncCopy(spec.channelAlignment);
+    async = isAsyncCopy(spec.channelAlignment, elementBytes(spec.dtypes.input));
     thread = mlir::gpu::ThreadIdOp::create(b, mlir::gpu::Dimension::x);
     lane = kb.rem(thread, 32);
     mlir::Value warp = kb.div(thread, 32);
@@ -429,22 +429,8 @@ private:
   }
 
   void computeStage(mlir::Value stage, llvm::SmallVector<mlir::Value> &accumulators) {
-    for (int kk = 0; kk < spec.cta.k; kk += kMmaK) {
-      mlir::Value k0 = kb.index(kk);
-      llvm::SmallVector<mlir::Value> a;
-      for (int i = 0; i < mmaRows(); ++i)
-        a.push_back(loadAFragment(kb, ring.a, stage, kb.add(warpRow, i * kMmaM), k0, lane));
-      llvm::SmallVector<mlir::Value> bFragments;
-      for (int j = 0; j < spec.warp.n / 16; ++j) {
-        auto pair = loadBFragmentPair(kb, ring.b, stage, k0, kb.add(warpCol, j * 16), lane);
-        bFragments.append(pair.begin(), pair.end());
-      }
-      for (int i = 0; i < mmaRows(); ++i)
-        for (int j = 0; j < mmaCols(); ++j) {
-          mlir::Value &acc = accumulators[i * mmaCols() + j];
-          acc = mmaSync(kb, a[i], bFragments[j], acc);
-        }
-    }
+    accumulateStage(kb, spec.math, ring.a, ring.b, stage, spec.cta.k, warpRow, warpCol, mmaRows(), mmaCols(), lane,
+                    accumulators);
   }
 
   void storeOutputs(mlir::ValueRange accumulators) {

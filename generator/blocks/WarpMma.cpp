@@ -95,6 +95,119 @@ mlir::Value mmaSync(KernelBuilder &kb, mlir::Value a, mlir::Value b, mlir::Value
   return mlir::nvgpu::MmaSyncOp::create(kb.b, a, b, acc, llvm::ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK});
 }
 
+namespace {
+
+mlir::Value loadShared(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value row, mlir::Value col) {
+  return mlir::memref::LoadOp::create(kb.b, ring, mlir::ValueRange{stage, row, col});
+}
+
+void accumulateTensorCore16(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mlir::Value stage, int ctaK,
+                            mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
+                            llvm::SmallVector<mlir::Value> &accumulators) {
+  for (int kk = 0; kk < ctaK; kk += kMmaK) {
+    mlir::Value k0 = kb.index(kk);
+    llvm::SmallVector<mlir::Value> a;
+    for (int i = 0; i < mmaRows; ++i)
+      a.push_back(loadAFragment(kb, ringA, stage, kb.add(warpRow, i * kMmaM), k0, lane));
+    llvm::SmallVector<mlir::Value> b;
+    for (int j = 0; j < mmaCols / 2; ++j) {
+      auto pair = loadBFragmentPair(kb, ringB, stage, k0, kb.add(warpCol, j * 16), lane);
+      b.append(pair.begin(), pair.end());
+    }
+    for (int i = 0; i < mmaRows; ++i)
+      for (int j = 0; j < mmaCols; ++j) {
+        mlir::Value &acc = accumulators[i * mmaCols + j];
+        acc = mmaSync(kb, a[i], b[j], acc);
+      }
+  }
+}
+
+// m16n8k8 tf32 fragments (PTX ISA, "Matrix Fragments for mma.m16n8k8" with .tf32): with
+// g = lane / 4 and t = lane % 4, A holds (g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4) and B holds
+// (k = t, n = g), (k = t + 4, n = g).
+void accumulateTf32(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mlir::Value stage, int ctaK,
+                    mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
+                    llvm::SmallVector<mlir::Value> &accumulators) {
+  constexpr int kTf32K = 8;
+  auto &b = kb.b;
+  mlir::Value g = kb.div(lane, 4), t = kb.rem(lane, 4);
+  auto aType = mlir::VectorType::get({4, 1}, b.getF32Type());
+  auto bType = mlir::VectorType::get({2, 1}, b.getF32Type());
+  for (int kk = 0; kk < ctaK; kk += kTf32K) {
+    mlir::Value k = kb.add(t, kk), k4 = kb.add(t, kk + 4);
+    llvm::SmallVector<mlir::Value> a;
+    for (int i = 0; i < mmaRows; ++i) {
+      mlir::Value row = kb.add(kb.add(warpRow, i * kMmaM), g), row8 = kb.add(row, 8);
+      a.push_back(mlir::vector::FromElementsOp::create(
+          b, aType,
+          mlir::ValueRange{loadShared(kb, ringA, stage, row, k), loadShared(kb, ringA, stage, row8, k),
+                           loadShared(kb, ringA, stage, row, k4), loadShared(kb, ringA, stage, row8, k4)}));
+    }
+    llvm::SmallVector<mlir::Value> bFragments;
+    for (int j = 0; j < mmaCols; ++j) {
+      mlir::Value col = kb.add(kb.add(warpCol, j * kMmaN), g);
+      bFragments.push_back(mlir::vector::FromElementsOp::create(
+          b, bType, mlir::ValueRange{loadShared(kb, ringB, stage, k, col), loadShared(kb, ringB, stage, k4, col)}));
+    }
+    for (int i = 0; i < mmaRows; ++i)
+      for (int j = 0; j < mmaCols; ++j) {
+        mlir::Value &acc = accumulators[i * mmaCols + j];
+        acc = mlir::nvgpu::MmaSyncOp::create(b, a[i], bFragments[j], acc, llvm::ArrayRef<int64_t>{16, 8, kTf32K},
+                                             /*tf32Enabled=*/true);
+      }
+  }
+}
+
+// Exact fp32: for each k, a thread's accumulator (rows g and g + 8, columns 2t and 2t + 1 of each
+// m16n8 tile) gains the outer product of its two A values and two B values, row by row as 1-D
+// fused multiply-adds (which lower straight to fma.rn.f32).
+void accumulateFfma(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mlir::Value stage, int ctaK,
+                    mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
+                    llvm::SmallVector<mlir::Value> &accumulators) {
+  auto &b = kb.b;
+  auto pairType = mlir::VectorType::get({2}, b.getF32Type());
+  mlir::Value row0 = accumulatorRow(kb, lane), col0 = accumulatorColumn(kb, lane);
+  for (int kk = 0; kk < ctaK; ++kk) {
+    mlir::Value k = kb.index(kk);
+    llvm::SmallVector<std::array<mlir::Value, 2>> a; // the A values of rows g and g + 8, broadcast
+    llvm::SmallVector<mlir::Value> bPairs;
+    for (int i = 0; i < mmaRows; ++i) {
+      mlir::Value row = kb.add(kb.add(warpRow, i * kMmaM), row0);
+      a.push_back({mlir::vector::BroadcastOp::create(b, pairType, loadShared(kb, ringA, stage, row, k)),
+                   mlir::vector::BroadcastOp::create(b, pairType, loadShared(kb, ringA, stage, kb.add(row, 8), k))});
+    }
+    for (int j = 0; j < mmaCols; ++j) {
+      mlir::Value col = kb.add(kb.add(warpCol, j * kMmaN), col0);
+      bPairs.push_back(mlir::vector::LoadOp::create(b, pairType, ringB, mlir::ValueRange{stage, k, col}));
+    }
+    for (int i = 0; i < mmaRows; ++i)
+      for (int j = 0; j < mmaCols; ++j) {
+        mlir::Value &acc = accumulators[i * mmaCols + j];
+        for (int64_t h = 0; h < 2; ++h) {
+          mlir::Value accRow = mlir::vector::ExtractOp::create(b, acc, h);
+          accRow = mlir::vector::FMAOp::create(b, a[i][h], bPairs[j], accRow);
+          acc = mlir::vector::InsertOp::create(b, accRow, acc, h);
+        }
+      }
+  }
+}
+
+} // namespace
+
+void accumulateStage(KernelBuilder &kb, MathMode math, mlir::Value ringA, mlir::Value ringB, mlir::Value stage,
+                     int ctaK, mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
+                     llvm::SmallVector<mlir::Value> &accumulators) {
+  switch (math) {
+  case MathMode::TensorCore:
+    return accumulateTensorCore16(kb, ringA, ringB, stage, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane,
+                                  accumulators);
+  case MathMode::Tf32:
+    return accumulateTf32(kb, ringA, ringB, stage, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane, accumulators);
+  case MathMode::Ffma:
+    return accumulateFfma(kb, ringA, ringB, stage, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane, accumulators);
+  }
+}
+
 mlir::Value accumulatorRow(KernelBuilder &kb, mlir::Value lane) { return kb.div(lane, 4); }
 mlir::Value accumulatorColumn(KernelBuilder &kb, mlir::Value lane) { return kb.mul(kb.rem(lane, 4), 2); }
 

@@ -34,6 +34,7 @@ constexpr const char *kBundleSymbol = "sparsekgen_kernels";
 static_assert(static_cast<int>(Dataflow::FetchOnDemand) == SKG_FETCH_ON_DEMAND);
 static_assert(static_cast<int>(DataType::F32) == SKG_F32);
 static_assert(static_cast<int>(EpilogueOp::ResidualAdd) == SKG_EPILOGUE_RESIDUAL_ADD);
+static_assert(static_cast<int>(MathMode::Ffma) == SKG_MATH_FFMA);
 
 std::string imageBytes(const KernelImage &image) {
   // cuModuleLoadData reads PTX up to its terminating NUL.
@@ -116,7 +117,7 @@ public:
     auto *recordType = llvm::StructType::create(
         context,
         {ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr, i32, i32, i32, i32, i32,
-         llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ptr, i32},
+         llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ptr, i32, i32},
         "skg_kernel_record");
     auto *bundleType = llvm::StructType::create(context, {i32, i32, ptr, ptr, ptr}, "skg_bundle");
     auto u32 = [&](uint64_t value) { return llvm::ConstantInt::get(i32, value); };
@@ -146,7 +147,7 @@ public:
            u32(static_cast<uint32_t>(kernel.spec.dtypes.output)), u32(kernel.spec.channelAlignment),
            u32(kernel.spec.epilogue.size()),
            llvm::ConstantArray::get(llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ops), companion,
-           u32(kernel.abi.companionThreadsPerBlock)}));
+           u32(kernel.abi.companionThreadsPerBlock), u32(static_cast<uint32_t>(kernel.spec.math))}));
     }
     auto *recordArray = llvm::ConstantArray::get(llvm::ArrayType::get(recordType, records.size()), records);
     auto *bundle = llvm::ConstantStruct::get(bundleType, {u32(SPARSEKGEN_BUNDLE_ABI_VERSION), u32(records.size()),

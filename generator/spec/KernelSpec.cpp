@@ -30,20 +30,29 @@ const std::vector<std::string_view> &epilogueOpNames() {
   return names;
 }
 
+const std::vector<std::string_view> &mathModeNames() {
+  static const std::vector<std::string_view> names = {"tensor_core", "tf32", "ffma"};
+  return names;
+}
+
+int elementBytes(DataType type) { return type == DataType::F32 ? 4 : 2; }
+
 std::string_view toString(Dataflow v) { return nameOf(dataflowNames(), v); }
 std::string_view toString(ConvOperation v) { return nameOf(operationNames(), v); }
 std::string_view toString(DataType v) { return nameOf(dataTypeNames(), v); }
 std::string_view toString(EpilogueOp v) { return nameOf(epilogueOpNames(), v); }
+std::string_view toString(MathMode v) { return nameOf(mathModeNames(), v); }
 std::string smName(int sm) { return fmt::format("sm_{}", sm); }
 
 std::string kernelName(const KernelSpec &spec) {
   static const char *dataflowCodes[] = {"igemm", "igemmsorted", "igemmsplit", "ggs", "fod"};
   static const char *operationCodes[] = {"fwd", "dgrad", "wgrad"};
   static const char *epilogueCodes[] = {"bias", "bn", "relu", "res"};
-  std::string name = fmt::format("skg_{}_{}_{}{}{}{}", dataflowCodes[static_cast<int>(spec.dataflow)],
+  static const char *mathCodes[] = {"", "tf32", "ffma"};
+  std::string name = fmt::format("skg_{}_{}_{}{}{}{}{}", dataflowCodes[static_cast<int>(spec.dataflow)],
                                  operationCodes[static_cast<int>(spec.operation)], toString(spec.dtypes.input),
                                  toString(spec.dtypes.weight), toString(spec.dtypes.output),
-                                 toString(spec.dtypes.accumulator));
+                                 toString(spec.dtypes.accumulator), mathCodes[static_cast<int>(spec.math)]);
   name += fmt::format("_t{}x{}x{}_w{}x{}x{}_s{}_a{}", spec.cta.m, spec.cta.n, spec.cta.k, spec.warp.m, spec.warp.n,
                       spec.warp.k, spec.stages, spec.channelAlignment);
   for (int sm : spec.targetSms)
@@ -74,6 +83,7 @@ nlohmann::json toJson(const KernelSpec &spec) {
       {"tile", {{"cta", {spec.cta.m, spec.cta.n, spec.cta.k}}, {"warp", {spec.warp.m, spec.warp.n, spec.warp.k}}}},
       {"stages", spec.stages},
       {"channel_alignment", spec.channelAlignment},
+      {"math", toString(spec.math)},
       {"targets", targets},
       {"epilogue", {{"ops", epilogueOps}}},
   };

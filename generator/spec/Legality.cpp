@@ -17,10 +17,12 @@ constexpr int kMinStages = 2, kMaxStages = 8;
 // the kernel spills to local memory.
 constexpr int kMaxAccumulatorsPerThread = 128;
 
-// The types the implicit GEMM templates implement: 16-bit tensor-core operands (mma m16n8k16),
-// fp32 accumulation, output in the operand type or fp32.
+// The types the templates implement: f16 or bf16 operands on tensor cores (mma m16n8k16), or f32
+// operands with tf32 tensor cores (m16n8k8) or fp32 FMAs; fp32 accumulation; output in the
+// operand type or f32.
 bool typesAvailable(const DataTypes &t) {
-  bool operands = (t.input == DataType::F16 || t.input == DataType::BF16) && t.weight == t.input;
+  bool operands = (t.input == DataType::F16 || t.input == DataType::BF16 || t.input == DataType::F32) &&
+                  t.weight == t.input;
   return operands && t.accumulator == DataType::F32 && (t.output == t.input || t.output == DataType::F32);
 }
 } // namespace
@@ -42,6 +44,20 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
                     toString(spec.dataflow), toString(spec.operation), toString(spec.dtypes.input),
                     toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator)));
   }
+  bool fp32 = spec.dtypes.input == DataType::F32;
+  if (fp32 && spec.math == MathMode::TensorCore)
+    add("math-for-fp32", "/math",
+        "f32 operands need \"math\": \"tf32\" (tensor cores, 10-bit mantissa) or \"ffma\" (exact fp32); "
+        "neither is chosen silently");
+  if (!fp32 && spec.math != MathMode::TensorCore)
+    add("math-for-fp32", "/math",
+        fmt::format("\"math\": \"{}\" applies to f32 operands only; {} operands use tensor cores",
+                    toString(spec.math), toString(spec.dtypes.input)));
+  if (spec.channelAlignment * elementBytes(spec.dtypes.input) > 16)
+    add("copy-width", "/channel_alignment",
+        fmt::format("{} {} elements are {} bytes; copies move at most 16 bytes (alignment <= {})",
+                    spec.channelAlignment, toString(spec.dtypes.input),
+                    spec.channelAlignment * elementBytes(spec.dtypes.input), 16 / elementBytes(spec.dtypes.input)));
   if (spec.cta.m % spec.warp.m != 0)
     add("warp-divides-cta", "/tile/warp/0",
         fmt::format("warp tile M = {} does not divide CTA tile M = {}", spec.warp.m, spec.cta.m));

@@ -189,8 +189,9 @@ int readChannelAlignment(const json &value, const std::string &pointer) {
   fail(pointer + first.field, message);
 }
 
-const std::vector<std::string_view> kSpecFields = {"dataflow", "operation", "dtypes",   "tile",
-                                                   "stages",   "targets",   "epilogue", "channel_alignment"};
+const std::vector<std::string_view> kSpecFields = {"dataflow", "operation", "dtypes",            "tile",
+                                                   "stages",   "targets",   "epilogue",          "channel_alignment",
+                                                   "math"};
 const std::vector<std::string_view> kRequiredSpecFields = {"dataflow", "operation", "dtypes", "tile", "stages",
                                                            "targets"};
 
@@ -207,18 +208,23 @@ KernelSpec parseSpecFields(const json &value, const std::string &pointer) {
     spec.epilogue = readEpilogue(value["epilogue"], child(pointer, "epilogue"));
   if (value.contains("channel_alignment"))
     spec.channelAlignment = readChannelAlignment(value["channel_alignment"], child(pointer, "channel_alignment"));
+  if (value.contains("math"))
+    spec.math = readEnum<MathMode>(value["math"], child(pointer, "math"), mathModeNames());
   return spec;
 }
 
 // A cross product: every combination of dtypes x tiles x stages x epilogues, sharing the rest.
 void expandProduct(const json &value, const std::string &pointer, Catalog &catalog, std::set<std::string> &names) {
   expectObject(value, pointer,
-               {"dataflow", "operation", "dtypes", "tiles", "stages", "targets", "epilogues", "channel_alignments"},
+               {"dataflow", "operation", "dtypes", "tiles", "stages", "targets", "epilogues", "channel_alignments",
+                "math"},
                {"dataflow", "operation", "dtypes", "tiles", "stages", "targets"});
   KernelSpec base;
   base.dataflow = readEnum<Dataflow>(value["dataflow"], child(pointer, "dataflow"), dataflowNames());
   base.operation = readEnum<ConvOperation>(value["operation"], child(pointer, "operation"), operationNames());
   base.targetSms = readTargets(value["targets"], child(pointer, "targets"));
+  if (value.contains("math"))
+    base.math = readEnum<MathMode>(value["math"], child(pointer, "math"), mathModeNames());
 
   std::vector<DataTypes> dtypes;
   const auto dtypesPointer = child(pointer, "dtypes");

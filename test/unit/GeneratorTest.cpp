@@ -62,8 +62,10 @@ TEST_F(GeneratorTest, EveryDefaultCatalogKernelBuildsAndVerifies) {
     // Aligned kernels copy with cp.async; single-element kernels load and store.
     if (spec.channelAlignment >= 2)
       EXPECT_GT(copies, 0) << kernelName(spec);
-    // One mma per (m16, n8) tile of the warp tile per 16 of K.
-    EXPECT_EQ(mmas, (spec.warp.m / 16) * (spec.warp.n / 8) * (spec.cta.k / 16)) << kernelName(spec);
+    // One mma per (m16, n8) tile of the warp tile per 16 of K (per 8 for tf32); none for ffma.
+    int mmaK = spec.math == MathMode::Tf32 ? 8 : 16;
+    int expectedMmas = spec.math == MathMode::Ffma ? 0 : (spec.warp.m / 16) * (spec.warp.n / 8) * (spec.cta.k / mmaK);
+    EXPECT_EQ(mmas, expectedMmas) << kernelName(spec);
     auto abi = launchAbi(spec);
     EXPECT_EQ(abi.threadsPerBlock, spec.threadCount());
     EXPECT_GE(abi.parameters.size(), 8u);

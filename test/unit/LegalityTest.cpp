@@ -93,10 +93,26 @@ TEST(Legality, UnimplementedOperationAndTypesAreNamed) {
   EXPECT_EQ(violations.front().rule, "template-available");
   EXPECT_EQ(violations.front().field, "/operation");
   spec = legalSpec();
-  spec.dtypes = {DataType::F32, DataType::F32, DataType::F32, DataType::F32};
+  spec.dtypes = {DataType::F16, DataType::F16, DataType::BF16, DataType::F32}; // f16 operands, bf16 output
   violations = checkLegality(spec);
   ASSERT_FALSE(violations.empty());
   EXPECT_EQ(violations.front().field, "/dtypes");
+}
+
+TEST(Legality, Fp32OperandsNeedAnExplicitMathMode) {
+  auto spec = legalSpec();
+  spec.dtypes = {DataType::F32, DataType::F32, DataType::F32, DataType::F32};
+  spec.channelAlignment = 4;
+  EXPECT_TRUE(breaks(spec, "math-for-fp32"));
+  spec.math = MathMode::Tf32;
+  EXPECT_TRUE(checkLegality(spec).empty());
+  spec.math = MathMode::Ffma;
+  EXPECT_TRUE(checkLegality(spec).empty());
+  spec.channelAlignment = 8; // 32 bytes
+  EXPECT_TRUE(breaks(spec, "copy-width"));
+  spec = legalSpec();
+  spec.math = MathMode::Tf32;
+  EXPECT_TRUE(breaks(spec, "math-for-fp32"));
 }
 
 TEST(Legality, EveryDataflowHasATemplate) {

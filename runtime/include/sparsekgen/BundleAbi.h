@@ -21,6 +21,9 @@ enum skg_dataflow {
   SKG_FETCH_ON_DEMAND = 4
 };
 enum skg_dtype { SKG_F16 = 0, SKG_BF16 = 1, SKG_F32 = 2 };
+/* How products are computed: tensor cores on 16-bit operands, tf32 tensor cores on f32 operands
+ * (truncated to a 10-bit mantissa), or exact fp32 fused multiply-adds. */
+enum skg_math { SKG_MATH_TENSOR_CORE = 0, SKG_MATH_TF32 = 1, SKG_MATH_FFMA = 2 };
 enum skg_epilogue_op {
   SKG_EPILOGUE_BIAS = 0,        /* + bias[c] (f32) */
   SKG_EPILOGUE_SCALE_SHIFT = 1, /* * scale[c] + shift[c] (f32): folded batch norm */
@@ -54,6 +57,7 @@ typedef struct skg_kernel_record {
   uint32_t epilogue_ops[SKG_MAX_EPILOGUE_OPS]; /* skg_epilogue_op, in the order they apply */
   const char *companion_name;   /* a second kernel of the same images run after this one, or NULL */
   uint32_t companion_threads_per_block;
+  uint32_t math;                /* skg_math */
 } skg_kernel_record;
 
 typedef struct skg_bundle {

@@ -16,6 +16,9 @@ enum class Dataflow { ImplicitGemm, ImplicitGemmSorted, ImplicitGemmSplit, Gathe
 enum class ConvOperation { Forward, InputGrad, WeightGrad };
 enum class DataType { F16, BF16, F32 };
 enum class EpilogueOp { Bias, ScaleShift, Relu, ResidualAdd };
+// How products are computed: tensor cores on 16-bit operands (mma.sync m16n8k16), tensor cores on
+// fp32 operands rounded to tf32 (m16n8k8), or exact fp32 fused multiply-adds.
+enum class MathMode { TensorCore, Tf32, Ffma };
 
 struct DataTypes {
   DataType input = DataType::F16;
@@ -41,6 +44,8 @@ struct KernelSpec {
   // Elements per global copy: Cin and Cout must be multiples of it. 8 fp16 = 16-byte cp.async;
   // 4 and 2 use 8- and 4-byte cp.async; 1 takes any channel count with element loads.
   int channelAlignment = 8;
+  // TensorCore for f16/bf16 operands; f32 operands must name Tf32 or Ffma (never chosen silently).
+  MathMode math = MathMode::TensorCore;
   std::vector<int> targetSms;          // e.g. {80, 90}, ascending, no duplicates
   std::vector<EpilogueOp> epilogue;    // applied in order in the store
   bool operator==(const KernelSpec &) const = default;
@@ -54,6 +59,7 @@ std::string_view toString(Dataflow);
 std::string_view toString(ConvOperation);
 std::string_view toString(DataType);
 std::string_view toString(EpilogueOp);
+std::string_view toString(MathMode);
 std::string smName(int sm); // 90 -> "sm_90"
 
 // The accepted spellings of each enumeration, in declaration order (the JSON Schema lists the same).
@@ -61,6 +67,10 @@ const std::vector<std::string_view> &dataflowNames();
 const std::vector<std::string_view> &operationNames();
 const std::vector<std::string_view> &dataTypeNames();
 const std::vector<std::string_view> &epilogueOpNames();
+const std::vector<std::string_view> &mathModeNames();
+
+// Bytes of one element of `type`.
+int elementBytes(DataType type);
 
 // Derived from every field of the spec; a valid C identifier, stable across releases.
 std::string kernelName(const KernelSpec &spec);

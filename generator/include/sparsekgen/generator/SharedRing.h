@@ -7,9 +7,9 @@
 namespace sparsekgen {
 
 struct SharedRingLayout {
-  // Each row is padded by 16 bytes so that the 8 row addresses of one ldmatrix fall in distinct
-  // bank groups; without it, rows 64 or 128 bytes apart conflict.
-  static constexpr int kRowPadElements = 8;
+  // Each row is padded by 16 bytes so that the 8 row addresses of one ldmatrix (or the rows of
+  // scalar fragment loads) fall in distinct bank groups; without it, rows 64 or 128 bytes apart conflict.
+  static constexpr int kRowPadBytes = 16;
 
   int aRows = 0, aRowElements = 0; // A stage: CTA M rows of CTA K (+pad) elements
   int bRows = 0, bRowElements = 0; // B stage: CTA K rows of CTA N (+pad) elements

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "sparsekgen/generator/KernelBuilder.h"
+#include "sparsekgen/generator/KernelSpec.h"
 
 namespace sparsekgen {
 
@@ -27,6 +28,15 @@ mlir::Value zeroAccumulator(KernelBuilder &kb);
 // acc + a * b on one m16n8k16 tile; fp16 through nvgpu.mma.sync, bf16 through nvvm.mma.sync (the
 // nvgpu lowering has no bf16 case).
 mlir::Value mmaSync(KernelBuilder &kb, mlir::Value a, mlir::Value b, mlir::Value acc);
+
+// One stage of the pipeline: every m16n8 accumulator of the warp tile whose corner is
+// (warpRow, warpCol) += A[rows, 0:ctaK) * B[0:ctaK, cols) from ring stage `stage`. TensorCore:
+// ldmatrix + mma.sync m16n8k16 (fp16, bf16). Tf32: scalar fragment loads (ldmatrix moves 16-bit
+// halves, which cannot form tf32 B fragments) + mma.sync m16n8k8 with tf32 operands. Ffma: exact
+// fp32 outer products into the same accumulator layout, so the stores and epilogues are shared.
+void accumulateStage(KernelBuilder &kb, MathMode math, mlir::Value ringA, mlir::Value ringB, mlir::Value stage,
+                     int ctaK, mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
+                     llvm::SmallVector<mlir::Value> &accumulators);
 
 // Where a lane's accumulator elements sit in the 16x8 tile: element pair h (0 or 1) of the lane is
 // at row accumulatorRow(lane) + 8h, columns accumulatorColumn(lane) and +1.
