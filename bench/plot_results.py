@@ -54,17 +54,18 @@ def plot_dataflows(name, out):
     best = {}
     for r in data["runs"]:
         kind = ("split" if "igemmsplit" in r["kernel"] else "sorted" if "igemmsorted" in r["kernel"]
-                else "fetch-on-demand" if "_fod_" in r["kernel"] else "unsorted")
+                else "fetch-on-demand" if "_fod_" in r["kernel"] else "gather-GEMM-scatter" if "_ggs_" in r["kernel"]
+                else "unsorted")
         key = (r["scan"], r["in_channels"], kind)
         if key not in best or r["median_ms"] < best[key]["median_ms"]:
             best[key] = r
     cases = sorted({(k[0], k[1]) for k in best})
     fig, ax = plt.subplots(figsize=(9, 3.8))
-    width = 0.2
-    kinds = ("unsorted", "sorted", "split", "fetch-on-demand")
+    width = 0.16
+    kinds = ("unsorted", "sorted", "split", "fetch-on-demand", "gather-GEMM-scatter")
     for i, kind in enumerate(kinds):
-        label = kind if kind == "fetch-on-demand" else f"implicit GEMM {kind}" + (" S=3" if kind == "split" else "")
-        ax.bar([x + (i - 1.5) * width for x in range(len(cases))], [best[(s, c, kind)]["median_ms"] for s, c in cases],
+        label = kind if "-" in kind else f"implicit GEMM {kind}" + (" S=3" if kind == "split" else "")
+        ax.bar([x + (i - 2) * width for x in range(len(cases))], [best[(s, c, kind)]["median_ms"] for s, c in cases],
                width, label=label + " (fastest tile)")
     ax.set_xticks(list(range(len(cases))), [f"{s.replace('.bin', '')}\nC={c}" for s, c in cases], fontsize=7)
     ax.set_ylabel("ms (median)")
