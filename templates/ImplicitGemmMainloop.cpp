@@ -1,5 +1,7 @@
 #include "ImplicitGemmMainloop.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -152,59 +154,49 @@ mlir::gpu::GPUFuncOp createKernel(mlir::ImplicitLocOpBuilder &b, mlir::ModuleOp 
   return func;
 }
 
-constexpr int kElementBytes = 2;
+std::map<std::string, mlir::Value> argumentsByName(mlir::gpu::GPUFuncOp func, const std::vector<Parameter> &parameters) {
+  std::map<std::string, mlir::Value> arguments;
+  for (size_t i = 0; i < parameters.size(); ++i)
+    arguments[parameters[i].name] = func.getArgument(i);
+  return arguments;
+}
 
 class MainloopBuilder {
 public:
-  MainloopBuilder(KernelBuilder &kb, const KernelSpec &spec, ImplicitGemmVariant variant, mlir::gpu::GPUFuncOp func)
+  // Kernel arguments are bound by their ABI names (mainParameters), so no variant depends on
+  // argument positions; a variant without a parameter leaves its value null.
+  MainloopBuilder(KernelBuilder &kb, const KernelSpec &spec, ImplicitGemmVariant variant,
+                  const std::map<std::string, mlir::Value> &arguments)
       : kb(kb), spec(spec), variant(variant), layout(sharedRingLayout(spec)) {
-    auto arg = [&](unsigned i) { return func.getArgument(i); };
-    if (variant == ImplicitGemmVariant::GroupedGemm) {
-      input = arg(0);
-      weight = arg(1);
-      tileOffsets = arg(2);
-      tileBegins = arg(3);
-      tileEnds = arg(4);
-      output = arg(5);
-      inChannels = kb.toIndex(arg(6));
-      outChannels = kb.toIndex(arg(7));
-      return;
-    }
-    if (fetchOnDemand(variant)) {
-      input = arg(0);
-      weight = arg(1);
-      pairInputs = arg(2);
-      pairOutputs = arg(3);
-      tileOffsets = arg(4);
-      tileBegins = arg(5);
-      tileEnds = arg(6);
-      output = arg(7);
-      inChannels = kb.toIndex(arg(8));
-      outChannels = kb.toIndex(arg(9));
-      return;
-    }
-    input = arg(0);
-    weight = arg(1);
-    outInMap = arg(2);
-    output = arg(3);
-    outputs = kb.toIndex(arg(4));
-    inChannels = kb.toIndex(arg(5));
-    outChannels = kb.toIndex(arg(6));
-    kernelVolume = kb.toIndex(arg(7));
-    unsigned next = 8;
-    if (masked(variant)) {
-      permutation = arg(next++);
-      tileMasks = arg(next++);
-      maskWords = kb.toIndex(arg(next++));
-    }
-    if (variant == ImplicitGemmVariant::Split) {
-      splits = kb.toIndex(arg(next++));
-    } else {
-      llvm::SmallVector<mlir::Value> rest;
-      for (unsigned i = next; i < func.getNumArguments(); ++i)
-        rest.push_back(arg(i));
-      epilogue = bindEpilogueOperands(spec.epilogue, rest);
-    }
+    auto named = [&](std::initializer_list<const char *> names) -> mlir::Value {
+      for (const char *name : names)
+        if (auto it = arguments.find(name); it != arguments.end())
+          return it->second;
+      return {};
+    };
+    auto index = [&](const char *name) {
+      mlir::Value value = named({name});
+      return value ? kb.toIndex(value) : mlir::Value();
+    };
+    input = named({"input", "gathered"});
+    weight = named({"weight"});
+    outInMap = named({"out_in_map"});
+    output = named({"output", "partials", "products"});
+    outputs = index("outputs");
+    inChannels = index("in_channels");
+    outChannels = index("out_channels");
+    kernelVolume = index("kernel_volume");
+    permutation = named({"permutation"});
+    tileMasks = named({"tile_masks"});
+    maskWords = index("mask_words");
+    splits = index("splits");
+    pairInputs = named({"pair_inputs"});
+    pairOutputs = named({"pair_outputs"});
+    tileOffsets = named({"tile_offsets"});
+    tileBegins = named({"tile_begins"});
+    tileEnds = named({"tile_ends"});
+    epilogue = EpilogueOperands{spec.epilogue, named({"bias"}), named({"scale"}), named({"shift"}),
+                                named({"residual"})};
   }
 
   void build() {
@@ -491,10 +483,10 @@ private:
 
 void buildImplicitGemmKernel(mlir::ModuleOp module, const KernelSpec &spec, ImplicitGemmVariant variant) {
   mlir::ImplicitLocOpBuilder b(module.getLoc(), module.getContext());
-  auto func = createKernel(b, module, kernelName(spec), mainParameters(module.getContext(), spec, variant),
-                           spec.threadCount());
+  auto parameters = mainParameters(module.getContext(), spec, variant);
+  auto func = createKernel(b, module, kernelName(spec), parameters, spec.threadCount());
   KernelBuilder kb(b);
-  MainloopBuilder(kb, spec, variant, func).build();
+  MainloopBuilder(kb, spec, variant, argumentsByName(func, parameters)).build();
   mlir::gpu::ReturnOp::create(b);
 }
 
@@ -503,13 +495,16 @@ void buildSplitReductionKernel(mlir::ModuleOp module, const KernelSpec &spec) {
   auto parameters = reductionParameters(module.getContext(), spec);
   auto func = createKernel(b, module, kernelName(spec) + "_reduce", parameters, kReductionThreads);
   KernelBuilder kb(b);
-  auto arg = [&](unsigned i) { return func.getArgument(i); };
-  mlir::Value partials = arg(0), output = arg(1);
-  mlir::Value outputs = kb.toIndex(arg(2)), outChannels = kb.toIndex(arg(3)), splits = kb.toIndex(arg(4));
-  llvm::SmallVector<mlir::Value> rest;
-  for (unsigned i = 5; i < func.getNumArguments(); ++i)
-    rest.push_back(arg(i));
-  EpilogueOperands epilogue = bindEpilogueOperands(spec.epilogue, rest);
+  auto arguments = argumentsByName(func, parameters);
+  auto optional = [&](const char *name) {
+    auto it = arguments.find(name);
+    return it == arguments.end() ? mlir::Value() : it->second;
+  };
+  mlir::Value partials = arguments.at("partials"), output = arguments.at("output");
+  mlir::Value outputs = kb.toIndex(arguments.at("outputs")), outChannels = kb.toIndex(arguments.at("out_channels")),
+              splits = kb.toIndex(arguments.at("splits"));
+  EpilogueOperands epilogue{spec.epilogue, optional("bias"), optional("scale"), optional("shift"),
+                            optional("residual")};
 
   const int width = storeWidth(spec);
   mlir::Value thread = kb.add(kb.mul(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::x), kReductionThreads),

@@ -44,21 +44,6 @@ std::vector<std::pair<std::string, mlir::Type>> epilogueParameters(const std::ve
   return parameters;
 }
 
-EpilogueOperands bindEpilogueOperands(const std::vector<EpilogueOp> &ops, mlir::ValueRange parameters) {
-  EpilogueOperands operands;
-  operands.ops = ops;
-  size_t next = 0;
-  if (has(ops, EpilogueOp::Bias))
-    operands.bias = parameters[next++];
-  if (has(ops, EpilogueOp::ScaleShift)) {
-    operands.scale = parameters[next++];
-    operands.shift = parameters[next++];
-  }
-  if (has(ops, EpilogueOp::ResidualAdd))
-    operands.residual = parameters[next++];
-  return operands;
-}
-
 void storeWithEpilogue(KernelBuilder &kb, const OutputTensor &out, const EpilogueOperands &epilogue,
                        mlir::Value values, mlir::Value row, mlir::Value col) {
   auto &b = kb.b;

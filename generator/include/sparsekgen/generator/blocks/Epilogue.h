@@ -23,10 +23,10 @@ struct EpilogueOperands {
   mlir::Value residual;                 // [rows, Cout] in the output type
 };
 
-// The epilogue's kernel parameters, in launch order: bias f32*, scale f32*, shift f32*, residual.
+// The epilogue's kernel parameters, in launch order: bias f32*, scale f32*, shift f32*, residual
+// (those the ops use; their names bind EpilogueOperands).
 std::vector<std::pair<std::string, mlir::Type>> epilogueParameters(const std::vector<EpilogueOp> &ops,
                                                                    mlir::Type residualBuffer);
-EpilogueOperands bindEpilogueOperands(const std::vector<EpilogueOp> &ops, mlir::ValueRange parameters);
 
 // `values` (vector<W x f32>) of output row `row`, columns col .. col + W - 1 (all below Cout):
 // applies the operations and stores them converted to the buffer's element type.
