@@ -12,6 +12,7 @@ namespace sparsekgen {
 void addBuildCommand(CLI::App &app);
 void addEmitCommand(CLI::App &app);
 void addInspectCommand(CLI::App &app);
+void addExplainCommand(CLI::App &app);
 
 // The kernel table of a manifest: name, registers, shared memory, spills (per SM).
 void printKernelTable(const nlohmann::json &manifest);

@@ -12,11 +12,13 @@ int main(int argc, char **argv) {
              "  sparsekgen build templates/catalogs/default.json -o out     write the bundle and manifest\n"
              "  sparsekgen inspect out                                      registers, shared memory, spills\n"
              "  sparsekgen emit spec.json --emit=ptx --sm 90                read the PTX of one kernel\n"
+             "  sparsekgen explain out --in 32 --out 32 --outputs 80000 --pairs 400000 [--table t.json]\n"
              "Exit status: 0 success, 1 generator or tool failure, 2 bad input (the message says where).");
   app.require_subcommand(1);
   sparsekgen::addBuildCommand(app);
   sparsekgen::addEmitCommand(app);
   sparsekgen::addInspectCommand(app);
+  sparsekgen::addExplainCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &error) {

@@ -1,0 +1,85 @@
+// The config table: kernel choices tuned offline per GPU and bundle (schemas/config-table.schema.json),
+// and dispatch from it: the exact key, else the nearest key of the same layer shape, else a
+// documented heuristic (docs/tuning.md). CPU-only, so tools without a GPU can explain choices.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace sparsekgen {
+
+// What a choice depends on: the layer's shape and types, and its map bucketed.
+struct LayerKey {
+  int inChannels = 0, outChannels = 0, kernelVolume = 0;
+  bool transposed = false;
+  std::string dtype = "f16";         // operand type
+  std::vector<std::string> epilogue; // fused ops, in order
+  int outputsLog2 = 0;               // floor(log2(outputs))
+  int neighbours = 0;                // round(pairs / outputs)
+  bool operator==(const LayerKey &) const = default;
+  bool sameShape(const LayerKey &other) const; // all but the two map buckets
+};
+
+LayerKey layerKey(int inChannels, int outChannels, int kernelVolume, bool transposed, const std::string &dtype,
+                  const std::vector<std::string> &epilogue, long long outputs, long long pairs);
+
+// A kernel of the bundle as dispatch sees it: from its spec JSON (record spec_json or manifest).
+struct KernelDescription {
+  std::string name, dataflow, operand, output, math;
+  int alignment = 8, tileM = 0, tileN = 0, stages = 0;
+  std::vector<std::string> epilogue;
+};
+KernelDescription describeKernel(const std::string &name, const nlohmann::json &spec);
+
+struct KernelChoice {
+  std::string kernel;
+  int splits = 1;
+};
+
+struct ConfigEntry {
+  LayerKey key;
+  KernelChoice choice;
+  double timeMs = 0, runnerUpMs = 0, defaultMs = 0;
+  std::string runnerUp;
+  std::vector<std::string> layers;
+};
+
+struct Dispatch {
+  enum class Source { Exact, Nearest, Heuristic } source = Source::Heuristic;
+  KernelChoice choice;
+  std::string reason; // a sentence saying which entry or rule and why
+};
+
+class ConfigTable {
+public:
+  std::string gpuName, date, workload, bundleHash;
+  int gpuSm = 0, cudaDriverVersion = 0;
+  std::vector<std::string> tunedOn;
+  std::vector<ConfigEntry> entries;
+  std::vector<std::string> warnings; // e.g. a mismatch accepted on request
+
+  // Parses a table; a malformed or incomplete one throws RuntimeError naming the file and the
+  // JSON pointer (or line and column).
+  static ConfigTable parse(const std::string &text, const std::string &source);
+  static ConfigTable load(const std::string &path);
+  nlohmann::json toJson() const;
+  void save(const std::string &path) const; // through a temporary file
+
+  // Refuses (RuntimeError saying both sides) a table tuned on another GPU or for another bundle,
+  // unless `allowMismatch`, which records a warning instead.
+  void requireMatch(const std::string &gpu, int sm, const std::string &bundle, bool allowMismatch);
+
+  // Chooses among `kernels` (the linked bundle's): exact key, nearest key of the same shape whose
+  // kernel exists, else heuristicChoice. Throws RuntimeError when no kernel fits the layer.
+  Dispatch dispatch(const LayerKey &key, const std::vector<KernelDescription> &kernels) const;
+};
+
+// The rule used without a table entry: among kernels of the layer's types, epilogue and the
+// widest channel alignment dividing Cin and Cout, the sorted dataflow for maps of at least 32k
+// outputs with at most a third of the offsets used per row, else unsorted; CTA N 32 for
+// Cout <= 32, 128 for Cout >= 128, else 64; CTA M 128 (64 when N is 32); 3 stages, else the nearest.
+Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescription> &kernels);
+
+} // namespace sparsekgen

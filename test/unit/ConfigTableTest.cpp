@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sparsekgen/ConfigTable.h"
+#include "sparsekgen/Errors.h"
+
+namespace sparsekgen {
+namespace {
+
+KernelDescription kernel(std::string name, std::string dataflow, int m, int n, int alignment = 8,
+                         std::vector<std::string> epilogue = {}, std::string operand = "f16") {
+  return {std::move(name), std::move(dataflow), operand, operand, operand == "f32" ? "ffma" : "tensor_core",
+          alignment, m, n, 3, std::move(epilogue)};
+}
+
+const std::vector<KernelDescription> kKernels = {
+    kernel("unsorted_128x64", "implicit_gemm", 128, 64),
+    kernel("sorted_128x64", "implicit_gemm_sorted", 128, 64),
+    kernel("unsorted_64x32", "implicit_gemm", 64, 32),
+    kernel("unsorted_128x128", "implicit_gemm", 128, 128),
+    kernel("unsorted_64x32_a1", "implicit_gemm", 64, 32, 1),
+    kernel("unsorted_128x64_bnrelu", "implicit_gemm", 128, 64, 8, {"scale_shift", "relu"}),
+    kernel("split_64x64", "implicit_gemm_split", 64, 64),
+};
+
+ConfigTable tableWith(const LayerKey &key, std::string kernelName, int splits) {
+  ConfigTable table;
+  table.gpuName = "NVIDIA H200";
+  table.gpuSm = 90;
+  table.bundleHash = "abc";
+  table.date = "2026-11-21";
+  table.entries.push_back({key, {std::move(kernelName), splits}, 0.05, 0.06, 0.07, "unsorted_128x64", {"stem.1"}});
+  return table;
+}
+
+TEST(ConfigTable, KeysBucketTheMap) {
+  auto key = layerKey(32, 64, 27, false, "f16", {}, 80000, 400000);
+  EXPECT_EQ(key.outputsLog2, 16); // 2^16 = 65536 <= 80000 < 2^17
+  EXPECT_EQ(key.neighbours, 5);
+  EXPECT_TRUE(key.sameShape(layerKey(32, 64, 27, false, "f16", {}, 1000, 1000)));
+  EXPECT_FALSE(key.sameShape(layerKey(32, 64, 27, true, "f16", {}, 80000, 400000)));
+}
+
+TEST(ConfigTable, ExactThenNearestThenHeuristic) {
+  auto key = layerKey(32, 64, 27, false, "f16", {}, 80000, 400000);
+  ConfigTable table = tableWith(key, "split_64x64", 3);
+  auto exact = table.dispatch(key, kKernels);
+  EXPECT_EQ(exact.source, Dispatch::Source::Exact);
+  EXPECT_EQ(exact.choice.kernel, "split_64x64");
+  EXPECT_EQ(exact.choice.splits, 3);
+  EXPECT_NE(exact.reason.find("stem.1"), std::string::npos) << exact.reason;
+
+  auto nearest = table.dispatch(layerKey(32, 64, 27, false, "f16", {}, 20000, 140000), kKernels);
+  EXPECT_EQ(nearest.source, Dispatch::Source::Nearest);
+  EXPECT_EQ(nearest.choice.kernel, "split_64x64");
+  EXPECT_NE(nearest.reason.find("distance"), std::string::npos) << nearest.reason;
+
+  auto other = table.dispatch(layerKey(64, 64, 27, false, "f16", {}, 80000, 400000), kKernels);
+  EXPECT_EQ(other.source, Dispatch::Source::Heuristic);
+}
+
+TEST(ConfigTable, EntriesNamingMissingKernelsAreSkipped) {
+  auto key = layerKey(32, 64, 27, false, "f16", {}, 80000, 400000);
+  ConfigTable table = tableWith(key, "not_in_this_bundle", 1);
+  EXPECT_EQ(table.dispatch(key, kKernels).source, Dispatch::Source::Heuristic);
+}
+
+TEST(ConfigTable, HeuristicFollowsItsRules) {
+  // Large sparse map: sorted; dense or small: unsorted; narrow Cout: N 32; odd channels: alignment 1.
+  EXPECT_EQ(heuristicChoice(layerKey(64, 64, 27, false, "f16", {}, 80000, 400000), kKernels).choice.kernel,
+            "sorted_128x64");
+  EXPECT_EQ(heuristicChoice(layerKey(64, 64, 27, false, "f16", {}, 1000, 20000), kKernels).choice.kernel,
+            "unsorted_128x64");
+  EXPECT_EQ(heuristicChoice(layerKey(64, 32, 27, false, "f16", {}, 1000, 5000), kKernels).choice.kernel,
+            "unsorted_64x32");
+  EXPECT_EQ(heuristicChoice(layerKey(3, 32, 27, false, "f16", {}, 1000, 5000), kKernels).choice.kernel,
+            "unsorted_64x32_a1");
+  EXPECT_EQ(heuristicChoice(layerKey(64, 64, 27, false, "f16", {"scale_shift", "relu"}, 1000, 5000), kKernels)
+                .choice.kernel,
+            "unsorted_128x64_bnrelu");
+  EXPECT_THROW(heuristicChoice(layerKey(64, 64, 27, false, "bf16", {}, 1000, 5000), kKernels), RuntimeError);
+}
+
+TEST(ConfigTable, RoundTripsThroughJson) {
+  auto key = layerKey(32, 64, 27, true, "f16", {"scale_shift", "relu"}, 80000, 400000);
+  ConfigTable table = tableWith(key, "split_64x64", 2);
+  ConfigTable again = ConfigTable::parse(table.toJson().dump(), "memory");
+  ASSERT_EQ(again.entries.size(), 1u);
+  EXPECT_EQ(again.entries[0].key, key);
+  EXPECT_EQ(again.entries[0].choice.splits, 2);
+  EXPECT_EQ(again.gpuName, "NVIDIA H200");
+}
+
+TEST(ConfigTable, CorruptTablesNameTheProblem) {
+  auto message = [](const std::string &text) {
+    try {
+      ConfigTable::parse(text, "t.json");
+    } catch (const RuntimeError &error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("{ not json").find("config table t.json: byte"), std::string::npos);
+  EXPECT_NE(message("{}").find("/format"), std::string::npos);
+  auto table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
+  table["entries"][0]["key"]["in_channels"] = "32";
+  EXPECT_NE(message(table.dump()).find("/entries/0/key/in_channels: unexpected value \"32\""), std::string::npos)
+      << message(table.dump());
+  table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
+  table["entries"][0].erase("kernel");
+  EXPECT_NE(message(table.dump()).find("/entries/0: missing field 'kernel'"), std::string::npos);
+}
+
+TEST(ConfigTable, AnotherGpuOrBundleIsRefusedUnlessAccepted) {
+  ConfigTable table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1);
+  EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "abc", false));
+  try {
+    table.requireMatch("NVIDIA H100 80GB HBM3", 90, "abc", false);
+    FAIL() << "expected a RuntimeError";
+  } catch (const RuntimeError &error) {
+    EXPECT_NE(std::string(error.what()).find("tuned on NVIDIA H200 (sm_90), running on NVIDIA H100"),
+              std::string::npos);
+  }
+  EXPECT_THROW(table.requireMatch("NVIDIA H200", 90, "other", false), RuntimeError);
+  EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "other", true));
+  ASSERT_EQ(table.warnings.size(), 1u);
+  EXPECT_NE(table.warnings[0].find("used anyway"), std::string::npos);
+}
+
+} // namespace
+} // namespace sparsekgen

@@ -1,0 +1,82 @@
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "llvm/Support/FileSystem.h"
+#include "sparsekgen/ConfigTable.h"
+#include "sparsekgen/generator/Errors.h"
+#include "sparsekgen/generator/SpecParser.h"
+
+namespace sparsekgen {
+
+namespace {
+struct ExplainOptions {
+  std::string table, bundle, dtype = "f16", epilogue;
+  int inChannels = 0, outChannels = 0, kernelVolume = 27;
+  long long outputs = 0, pairs = 0;
+  bool transposed = false, allowMismatch = false;
+};
+
+std::vector<KernelDescription> bundleKernels(const std::string &path, std::string *hash) {
+  std::string manifestPath = llvm::sys::fs::is_directory(path) ? path + "/manifest.json" : path;
+  std::ifstream file(manifestPath);
+  if (!file)
+    throw SpecError(manifestPath, "cannot open the bundle manifest");
+  std::stringstream text;
+  text << file.rdbuf();
+  nlohmann::json manifest = parseJsonText(text.str(), manifestPath);
+  *hash = manifest.value("bundle_hash", "");
+  std::vector<KernelDescription> kernels;
+  for (const auto &kernel : manifest.at("kernels"))
+    kernels.push_back(describeKernel(kernel.at("name").get<std::string>(), kernel.at("spec")));
+  return kernels;
+}
+
+void runExplain(const ExplainOptions &o) {
+  std::string hash;
+  auto kernels = bundleKernels(o.bundle, &hash);
+  std::vector<std::string> epilogue;
+  for (size_t start = 0; start < o.epilogue.size();) {
+    size_t comma = o.epilogue.find(',', start);
+    epilogue.push_back(o.epilogue.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    start = comma == std::string::npos ? o.epilogue.size() : comma + 1;
+  }
+  LayerKey key = layerKey(o.inChannels, o.outChannels, o.kernelVolume, o.transposed, o.dtype, epilogue, o.outputs,
+                          o.pairs);
+  Dispatch dispatch;
+  if (o.table.empty()) {
+    dispatch = heuristicChoice(key, kernels);
+  } else {
+    ConfigTable table = ConfigTable::load(o.table);
+    if (hash != table.bundleHash && !o.allowMismatch)
+      throw GeneratorError(fmt::format("config table {} was tuned for bundle {:.12}; {} is bundle {:.12} "
+                                       "(--allow-mismatch uses it anyway)",
+                                       o.table, table.bundleHash, o.bundle, hash));
+    dispatch = table.dispatch(key, kernels);
+  }
+  fmt::print("kernel  {}\nsplits  {}\nwhy     {}\n", dispatch.choice.kernel, dispatch.choice.splits, dispatch.reason);
+}
+} // namespace
+
+void addExplainCommand(CLI::App &app) {
+  static ExplainOptions o;
+  auto *command = app.add_subcommand("explain", "Say which kernel a convolution layer gets from a config table (or "
+                                                "the heuristic without one) and why");
+  command->add_option("bundle", o.bundle, "bundle directory or its manifest.json")->required();
+  command->add_option("--table", o.table, "config table (schemas/config-table.schema.json)");
+  command->add_option("--in", o.inChannels, "input channels")->required()->check(CLI::PositiveNumber);
+  command->add_option("--out", o.outChannels, "output channels")->required()->check(CLI::PositiveNumber);
+  command->add_option("--kernel-volume", o.kernelVolume, "kernel offsets (27 for 3x3x3)")->capture_default_str();
+  command->add_flag("--transposed", o.transposed, "a transposed (upsampling) layer");
+  command->add_option("--dtype", o.dtype, "operand type")->check(CLI::IsMember({"f16", "bf16", "f32"}))->capture_default_str();
+  command->add_option("--epilogue", o.epilogue, "fused ops, comma-separated (e.g. scale_shift,relu)");
+  command->add_option("--outputs", o.outputs, "output points of the layer's map")->required();
+  command->add_option("--pairs", o.pairs, "neighbour pairs of the map (outputs x mean neighbours)")->required();
+  command->add_flag("--allow-mismatch", o.allowMismatch, "use a table tuned for another bundle");
+  command->callback([] { runExplain(o); });
+}
+
+} // namespace sparsekgen
