@@ -14,6 +14,8 @@ config.test_exec_root = os.path.join(config.sparsekgen_obj_root, "test", "lit")
 config.environment["PATH"] = os.pathsep.join(
     [config.sparsekgen_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", os.environ["PATH"])])
 config.substitutions.append(("%catalogs", os.path.join(config.sparsekgen_src_root, "templates", "catalogs")))
+config.substitutions.append(("%bundle", os.path.join(config.sparsekgen_obj_root, "bundle")))
+config.substitutions.append(("%schemas", os.path.join(config.sparsekgen_src_root, "schemas")))
 
 if config.ptxas:
     config.available_features.add("ptxas")
