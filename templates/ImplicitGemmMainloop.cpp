@@ -570,30 +570,35 @@ std::function<mlir::Value(KernelBuilder &, mlir::gpu::GPUFuncOp)> pairChannelIte
 
 } // namespace
 
+namespace {
+// Item (pair p, channel c) of a [pairs, channels] matrix: the offset of element c of the row the
+// pair list (argument 1) names for p, in the [rows, channels] tensor on the other side.
+mlir::Value listedElement(KernelBuilder &kb, mlir::gpu::GPUFuncOp func, mlir::Value item) {
+  mlir::Value channels = kb.toIndex(func.getArgument(4));
+  mlir::Value pair = kb.div(item, channels), channel = kb.rem(item, channels);
+  mlir::Value row = kb.toIndex(mlir::memref::LoadOp::create(kb.b, func.getArgument(1), mlir::ValueRange{pair}));
+  return kb.add(kb.mul(row, channels), channel);
+}
+} // namespace
+
 void buildGatherKernel(mlir::ModuleOp module, const KernelSpec &spec) {
+  // gathered[p][c] = input[pair_inputs[p]][c]
   elementwiseKernel(module, kernelName(spec) + "_gather", gatherParameters(module.getContext(), spec),
                     pairChannelItems(3, 4), [](KernelBuilder &kb, mlir::gpu::GPUFuncOp func, mlir::Value item) {
-                      mlir::Value channels = kb.toIndex(func.getArgument(4));
-                      mlir::Value pair = kb.div(item, channels), channel = kb.rem(item, channels);
-                      mlir::Value row = kb.toIndex(
-                          mlir::memref::LoadOp::create(kb.b, func.getArgument(1), mlir::ValueRange{pair}));
-                      mlir::Value value = mlir::memref::LoadOp::create(
-                          kb.b, func.getArgument(0), mlir::ValueRange{kb.add(kb.mul(row, channels), channel)});
+                      mlir::Value value = mlir::memref::LoadOp::create(kb.b, func.getArgument(0),
+                                                                       mlir::ValueRange{listedElement(kb, func, item)});
                       mlir::memref::StoreOp::create(kb.b, value, func.getArgument(2), mlir::ValueRange{item});
                     });
 }
 
 void buildScatterKernel(mlir::ModuleOp module, const KernelSpec &spec) {
+  // partials[pair_outputs[p]][c] += products[p][c]
   elementwiseKernel(module, kernelName(spec) + "_scatter", scatterParameters(module.getContext(), spec),
                     pairChannelItems(3, 4), [](KernelBuilder &kb, mlir::gpu::GPUFuncOp func, mlir::Value item) {
-                      mlir::Value channels = kb.toIndex(func.getArgument(4));
-                      mlir::Value pair = kb.div(item, channels), channel = kb.rem(item, channels);
-                      mlir::Value row = kb.toIndex(
-                          mlir::memref::LoadOp::create(kb.b, func.getArgument(1), mlir::ValueRange{pair}));
+                      mlir::Value target = listedElement(kb, func, item);
                       mlir::Value value = mlir::memref::LoadOp::create(kb.b, func.getArgument(0), mlir::ValueRange{item});
                       mlir::memref::AtomicRMWOp::create(kb.b, mlir::arith::AtomicRMWKind::addf, value,
-                                                        func.getArgument(2),
-                                                        mlir::ValueRange{kb.add(kb.mul(row, channels), channel)});
+                                                        func.getArgument(2), mlir::ValueRange{target});
                     });
 }
 

@@ -14,6 +14,9 @@ void addEmitCommand(CLI::App &app);
 void addInspectCommand(CLI::App &app);
 void addExplainCommand(CLI::App &app);
 
+// Reads a bundle's manifest.json (`path` is the bundle directory or the file itself); errors name the file.
+nlohmann::json loadManifest(const std::string &path);
+
 // The kernel table of a manifest: name, registers, shared memory, spills (per SM).
 void printKernelTable(const nlohmann::json &manifest);
 

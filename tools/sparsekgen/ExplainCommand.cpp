@@ -1,14 +1,9 @@
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
-#include "llvm/Support/FileSystem.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/generator/Errors.h"
-#include "sparsekgen/generator/SpecParser.h"
 
 namespace sparsekgen {
 
@@ -21,13 +16,7 @@ struct ExplainOptions {
 };
 
 std::vector<KernelDescription> bundleKernels(const std::string &path, std::string *hash) {
-  std::string manifestPath = llvm::sys::fs::is_directory(path) ? path + "/manifest.json" : path;
-  std::ifstream file(manifestPath);
-  if (!file)
-    throw SpecError(manifestPath, "cannot open the bundle manifest");
-  std::stringstream text;
-  text << file.rdbuf();
-  nlohmann::json manifest = parseJsonText(text.str(), manifestPath);
+  nlohmann::json manifest = loadManifest(path);
   *hash = manifest.value("bundle_hash", "");
   std::vector<KernelDescription> kernels;
   for (const auto &kernel : manifest.at("kernels"))

@@ -56,23 +56,25 @@ void writeFileAtomically(const std::string &path, const std::string &bytes) {
   }
 }
 
+nlohmann::json loadManifest(const std::string &path) {
+  std::string manifestPath = llvm::sys::fs::is_directory(path) ? path + "/manifest.json" : path;
+  std::ifstream file(manifestPath);
+  if (!file)
+    throw SpecError(manifestPath, "cannot open the manifest");
+  std::stringstream text;
+  text << file.rdbuf();
+  nlohmann::json manifest = parseJsonText(text.str(), manifestPath);
+  if (!manifest.is_object() || manifest.value("format", "") != "sparsekgen-bundle")
+    throw SpecError(manifestPath, "not a sparsekgen bundle manifest (no \"format\": \"sparsekgen-bundle\")");
+  return manifest;
+}
+
 void addInspectCommand(CLI::App &app) {
   auto *command = app.add_subcommand("inspect", "Print the kernel table (registers, shared memory, spills) of a "
                                                 "bundle directory or its manifest.json");
   static std::string path;
   command->add_option("bundle", path, "bundle directory or manifest.json")->required();
-  command->callback([] {
-    std::string manifestPath = llvm::sys::fs::is_directory(path) ? path + "/manifest.json" : path;
-    std::ifstream file(manifestPath);
-    if (!file)
-      throw SpecError(manifestPath, "cannot open the manifest");
-    std::stringstream text;
-    text << file.rdbuf();
-    nlohmann::json manifest = parseJsonText(text.str(), manifestPath);
-    if (!manifest.is_object() || manifest.value("format", "") != "sparsekgen-bundle")
-      throw SpecError(manifestPath, "not a sparsekgen bundle manifest (no \"format\": \"sparsekgen-bundle\")");
-    printKernelTable(manifest);
-  });
+  command->callback([] { printKernelTable(loadManifest(path)); });
 }
 
 } // namespace sparsekgen
