@@ -22,8 +22,12 @@ std::vector<double> ConvProblem::reference() const {
 
 ConvProblem makeConvProblem(const std::vector<Coordinate> &coordinates, const ConvGeometry &geometry,
                             int inChannels, int outChannels, uint32_t seed, const ConvTypes &types) {
+  return makeConvProblem(buildKernelMapCpu(coordinates, geometry), inChannels, outChannels, seed, types);
+}
+
+ConvProblem makeConvProblem(KernelMap map, int inChannels, int outChannels, uint32_t seed, const ConvTypes &types) {
   ConvProblem problem;
-  problem.map = buildKernelMapCpu(coordinates, geometry);
+  problem.map = std::move(map);
   problem.inChannels = inChannels;
   problem.outChannels = outChannels;
   problem.types = types;

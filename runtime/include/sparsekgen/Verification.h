@@ -35,6 +35,8 @@ struct ConvProblem {
 
 ConvProblem makeConvProblem(const std::vector<Coordinate> &coordinates, const ConvGeometry &geometry,
                             int inChannels, int outChannels, uint32_t seed, const ConvTypes &types = {});
+// The same over a map built elsewhere (strided, transposed, or shared by several layers).
+ConvProblem makeConvProblem(KernelMap map, int inChannels, int outChannels, uint32_t seed, const ConvTypes &types = {});
 
 // The problem's tensors on the device, an output buffer, and the sort inputs of sorted and split
 // kernels (built on first use per (splits, tile rows)).
