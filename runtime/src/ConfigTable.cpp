@@ -188,7 +188,7 @@ void ConfigTable::requireMatch(const std::string &gpu, int sm, const std::string
     return;
   std::string message = fmt::format("config table: {}", fmt::join(differences, "; "));
   if (!allowMismatch)
-    throw RuntimeError(message + "; retune with sparsekgen tune, or accept the table anyway (allowMismatch)");
+    throw RuntimeError(message + "; retune with sparsekgen-tune, or accept the table anyway (allowMismatch)");
   warnings.push_back(message + "; used anyway on request");
 }
 

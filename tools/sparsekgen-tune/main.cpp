@@ -14,7 +14,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "Workload.h"
+#include "sparsekgen/Workload.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"

@@ -1,5 +1,7 @@
-#include "Workload.h"
+#include "sparsekgen/Workload.h"
 
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <set>
 
