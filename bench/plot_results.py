@@ -1,5 +1,5 @@
 """Plots of the benchmark results in bench/results/ for docs/: the kernel-map comparison with
-TorchSparse and the forward-convolution timings. Run from the repository root:
+TorchSparse, the forward-convolution timings and tuned tables against the default. Run from the repository root:
 
     python3 bench/plot_results.py
 """
@@ -95,10 +95,35 @@ def plot_conv_forward(name, out):
     fig.savefig(IMAGES / out, dpi=120)
 
 
+def plot_tuned(names, out):
+    """Network forward time with the tuned table against the heuristic default, per input."""
+    bars = []
+    for name in names:
+        data = load(name)
+        for run in data["runs"]:
+            bars.append((f"{data['workload']}\n{run['input'].split('.')[0]}", run["tuned_forward_ms"],
+                         run["default_forward_ms"]))
+    fig, ax = plt.subplots(figsize=(10, 4))
+    xs = range(len(bars))
+    ax.bar([x - 0.2 for x in xs], [b[2] for b in bars], 0.4, label="heuristic default")
+    ax.bar([x + 0.2 for x in xs], [b[1] for b in bars], 0.4, label="tuned table")
+    for x, b in zip(xs, bars):
+        ax.text(x + 0.2, b[1], f"{b[2] / b[1]:.2f}x", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(list(xs), [b[0] for b in bars], fontsize=6)
+    ax.set_ylabel("forward ms (sum of layer medians)")
+    ax.set_title(f"tuned table vs heuristic default (KITTI: scans not tuned on; CenterPoint: its tuning input), {data['gpu']['name']}, {data['date']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
 if __name__ == "__main__":
     IMAGES.mkdir(parents=True, exist_ok=True)
     plot_kernel_maps("2026-11-21-h200-minkunet42-kernel-maps.json",
                      "2026-11-21-h200-minkunet42-kernel-maps-torchsparse-2.1.json", "kernel-maps-h200.png")
     plot_conv_forward("2026-11-21-h200-conv-forward-real-scans.json", "conv-forward-h200.png")
     plot_dataflows("2026-11-21-h200-conv-forward-dataflows.json", "conv-dataflows-h200.png")
+    plot_tuned([f"2026-11-21-h200-tuned-vs-default-{w}.json" for w in
+                ("minkunet42_1.0x", "minkunet42_0.5x", "sparse_resnet21d", "centerpoint_nuscenes_backbone")],
+               "tuned-vs-default-h200.png")
     print("wrote", ", ".join(str(p) for p in sorted(IMAGES.glob("*.png"))))
