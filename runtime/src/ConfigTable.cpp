@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "JsonReader.h"
 #include "sparsekgen/Errors.h"
 
 namespace sparsekgen {
@@ -47,28 +48,6 @@ KernelDescription describeKernel(const std::string &name, const json &spec) {
 
 namespace {
 
-[[noreturn]] void corrupt(const std::string &source, const std::string &where, const std::string &what) {
-  throw RuntimeError(fmt::format("config table {}: {}: {}", source, where, what));
-}
-
-const json &field(const json &object, const char *name, const std::string &pointer, const std::string &source) {
-  if (!object.is_object())
-    corrupt(source, pointer.empty() ? "/" : pointer, "expected an object");
-  if (!object.contains(name))
-    corrupt(source, pointer.empty() ? "/" : pointer, fmt::format("missing field '{}'", name));
-  return object.at(name);
-}
-
-template <typename T>
-T typed(const json &object, const char *name, const std::string &pointer, const std::string &source) {
-  const json &value = field(object, name, pointer, source);
-  try {
-    return value.get<T>();
-  } catch (const json::exception &) {
-    corrupt(source, pointer + "/" + name, fmt::format("unexpected value {}", value.dump()));
-  }
-}
-
 json keyJson(const LayerKey &k) {
   return {{"in_channels", k.inChannels}, {"out_channels", k.outChannels}, {"kernel_volume", k.kernelVolume},
           {"transposed", k.transposed},  {"dtype", k.dtype},             {"epilogue", k.epilogue},
@@ -88,44 +67,45 @@ bool exists(const std::vector<KernelDescription> &kernels, const std::string &na
 } // namespace
 
 ConfigTable ConfigTable::parse(const std::string &text, const std::string &source) {
+  const JsonReader r("config table " + source);
   json document;
   try {
     document = json::parse(text);
   } catch (const json::parse_error &error) {
-    corrupt(source, fmt::format("byte {}", error.byte), std::string("malformed JSON: ") + error.what());
+    r.fail(fmt::format("byte {}", error.byte), std::string("malformed JSON: ") + error.what());
   }
   if (!document.is_object() || document.value("format", "") != "sparsekgen-config-table")
-    corrupt(source, "/format", "not a sparsekgen config table (expected \"format\": \"sparsekgen-config-table\")");
+    r.fail("/format", "not a sparsekgen config table (expected \"format\": \"sparsekgen-config-table\")");
   if (document.value("version", 0) != 1)
-    corrupt(source, "/version", fmt::format("version {} is not 1", document.value("version", 0)));
+    r.fail("/version", fmt::format("version {} is not 1", document.value("version", 0)));
   ConfigTable table;
-  const json &gpu = field(document, "gpu", "", source);
-  table.gpuName = typed<std::string>(gpu, "name", "/gpu", source);
-  table.gpuSm = typed<int>(gpu, "sm", "/gpu", source);
+  const json &gpu = r.field(document, "", "gpu");
+  table.gpuName = r.get<std::string>(gpu, "/gpu", "name");
+  table.gpuSm = r.get<int>(gpu, "/gpu", "sm");
   table.cudaDriverVersion = gpu.value("cuda_driver_version", 0);
-  table.bundleHash = typed<std::string>(document, "bundle_hash", "", source);
-  table.date = typed<std::string>(document, "date", "", source);
+  table.bundleHash = r.get<std::string>(document, "", "bundle_hash");
+  table.date = r.get<std::string>(document, "", "date");
   table.workload = document.value("workload", "");
   table.tunedOn = document.value("tuned_on", std::vector<std::string>{});
-  const json &entries = field(document, "entries", "", source);
+  const json &entries = r.field(document, "", "entries");
   if (!entries.is_array())
-    corrupt(source, "/entries", "expected an array");
+    r.fail("/entries", "expected an array");
   for (size_t i = 0; i < entries.size(); ++i) {
     std::string pointer = fmt::format("/entries/{}", i);
     const json &e = entries[i];
-    const json &k = field(e, "key", pointer, source);
+    const json &k = r.field(e, pointer, "key");
     std::string kp = pointer + "/key";
     ConfigEntry entry;
-    entry.key = {typed<int>(k, "in_channels", kp, source),
-                 typed<int>(k, "out_channels", kp, source),
-                 typed<int>(k, "kernel_volume", kp, source),
-                 typed<bool>(k, "transposed", kp, source),
-                 typed<std::string>(k, "dtype", kp, source),
-                 typed<std::vector<std::string>>(k, "epilogue", kp, source),
-                 typed<int>(k, "outputs_log2", kp, source),
-                 typed<int>(k, "neighbours", kp, source)};
-    entry.choice = {typed<std::string>(e, "kernel", pointer, source), typed<int>(e, "splits", pointer, source)};
-    entry.timeMs = typed<double>(e, "time_ms", pointer, source);
+    entry.key = {r.get<int>(k, kp, "in_channels"),
+                 r.get<int>(k, kp, "out_channels"),
+                 r.get<int>(k, kp, "kernel_volume"),
+                 r.get<bool>(k, kp, "transposed"),
+                 r.get<std::string>(k, kp, "dtype"),
+                 r.get<std::vector<std::string>>(k, kp, "epilogue"),
+                 r.get<int>(k, kp, "outputs_log2"),
+                 r.get<int>(k, kp, "neighbours")};
+    entry.choice = {r.get<std::string>(e, pointer, "kernel"), r.get<int>(e, pointer, "splits")};
+    entry.timeMs = r.get<double>(e, pointer, "time_ms");
     entry.runnerUp = e.value("runner_up", "");
     entry.runnerUpMs = e.value("runner_up_ms", 0.0);
     entry.defaultMs = e.value("default_ms", 0.0);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "JsonReader.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/PointCloud.h"
 
@@ -17,33 +18,14 @@ using nlohmann::json;
 
 namespace {
 
-// Reads a field through nlohmann's checked accessors and turns their errors into a message with
-// the file and the JSON pointer.
-struct Reader {
-  std::string source;
-  [[noreturn]] void fail(const std::string &pointer, const std::string &what) const {
-    throw RuntimeError(fmt::format("workload {}: {}: {}", source, pointer.empty() ? "/" : pointer, what));
-  }
-  template <typename T> T get(const json &object, const std::string &pointer, const char *name) const {
-    if (!object.is_object() || !object.contains(name))
-      fail(pointer, fmt::format("missing field '{}'", name));
-    try {
-      return object.at(name).get<T>();
-    } catch (const json::exception &) {
-      fail(pointer + "/" + name, fmt::format("unexpected value {}", object.at(name).dump()));
-    }
-  }
-  template <typename T> T get(const json &object, const std::string &pointer, const char *name, T fallback) const {
-    return object.is_object() && object.contains(name) ? get<T>(object, pointer, name) : fallback;
-  }
-  std::array<int, 3> triple(const json &object, const std::string &pointer, const char *name,
-                            std::array<int, 3> fallback) const {
-    auto values = get<std::vector<int>>(object, pointer, name, {fallback.begin(), fallback.end()});
-    if (values.size() != 3 || values[0] < 1 || values[1] < 1 || values[2] < 1)
-      fail(pointer + "/" + name, "expected three integers of at least 1");
-    return {values[0], values[1], values[2]};
-  }
-};
+// Three per-axis integers of at least 1 (kernel size, stride, dilation), `fallback` when absent.
+std::array<int, 3> triple(const JsonReader &r, const json &object, const std::string &pointer, const char *name,
+                          std::array<int, 3> fallback) {
+  auto values = r.get<std::vector<int>>(object, pointer, name, {fallback.begin(), fallback.end()});
+  if (values.size() != 3 || values[0] < 1 || values[1] < 1 || values[2] < 1)
+    r.fail(pointer + "/" + name, "expected three integers of at least 1");
+  return {values[0], values[1], values[2]};
+}
 
 } // namespace
 
@@ -72,7 +54,7 @@ Workload loadWorkload(const std::string &path) {
   std::ifstream file(path);
   if (!file)
     throw RuntimeError(fmt::format("workload {}: cannot open", path));
-  Reader r{path};
+  const JsonReader r("workload " + path);
   json document;
   try {
     document = json::parse(file);
@@ -115,9 +97,9 @@ Workload loadWorkload(const std::string &path) {
     m.coordinates = r.get<std::string>(maps[i], p, "coordinates");
     m.produces = r.get<std::string>(maps[i], p, "produces", "");
     m.mirrors = r.get<std::string>(maps[i], p, "mirrors", "");
-    m.geometry.kernelSize = r.triple(maps[i], p, "kernel_size", {3, 3, 3});
-    m.geometry.stride = r.triple(maps[i], p, "stride", {1, 1, 1});
-    m.geometry.dilation = r.triple(maps[i], p, "dilation", {1, 1, 1});
+    m.geometry.kernelSize = triple(r, maps[i], p, "kernel_size", {3, 3, 3});
+    m.geometry.stride = triple(r, maps[i], p, "stride", {1, 1, 1});
+    m.geometry.dilation = triple(r, maps[i], p, "dilation", {1, 1, 1});
     if (!levels.count(m.coordinates))
       r.fail(p + "/coordinates", fmt::format("level '{}' is not produced by an earlier map", m.coordinates));
     if (!m.produces.empty() && !m.geometry.strided())

@@ -1,0 +1,51 @@
+// Checked reads from the JSON documents the runtime loads (config tables, workloads): every error
+// names the document and the JSON pointer of what is missing or mistyped.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "sparsekgen/Errors.h"
+
+namespace sparsekgen {
+
+class JsonReader {
+public:
+  // `document` opens every message, e.g. "config table tables/h200.json".
+  explicit JsonReader(std::string document) : document_(std::move(document)) {}
+
+  [[noreturn]] void fail(const std::string &pointer, const std::string &what) const {
+    throw RuntimeError(fmt::format("{}: {}: {}", document_, pointer.empty() ? "/" : pointer, what));
+  }
+
+  const nlohmann::json &field(const nlohmann::json &object, const std::string &pointer, const char *name) const {
+    if (!object.is_object())
+      fail(pointer, "expected an object");
+    if (!object.contains(name))
+      fail(pointer, fmt::format("missing field '{}'", name));
+    return object.at(name);
+  }
+
+  template <typename T> T get(const nlohmann::json &object, const std::string &pointer, const char *name) const {
+    const nlohmann::json &value = field(object, pointer, name);
+    try {
+      return value.get<T>();
+    } catch (const nlohmann::json::exception &) {
+      fail(pointer + "/" + name, fmt::format("unexpected value {}", value.dump()));
+    }
+  }
+
+  // The field when present (and then checked like any other), else `fallback`.
+  template <typename T>
+  T get(const nlohmann::json &object, const std::string &pointer, const char *name, T fallback) const {
+    return object.is_object() && object.contains(name) ? get<T>(object, pointer, name) : std::move(fallback);
+  }
+
+private:
+  std::string document_;
+};
+
+} // namespace sparsekgen
