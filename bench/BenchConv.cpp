@@ -41,9 +41,7 @@ int main(int argc, char **argv) {
         auto problem = sparsekgen::makeConvProblem(voxels, sparsekgen::ConvGeometry{}, channels, channels, 7);
         auto reference = problem.reference();
         auto gpu = sparsekgen::uploadConvProblem(problem);
-        long long pairs = 0;
-        for (int32_t i : problem.map.outInMap)
-          pairs += i >= 0;
+        long long pairs = problem.map.pairCount();
         double flops = 2.0 * pairs * channels * channels;
         for (const skg_kernel_record *kernel : context.kernels()) {
           // The plain fp16 convolution of every dataflow and tile; other types and fused

@@ -48,14 +48,13 @@ int main(int argc, char **argv) {
     auto check = sparsekgen::runAndCheck(context, kernel, gpu, reference);
     double ms = sparsekgen::medianMilliseconds(
         [&] { sparsekgen::convForward(context, kernel, gpu.args); }, 10, 50);
-    double flops = 0;
-    for (int32_t i : problem.map.outInMap)
-      flops += i >= 0 ? 2.0 * channels * channels : 0.0;
+    long long pairs = problem.map.pairCount();
+    double flops = 2.0 * channels * channels * pairs;
 
     fmt::print("device        {} (sm_{}, {} SMs)\n", device.name, device.sm, device.multiprocessors);
     fmt::print("scan          {}: {} points -> {} voxels at {} m\n", scan, cloud.points(), voxels.size(), voxelSize);
     fmt::print("convolution   3x3x3 submanifold, Cin = Cout = {}, {} neighbour pairs\n", channels,
-               static_cast<long long>(flops / (2.0 * channels * channels)));
+               pairs);
     fmt::print("kernel        {} ({})\n", kernel.name, context.load(kernel).imageDescription);
     fmt::print("error         {:.3e} relative to the float64 reference (rows unwritten: {})\n", check.relativeError,
                check.unwrittenRows);

@@ -46,6 +46,11 @@ KernelDescription describeKernel(const std::string &name, const json &spec) {
   return d;
 }
 
+bool kernelFits(const KernelDescription &k, const LayerKey &key) {
+  return k.operand == key.dtype && k.output == key.dtype && k.epilogue == key.epilogue &&
+         key.inChannels % k.alignment == 0 && key.outChannels % k.alignment == 0;
+}
+
 namespace {
 
 json keyJson(const LayerKey &k) {
@@ -180,9 +185,7 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
   const KernelDescription *best = nullptr;
   long bestScore = 0;
   for (const auto &k : kernels) {
-    if (k.operand != key.dtype || k.epilogue != key.epilogue || key.inChannels % k.alignment != 0 ||
-        key.outChannels % k.alignment != 0 || (k.dataflow != "implicit_gemm" && k.dataflow != "implicit_gemm_sorted") ||
-        (k.operand == "f32" ? k.output != "f32" : k.output != k.operand))
+    if (!kernelFits(k, key) || (k.dataflow != "implicit_gemm" && k.dataflow != "implicit_gemm_sorted"))
       continue;
     // Lower is better: dataflow, alignment (wider first), tile, stages, in that order of weight;
     // for f32 the exact ffma kernels, since tf32 is never chosen without a tuned entry asking.

@@ -120,16 +120,22 @@ ConvForwardArguments argumentsFor(DeviceConvProblem &problem, const skg_kernel_r
   return args;
 }
 
-ConvCheck runAndCheck(Context &context, const skg_kernel_record &kernel, DeviceConvProblem &problem,
-                      const std::vector<double> &reference, int splits) {
+std::vector<float> runForOutput(Context &context, const skg_kernel_record &kernel, DeviceConvProblem &problem,
+                                int splits) {
   ConvForwardArguments args = argumentsFor(problem, kernel, splits);
   problem.output.fill(0xFF); // a NaN in fp16, bf16 and fp32
   convForward(context, kernel, args);
   context.synchronize(kernel.name);
+  return decodeElements(problem.output.download<uint8_t>(), kernel.output_type);
+}
+
+ConvCheck runAndCheck(Context &context, const skg_kernel_record &kernel, DeviceConvProblem &problem,
+                      const std::vector<double> &reference, int splits) {
+  auto output = runForOutput(context, kernel, problem, splits);
   ConvCheck check;
-  check.unwrittenRows = countNonFiniteRows(problem.output.get(), args.outputs, args.outChannels, kernel.output_type);
-  check.relativeError =
-      relativeError(decodeElements(problem.output.download<uint8_t>(), kernel.output_type), reference);
+  check.unwrittenRows =
+      countNonFiniteRows(problem.output.get(), problem.args.outputs, problem.args.outChannels, kernel.output_type);
+  check.relativeError = relativeError(output, reference);
   return check;
 }
 

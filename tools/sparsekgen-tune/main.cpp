@@ -16,7 +16,6 @@
 
 #include "sparsekgen/Workload.h"
 #include "sparsekgen/ConfigTable.h"
-#include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/Verification.h"
 #include "../../bench/BenchReport.h"
@@ -35,67 +34,61 @@ struct Options {
   bool allowMismatch = false;
 };
 
-uint32_t dtypeCode(const std::string &name) { return name == "bf16" ? SKG_BF16 : name == "f32" ? SKG_F32 : SKG_F16; }
-
-uint32_t epilogueCode(const std::string &name) {
-  if (name == "bias") return SKG_EPILOGUE_BIAS;
-  if (name == "scale_shift") return SKG_EPILOGUE_SCALE_SHIFT;
-  if (name == "relu") return SKG_EPILOGUE_RELU;
-  if (name == "residual_add") return SKG_EPILOGUE_RESIDUAL_ADD;
-  throw RuntimeError(fmt::format("unknown epilogue op '{}'", name));
-}
-
 struct Candidate {
   const skg_kernel_record *kernel;
   int splits;
   std::string label() const { return splits > 1 ? fmt::format("{} x{} splits", kernel->name, splits) : kernel->name; }
 };
 
-struct Bundle {
-  std::vector<const skg_kernel_record *> records;
+// The linked bundle's kernels as dispatch describes them, in the context's order.
+std::vector<KernelDescription> describeBundle(const Context &context) {
   std::vector<KernelDescription> descriptions;
-  const skg_kernel_record &record(const std::string &name) const {
-    for (size_t i = 0; i < records.size(); ++i)
-      if (descriptions[i].name == name)
-        return *records[i];
-    throw RuntimeError(fmt::format("kernel {} is not in the linked bundle", name));
-  }
-};
+  for (const auto *record : context.kernels())
+    descriptions.push_back(describeKernel(record->name, nlohmann::json::parse(record->spec_json)));
+  return descriptions;
+}
 
-// Kernels whose types, epilogue and channel alignment fit the group, each with the split counts
-// its dataflow takes (split kernels 2, 3 and 4 where the map has that many offsets).
-std::vector<Candidate> candidatesFor(const Bundle &bundle, const LayerGroup &group, const std::string &dtype,
-                                     int volume) {
+// The group's key over a map with `outputs` rows and `pairs` pairs (zeros where only the layer's
+// shape matters).
+LayerKey groupKey(const Workload &workload, const LayerGroup &group, long long outputs, long long pairs) {
+  const WorkloadMap &map = workload.findMap(group.map);
+  return layerKey(group.inChannels, group.outChannels, map.geometry.volume(), map.transposed(), workload.dtype,
+                  group.epilogue, outputs, pairs);
+}
+
+// Kernels that fit the layer, each with the split counts its dataflow takes (split kernels 2, 3
+// and 4 where the map has that many offsets).
+std::vector<Candidate> candidatesFor(const Context &context, const std::vector<KernelDescription> &descriptions,
+                                     const LayerKey &key) {
   std::vector<Candidate> candidates;
-  for (size_t i = 0; i < bundle.records.size(); ++i) {
-    const KernelDescription &k = bundle.descriptions[i];
-    if (k.operand != dtype || (dtype == "f32" ? k.output != "f32" : k.output != dtype) || k.epilogue != group.epilogue ||
-        group.inChannels % k.alignment != 0 || group.outChannels % k.alignment != 0)
+  auto records = context.kernels();
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!kernelFits(descriptions[i], key))
       continue;
-    if (bundle.records[i]->dataflow == SKG_IMPLICIT_GEMM_SPLIT) {
-      for (int splits = 2; splits <= std::min(4, volume); ++splits)
-        candidates.push_back({bundle.records[i], splits});
+    if (records[i]->dataflow == SKG_IMPLICIT_GEMM_SPLIT) {
+      for (int splits = 2; splits <= std::min(4, key.kernelVolume); ++splits)
+        candidates.push_back({records[i], splits});
     } else {
-      candidates.push_back({bundle.records[i], 1});
+      candidates.push_back({records[i], 1});
     }
   }
   return candidates;
 }
 
-// One problem per (input, layer group), with its map statistics for the table key.
+// One problem per (input, layer group): random data in the default kernel's types and epilogue
+// (every candidate shares them) on the group's map, and the key with the map's statistics.
 struct GroupProblem {
-  ConvProblem problem;
   LayerKey key;
+  Candidate fallback; // the heuristic's choice, the reference of the candidates
+  ConvProblem problem;
 };
 
-GroupProblem makeGroupProblem(const Workload &workload, const LayerGroup &group, const KernelMap &map) {
-  ConvTypes types{dtypeCode(workload.dtype), dtypeCode(workload.dtype), {}};
-  for (const auto &op : group.epilogue)
-    types.epilogueOps.push_back(epilogueCode(op));
-  long long pairs = std::count_if(map.outInMap.begin(), map.outInMap.end(), [](int32_t i) { return i >= 0; });
-  LayerKey key = layerKey(group.inChannels, group.outChannels, map.volume, workload.findMap(group.map).transposed(),
-                          workload.dtype, group.epilogue, map.outputCount(), pairs);
-  return {makeConvProblem(map, group.inChannels, group.outChannels, 11, types), key};
+GroupProblem makeGroupProblem(const Workload &workload, const LayerGroup &group, const KernelMap &map,
+                              const Context &context, const std::vector<KernelDescription> &descriptions) {
+  LayerKey key = groupKey(workload, group, map.outputCount(), map.pairCount());
+  Candidate fallback{&context.findKernel(heuristicChoice(key, descriptions).choice.kernel), 1};
+  return {key, fallback,
+          makeConvProblem(map, group.inChannels, group.outChannels, 11, convTypesOf(*fallback.kernel))};
 }
 
 class ProgressBar {
@@ -117,89 +110,84 @@ private:
   Clock::time_point start_;
 };
 
-double time(Context &context, DeviceConvProblem &gpu, const Candidate &c, int warmup, int iterations) {
+double timeCandidate(Context &context, DeviceConvProblem &gpu, const Candidate &c, int warmup, int iterations) {
   auto args = argumentsFor(gpu, *c.kernel, c.splits);
   return medianMilliseconds([&] { convForward(context, *c.kernel, args); }, warmup, iterations);
 }
 
-// The output of the heuristic default as a float64 vector: the reference every candidate of the
-// group must match (the default itself is checked against float64 by the GPU tests).
+// The heuristic default's output: the reference every candidate of the group must match (the
+// default itself is checked against float64 by the GPU tests).
 std::vector<double> referenceFrom(Context &context, DeviceConvProblem &gpu, const Candidate &c) {
-  auto args = argumentsFor(gpu, *c.kernel, c.splits);
-  convForward(context, *c.kernel, args);
-  context.synchronize(c.kernel->name);
-  auto values = decodeElements(gpu.output.download<uint8_t>(), c.kernel->output_type);
+  auto values = runForOutput(context, *c.kernel, gpu, c.splits);
   return {values.begin(), values.end()};
 }
 
-struct Tally {
+// A candidate's times on the inputs whose group fell on one key.
+struct Measured {
+  Candidate candidate;
   double totalMs = 0;
   int samples = 0;
   bool abandoned = false;
 };
 
-int tune(const Options &o, const Workload &workload, Context &context, const Bundle &bundle) {
+int tune(const Options &o, const Workload &workload, Context &context,
+         const std::vector<KernelDescription> &descriptions) {
   auto groups = workload.layerGroups();
-  std::vector<WorkloadInput> inputs = workload.inputs;
   std::vector<std::vector<Candidate>> candidates;
   long total = 0;
   for (const auto &g : groups) {
-    const auto &geometry = workload.findMap(g.map).geometry;
-    candidates.push_back(candidatesFor(bundle, g, workload.dtype, geometry.volume()));
+    candidates.push_back(candidatesFor(context, descriptions, groupKey(workload, g, 0, 0)));
     if (candidates.back().empty())
       throw RuntimeError(fmt::format("layer {}: no kernel of the bundle fits (Cin {}, Cout {}, {}, epilogue [{}])",
                                      g.layers.front(), g.inChannels, g.outChannels, workload.dtype,
                                      fmt::join(g.epilogue, ", ")));
-    total += static_cast<long>(candidates.back().size() * inputs.size());
+    total += static_cast<long>(candidates.back().size() * workload.inputs.size());
   }
   fmt::print("tuning {}: {} layers in {} groups, {} inputs, {} candidate timings on {}\n", workload.name,
-             workload.layers.size(), groups.size(), inputs.size(), total, context.device().name);
-  // Per table key: each candidate's summed time over the inputs that fall on that key.
+             workload.layers.size(), groups.size(), workload.inputs.size(), total, context.device().name);
+  // Per table key: each candidate's times over the inputs whose group falls on that key.
   struct KeyResult {
     LayerKey key;
-    std::vector<std::string> layers;
-    std::map<std::string, Tally> tallies;
-    std::map<std::string, Candidate> byLabel;
     std::string defaultLabel;
+    std::vector<std::string> layers;
+    std::map<std::string, Measured> candidates; // by label
   };
   std::vector<KeyResult> results;
   ProgressBar progress(total);
-  for (const auto &input : inputs) {
+  for (const auto &input : workload.inputs) {
     auto maps = buildWorkloadMaps(workload, input, o.data);
     for (size_t g = 0; g < groups.size(); ++g) {
-      auto [problem, key] = makeGroupProblem(workload, groups[g], maps.at(groups[g].map));
+      const LayerGroup &group = groups[g];
+      auto [key, fallback, problem] = makeGroupProblem(workload, group, maps.at(group.map), context, descriptions);
       auto gpu = uploadConvProblem(problem);
-      Dispatch fallback = heuristicChoice(key, bundle.descriptions);
-      Candidate defaultCandidate{&bundle.record(fallback.choice.kernel), 1};
-      auto reference = referenceFrom(context, gpu, defaultCandidate);
+      auto reference = referenceFrom(context, gpu, fallback);
       auto it = std::find_if(results.begin(), results.end(), [&](const KeyResult &r) { return r.key == key; });
       if (it == results.end())
-        it = results.insert(results.end(), {key, {}, {}, {}, defaultCandidate.label()});
-      for (const auto &name : groups[g].layers)
+        it = results.insert(results.end(), {key, fallback.label(), {}, {}});
+      for (const auto &name : group.layers)
         if (std::find(it->layers.begin(), it->layers.end(), name) == it->layers.end())
           it->layers.push_back(name);
       double best = std::numeric_limits<double>::infinity();
       for (const auto &c : candidates[g]) {
-        progress.step(groups[g].layers.front() + " " + c.kernel->name);
+        progress.step(group.layers.front() + " " + c.kernel->name);
         std::string label = c.label();
-        it->byLabel.emplace(label, c);
-        Tally &tally = it->tallies[label];
+        Measured &measured = it->candidates.try_emplace(label, Measured{c}).first->second;
         auto check = runAndCheck(context, *c.kernel, gpu, reference, c.splits);
         if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
           throw RuntimeError(fmt::format("layer {}: {} disagrees with the default {} (relative error {:.2e}, {} "
                                          "unwritten rows)",
-                                         groups[g].layers.front(), label, defaultCandidate.label(),
-                                         check.relativeError, check.unwrittenRows));
+                                         group.layers.front(), label, fallback.label(), check.relativeError,
+                                         check.unwrittenRows));
         // A short probe first: candidates far slower than the best so far are abandoned.
-        double probe = time(context, gpu, c, 2, 5);
+        double probe = timeCandidate(context, gpu, c, 2, 5);
         if (probe > o.abandonRatio * best && label != it->defaultLabel) {
-          tally.abandoned = true;
+          measured.abandoned = true;
           continue;
         }
-        double ms = time(context, gpu, c, 3, o.iterations);
+        double ms = timeCandidate(context, gpu, c, 3, o.iterations);
         best = std::min(best, ms);
-        tally.totalMs += ms;
-        ++tally.samples;
+        measured.totalMs += ms;
+        ++measured.samples;
       }
     }
   }
@@ -210,20 +198,20 @@ int tune(const Options &o, const Workload &workload, Context &context, const Bun
   table.bundleHash = sparsekgen_kernels.bundle_hash;
   table.date = bench::todayUtc();
   table.workload = workload.name;
-  for (const auto &input : inputs)
+  for (const auto &input : workload.inputs)
     table.tunedOn.push_back(input.label());
   fmt::print("\n{:<34} {:<62} {:>9} {:>9} {:>8}\n", "layers (key)", "choice / runner-up", "ms", "default", "speed-up");
   for (const auto &r : results) {
-    std::vector<std::pair<double, std::string>> ranked;
-    for (const auto &[label, t] : r.tallies)
-      if (!t.abandoned && t.samples > 0)
-        ranked.push_back({t.totalMs / t.samples, label});
+    std::vector<std::pair<double, std::string>> ranked; // (mean ms, label)
+    for (const auto &[label, m] : r.candidates)
+      if (!m.abandoned && m.samples > 0)
+        ranked.push_back({m.totalMs / m.samples, label});
     std::sort(ranked.begin(), ranked.end());
-    const Tally &d = r.tallies.at(r.defaultLabel);
+    const Measured &d = r.candidates.at(r.defaultLabel);
     double defaultMs = d.samples ? d.totalMs / d.samples : 0;
     ConfigEntry entry;
     entry.key = r.key;
-    const Candidate &chosen = r.byLabel.at(ranked.front().second);
+    const Candidate &chosen = r.candidates.at(ranked.front().second).candidate;
     entry.choice = {chosen.kernel->name, chosen.splits};
     entry.timeMs = ranked.front().first;
     if (ranked.size() > 1) {
@@ -236,10 +224,10 @@ int tune(const Options &o, const Workload &workload, Context &context, const Bun
     std::string layers = fmt::format("{}{} (2^{}, {} nb)", r.layers.front(),
                                      r.layers.size() > 1 ? fmt::format(" +{}", r.layers.size() - 1) : "",
                                      r.key.outputsLog2, r.key.neighbours);
-    fmt::print("{:<34} {:<62} {:>9.4f} {:>9.4f} {:>7.2f}x\n", layers, ranked.front().second, entry.timeMs, defaultMs,
+    fmt::print("{:<34} {:<62} {:>9.4f} {:>9.4f} {:>7.2f}x\n", layers, chosen.label(), entry.timeMs, defaultMs,
                defaultMs / entry.timeMs);
     if (ranked.size() > 1)
-      fmt::print("{:<34}   {:<60} {:>9.4f}\n", "", ranked[1].second, ranked[1].first);
+      fmt::print("{:<34}   {:<60} {:>9.4f}\n", "", entry.runnerUp, entry.runnerUpMs);
   }
   table.save(o.out);
   fmt::print("wrote {} ({} entries)\n", o.out, table.entries.size());
@@ -248,7 +236,8 @@ int tune(const Options &o, const Workload &workload, Context &context, const Bun
 
 // Forward time of the whole network (every layer, in order) with the table's choices and with the
 // heuristic's, on each input.
-int evaluate(const Options &o, const Workload &workload, Context &context, const Bundle &bundle) {
+int evaluate(const Options &o, const Workload &workload, Context &context,
+             const std::vector<KernelDescription> &descriptions) {
   ConfigTable table = ConfigTable::load(o.evaluate);
   table.requireMatch(context.device().name, context.device().sm, sparsekgen_kernels.bundle_hash, o.allowMismatch);
   for (const auto &warning : table.warnings)
@@ -262,18 +251,16 @@ int evaluate(const Options &o, const Workload &workload, Context &context, const
     std::map<std::string, int> sources;
     nlohmann::json layers = nlohmann::json::array();
     for (const auto &group : groups) {
-      auto [problem, key] = makeGroupProblem(workload, group, maps.at(group.map));
+      auto [key, d, problem] = makeGroupProblem(workload, group, maps.at(group.map), context, descriptions);
       auto gpu = uploadConvProblem(problem);
-      Dispatch tuned = table.dispatch(key, bundle.descriptions);
-      Dispatch fallback = heuristicChoice(key, bundle.descriptions);
-      Candidate t{&bundle.record(tuned.choice.kernel), tuned.choice.splits};
-      Candidate d{&bundle.record(fallback.choice.kernel), 1};
+      Dispatch tuned = table.dispatch(key, descriptions);
+      Candidate t{&context.findKernel(tuned.choice.kernel), tuned.choice.splits};
       auto reference = referenceFrom(context, gpu, d);
       auto check = runAndCheck(context, *t.kernel, gpu, reference, t.splits);
       if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
         throw RuntimeError(fmt::format("layer {}: tuned choice {} disagrees with the default (relative error {:.2e})",
                                        group.layers.front(), t.label(), check.relativeError));
-      double tMs = time(context, gpu, t, 5, o.iterations), dMs = time(context, gpu, d, 5, o.iterations);
+      double tMs = timeCandidate(context, gpu, t, 5, o.iterations), dMs = timeCandidate(context, gpu, d, 5, o.iterations);
       int count = static_cast<int>(group.layers.size());
       tunedMs += tMs * count;
       defaultMs += dMs * count;
@@ -344,12 +331,8 @@ int main(int argc, char **argv) {
     if (o.evaluate.empty() && o.out.empty())
       throw RuntimeError("give --out TABLE to tune, or --evaluate TABLE");
     Context context(0, sparsekgen_kernels);
-    Bundle bundle;
-    for (const auto *record : context.kernels()) {
-      bundle.records.push_back(record);
-      bundle.descriptions.push_back(describeKernel(record->name, nlohmann::json::parse(record->spec_json)));
-    }
-    return o.evaluate.empty() ? tune(o, workload, context, bundle) : evaluate(o, workload, context, bundle);
+    auto descriptions = describeBundle(context);
+    return o.evaluate.empty() ? tune(o, workload, context, descriptions) : evaluate(o, workload, context, descriptions);
   } catch (const std::exception &error) {
     fmt::print(stderr, "\nsparsekgen-tune: error: {}\n", error.what());
     return 1;

@@ -33,6 +33,10 @@ struct KernelDescription {
 };
 KernelDescription describeKernel(const std::string &name, const nlohmann::json &spec);
 
+// Whether `kernel` computes the layer of `key`: its operand type, an output of that same type,
+// its fused epilogue, and a channel alignment dividing Cin and Cout.
+bool kernelFits(const KernelDescription &kernel, const LayerKey &key);
+
 struct KernelChoice {
   std::string kernel;
   int splits = 1;

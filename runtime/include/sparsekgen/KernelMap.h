@@ -92,6 +92,13 @@ struct KernelMap {
   std::vector<int32_t> outInMap;   // [outputs.size(), volume], -1 where there is no input
 
   int outputCount() const { return static_cast<int>(outputs.size()); }
+  // (output, input) pairs: the entries that are not -1.
+  long long pairCount() const {
+    long long pairs = 0;
+    for (int32_t i : outInMap)
+      pairs += i >= 0;
+    return pairs;
+  }
   int32_t at(int output, int offset) const { return outInMap[static_cast<size_t>(output) * volume + offset]; }
 };
 

@@ -59,7 +59,11 @@ struct ConvCheck {
   long long unwrittenRows = 0; // rows still holding the NaN poison
 };
 
-// Poisons the output with NaNs, runs `kernel`, and compares with `reference`.
+// Poisons the output with NaNs, runs `kernel`, and returns the output decoded to floats.
+std::vector<float> runForOutput(Context &context, const skg_kernel_record &kernel, DeviceConvProblem &problem,
+                                int splits = 3);
+
+// runForOutput, compared with `reference`.
 ConvCheck runAndCheck(Context &context, const skg_kernel_record &kernel, DeviceConvProblem &problem,
                       const std::vector<double> &reference, int splits = 3);
 
