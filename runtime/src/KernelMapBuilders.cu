@@ -10,6 +10,7 @@ namespace sparsekgen {
 namespace {
 
 using gpu::blocksFor;
+using gpu::as;
 using gpu::kThreads;
 
 __device__ Coordinate shifted(const Coordinate &c, const KernelShape &shape, int k) {
@@ -120,10 +121,6 @@ __global__ void unpackKeys(const unsigned long long *keys, int n, KeyPacking p, 
   coordinates[i] = {static_cast<int32_t>(key), x, y, z};
 }
 
-template <typename T>
-T *as(DeviceBuffer &buffer) {
-  return reinterpret_cast<T *>(buffer.get());
-}
 
 // The sorted unique coordinates of `candidates`, which lie in `bounds`.
 std::shared_ptr<const SparseCoordinates> sortedUnique(DeviceBuffer &candidates, long long count,

@@ -11,6 +11,7 @@ namespace sparsekgen {
 namespace {
 
 using gpu::blocksFor;
+using gpu::as;
 using gpu::kThreads;
 
 __global__ void countPairs(const int32_t *outInMap, long long outputCount, int volume, int *counts) {
@@ -82,14 +83,6 @@ __global__ void reduceTiles(const uint32_t *masks, int words, const int32_t *per
   tileMasks[t] = mask;
 }
 
-template <typename T>
-T *as(DeviceBuffer &buffer) {
-  return reinterpret_cast<T *>(buffer.get());
-}
-template <typename T>
-const T *as(const DeviceBuffer &buffer) {
-  return reinterpret_cast<const T *>(buffer.get());
-}
 
 } // namespace
 

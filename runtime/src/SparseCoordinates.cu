@@ -2,17 +2,16 @@
 
 #include <climits>
 
-#include <cub/device/device_radix_sort.cuh>
-#include <cub/device/device_run_length_encode.cuh>
-#include <cub/device/device_scan.cuh>
 
 #include "gpu/CoordinateHashing.cuh"
+#include "gpu/CoordinateRuns.cuh"
 
 namespace sparsekgen {
 
 namespace {
 
 using gpu::blocksFor;
+using gpu::as;
 using gpu::kThreads;
 
 std::atomic<uint64_t> nextId{1};
@@ -178,40 +177,16 @@ DeduplicatedCoordinates deduplicateCoordinates(CUdeviceptr coordinates, int rows
     result.unique = SparseCoordinates::adopt(DeviceBuffer(), 0, bounds);
     return result;
   }
-  DeviceBuffer sortedKeys(static_cast<size_t>(rows) * sizeof(Coordinate), driverStream);
   DeviceBuffer rowIds(static_cast<size_t>(rows) * sizeof(int), driverStream);
-  DeviceBuffer sortedRows(static_cast<size_t>(rows) * sizeof(int), driverStream);
-  iota<<<blocksFor(rows), kThreads, 0, stream>>>(reinterpret_cast<int *>(rowIds.get()), rows);
+  iota<<<blocksFor(rows), kThreads, 0, stream>>>(as<int>(rowIds), rows);
   gpu::checkLaunch("iota");
-  auto *keysIn = reinterpret_cast<Coordinate *>(coordinates);
-  auto *keysOut = reinterpret_cast<Coordinate *>(sortedKeys.get());
-  gpu::withScratch(stream, "cub::DeviceRadixSort::SortPairs (coordinates)", [&](void *scratch, size_t &bytes) {
-    return cub::DeviceRadixSort::SortPairs(scratch, bytes, keysIn, keysOut, reinterpret_cast<int *>(rowIds.get()),
-                                           reinterpret_cast<int *>(sortedRows.get()), rows,
-                                           gpu::CoordinateDecomposer{}, stream);
-  });
-  DeviceBuffer unique(static_cast<size_t>(rows) * sizeof(Coordinate), driverStream);
-  DeviceBuffer lengths(static_cast<size_t>(rows) * sizeof(int), driverStream);
-  DeviceBuffer runCount(sizeof(int), driverStream);
-  gpu::withScratch(stream, "cub::DeviceRunLengthEncode::Encode", [&](void *scratch, size_t &bytes) {
-    return cub::DeviceRunLengthEncode::Encode(scratch, bytes, keysOut, reinterpret_cast<Coordinate *>(unique.get()),
-                                              reinterpret_cast<int *>(lengths.get()),
-                                              reinterpret_cast<int *>(runCount.get()), rows, stream);
-  });
-  int runs = runCount.download<int>()[0];
-  DeviceBuffer starts(static_cast<size_t>(runs) * sizeof(int), driverStream);
-  gpu::withScratch(stream, "cub::DeviceScan::ExclusiveSum", [&](void *scratch, size_t &bytes) {
-    return cub::DeviceScan::ExclusiveSum(scratch, bytes, reinterpret_cast<int *>(lengths.get()),
-                                         reinterpret_cast<int *>(starts.get()), runs, stream);
-  });
-  scatterRowToUnique<<<blocksFor(runs), kThreads, 0, stream>>>(
-      reinterpret_cast<const int *>(sortedRows.get()), reinterpret_cast<const int *>(starts.get()),
-      reinterpret_cast<const int *>(lengths.get()), runs, reinterpret_cast<int *>(result.rowToUnique.get()));
+  auto grouped = gpu::groupByCoordinate(reinterpret_cast<const Coordinate *>(coordinates), as<int32_t>(rowIds), rows,
+                                        stream, "coordinates");
+  scatterRowToUnique<<<blocksFor(grouped.runs), kThreads, 0, stream>>>(
+      as<int>(grouped.sortedRows), as<int>(grouped.starts), as<int>(grouped.lengths), grouped.runs,
+      as<int>(result.rowToUnique));
   gpu::checkLaunch("scatterRowToUnique");
-  DeviceBuffer compact(static_cast<size_t>(runs) * sizeof(Coordinate), driverStream);
-  checkCuda(cuMemcpyDtoDAsync(compact.get(), unique.get(), compact.bytes(), driverStream), "cuMemcpyDtoDAsync",
-            "compacting unique coordinates");
-  result.unique = SparseCoordinates::adopt(std::move(compact), runs, bounds);
+  result.unique = SparseCoordinates::adopt(std::move(grouped.unique), grouped.runs, bounds);
   return result;
 }
 

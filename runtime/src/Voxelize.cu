@@ -3,17 +3,15 @@
 #include <climits>
 #include <cmath>
 
-#include <cub/device/device_radix_sort.cuh>
-#include <cub/device/device_run_length_encode.cuh>
-#include <cub/device/device_scan.cuh>
 
-#include "gpu/DeviceUtil.cuh"
+#include "gpu/CoordinateRuns.cuh"
 
 namespace sparsekgen {
 
 namespace {
 
 using gpu::blocksFor;
+using gpu::as;
 using gpu::kThreads;
 
 // Same float arithmetic as voxelizeCpu: floor(value / voxelSize), IEEE division.
@@ -64,10 +62,6 @@ __global__ void meanOfRuns(const float *points, int columns, const int32_t *sort
   means[t] = static_cast<float>(sum / static_cast<double>(runLengths[v]));
 }
 
-template <typename T>
-T *as(DeviceBuffer &buffer) {
-  return reinterpret_cast<T *>(buffer.get());
-}
 
 } // namespace
 
@@ -110,38 +104,20 @@ DeviceVoxels voxelizeGpu(CUdeviceptr points, int rows, int columns, float voxelS
                                    bad, batch, row[0], row[1], row[2], voxelSize));
   }
 
-  DeviceBuffer sortedVoxels(voxels.bytes(), driverStream), sortedRows(rowIds.bytes(), driverStream);
-  gpu::withScratch(stream, "cub::DeviceRadixSort::SortPairs (voxels)", [&](void *scratch, size_t &bytes) {
-    return cub::DeviceRadixSort::SortPairs(scratch, bytes, as<Coordinate>(voxels), as<Coordinate>(sortedVoxels),
-                                           as<int32_t>(rowIds), as<int32_t>(sortedRows), rows,
-                                           gpu::CoordinateDecomposer{}, stream);
-  });
-  DeviceBuffer unique(voxels.bytes(), driverStream), lengths(rowIds.bytes(), driverStream), runCount(sizeof(int),
-                                                                                                      driverStream);
-  gpu::withScratch(stream, "cub::DeviceRunLengthEncode::Encode (voxels)", [&](void *scratch, size_t &bytes) {
-    return cub::DeviceRunLengthEncode::Encode(scratch, bytes, as<Coordinate>(sortedVoxels), as<Coordinate>(unique),
-                                              as<int>(lengths), as<int>(runCount), rows, stream);
-  });
-  const int runs = runCount.download<int>()[0];
-  DeviceBuffer starts(static_cast<size_t>(runs) * sizeof(int), driverStream);
-  gpu::withScratch(stream, "cub::DeviceScan::ExclusiveSum (voxels)", [&](void *scratch, size_t &bytes) {
-    return cub::DeviceScan::ExclusiveSum(scratch, bytes, as<int>(lengths), as<int>(starts), runs, stream);
-  });
+  auto grouped = gpu::groupByCoordinate(as<Coordinate>(voxels), as<int32_t>(rowIds), rows, stream, "voxels");
+  const int runs = grouped.runs;
   result.firstPoint = DeviceBuffer(static_cast<size_t>(runs) * sizeof(int32_t), driverStream);
-  firstPointOfRuns<<<blocksFor(runs), kThreads, 0, stream>>>(as<int32_t>(sortedRows), as<int>(starts), runs,
-                                                             as<int32_t>(result.firstPoint));
+  firstPointOfRuns<<<blocksFor(runs), kThreads, 0, stream>>>(as<int32_t>(grouped.sortedRows), as<int>(grouped.starts),
+                                                             runs, as<int32_t>(result.firstPoint));
   gpu::checkLaunch("firstPointOfRuns");
   if (reduction == VoxelReduction::MeanFeatures) {
     result.meanFeatures = DeviceBuffer(static_cast<size_t>(runs) * columns * sizeof(float), driverStream);
     meanOfRuns<<<blocksFor(static_cast<long long>(runs) * columns), kThreads, 0, stream>>>(
-        reinterpret_cast<const float *>(points), columns, as<int32_t>(sortedRows), as<int>(starts), as<int>(lengths),
-        runs, as<float>(result.meanFeatures));
+        reinterpret_cast<const float *>(points), columns, as<int32_t>(grouped.sortedRows), as<int>(grouped.starts),
+        as<int>(grouped.lengths), runs, as<float>(result.meanFeatures));
     gpu::checkLaunch("meanOfRuns");
   }
-  DeviceBuffer compact(static_cast<size_t>(runs) * sizeof(Coordinate), driverStream);
-  checkCuda(cuMemcpyDtoDAsync(compact.get(), unique.get(), compact.bytes(), driverStream), "cuMemcpyDtoDAsync",
-            "compacting voxel coordinates");
-  result.coordinates = SparseCoordinates::adopt(std::move(compact), runs, bounds);
+  result.coordinates = SparseCoordinates::adopt(std::move(grouped.unique), runs, bounds);
   return result;
 }
 

@@ -31,6 +31,16 @@ inline unsigned blocksFor(long long work) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > (1ll << 30) ? (1ll << 30) : blocks));
 }
 
+// A device buffer's memory as an array of T, for kernel arguments and CUB.
+template <typename T>
+T *as(DeviceBuffer &buffer) {
+  return reinterpret_cast<T *>(buffer.get());
+}
+template <typename T>
+const T *as(const DeviceBuffer &buffer) {
+  return reinterpret_cast<const T *>(buffer.get());
+}
+
 // CUB's two-phase calls: ask for the scratch size, then run with stream-ordered scratch memory.
 template <typename Call>
 void withScratch(cudaStream_t stream, const char *what, Call call) {
