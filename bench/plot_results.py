@@ -19,6 +19,15 @@ def load(name):
     return json.loads((RESULTS / name).read_text())
 
 
+def finish(fig, ax, ylabel, title, out):
+    """Labels, legend and the write to docs/img that every plot ends with."""
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
 def plot_kernel_maps(ours_file, peer_file, out):
     ours, peer = load(ours_file), load(peer_file)
     inputs = [r["input"] for r in ours["runs"]]
@@ -68,11 +77,7 @@ def plot_dataflows(name, out):
         ax.bar([x + (i - 2) * width for x in range(len(cases))], [best[(s, c, kind)]["median_ms"] for s, c in cases],
                width, label=label + " (fastest tile)")
     ax.set_xticks(list(range(len(cases))), [f"{s.replace('.bin', '')}\nC={c}" for s, c in cases], fontsize=7)
-    ax.set_ylabel("ms (median)")
-    ax.set_title(f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(IMAGES / out, dpi=120)
+    finish(fig, ax, "ms (median)", f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", out)
 
 
 def plot_conv_forward(name, out):
@@ -88,11 +93,7 @@ def plot_conv_forward(name, out):
     ax.bar([x - 0.2 for x in xs], [r["median_ms"] for r in default], 0.4, label="default kernel")
     ax.bar([x + 0.2 for x in xs], best, 0.4, label="fastest kernel of the catalog")
     ax.set_xticks(list(xs), labels, fontsize=7)
-    ax.set_ylabel("ms (median)")
-    ax.set_title(f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(IMAGES / out, dpi=120)
+    finish(fig, ax, "ms (median)", f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", out)
 
 
 def plot_tuned(names, out):
@@ -110,11 +111,7 @@ def plot_tuned(names, out):
     for x, b in zip(xs, bars):
         ax.text(x + 0.2, b[1], f"{b[2] / b[1]:.2f}x", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(list(xs), [b[0] for b in bars], fontsize=6)
-    ax.set_ylabel("forward ms (sum of layer medians)")
-    ax.set_title(f"tuned table vs heuristic default (KITTI: scans not tuned on; CenterPoint: its tuning input), {data['gpu']['name']}, {data['date']}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(IMAGES / out, dpi=120)
+    finish(fig, ax, "forward ms (sum of layer medians)", f"tuned table vs heuristic default (KITTI: scans not tuned on; CenterPoint: its tuning input), {data['gpu']['name']}, {data['date']}", out)
 
 
 if __name__ == "__main__":
