@@ -2,7 +2,10 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "sparsekgen/BundleAbi.h"
+#include "sparsekgen/Errors.h"
 
 #include <bit>
 #include <cmath>
@@ -86,6 +89,16 @@ std::vector<float> halvesToFloats(const std::vector<uint16_t> &halves) {
   for (size_t i = 0; i < halves.size(); ++i)
     floats[i] = halfToFloat(halves[i]);
   return floats;
+}
+
+uint32_t dtypeFromName(const std::string &name) {
+  if (name == "f16")
+    return SKG_F16;
+  if (name == "bf16")
+    return SKG_BF16;
+  if (name == "f32")
+    return SKG_F32;
+  throw RuntimeError(fmt::format("unknown element type '{}' (expected f16, bf16 or f32)", name));
 }
 
 } // namespace sparsekgen

@@ -10,8 +10,11 @@
 
 namespace sparsekgen {
 
-std::vector<double> referenceConvForward(const std::vector<float> &input, const std::vector<float> &weight,
-                                         const KernelMap &map, int inChannels, int outChannels) {
+namespace {
+
+template <typename Element>
+std::vector<double> convForwardIn64(const std::vector<Element> &input, const std::vector<float> &weight,
+                                    const KernelMap &map, int inChannels, int outChannels) {
   if (input.size() != static_cast<size_t>(map.inputCount) * inChannels)
     throw RuntimeError(fmt::format("reference: input holds {} values, the map needs {} x {}", input.size(),
                                    map.inputCount, inChannels));
@@ -26,7 +29,7 @@ std::vector<double> referenceConvForward(const std::vector<float> &input, const 
       int32_t i = map.at(j, k);
       if (i < 0)
         continue;
-      const float *in = &input[static_cast<size_t>(i) * inChannels];
+      const Element *in = &input[static_cast<size_t>(i) * inChannels];
       const float *w = &weight[static_cast<size_t>(k) * inChannels * outChannels];
       for (int ci = 0; ci < inChannels; ++ci) {
         double a = in[ci];
@@ -38,6 +41,30 @@ std::vector<double> referenceConvForward(const std::vector<float> &input, const 
     std::copy(row.begin(), row.end(), out.begin() + static_cast<ptrdiff_t>(j) * outChannels);
   }
   return out;
+}
+
+} // namespace
+
+std::vector<double> referenceConvForward(const std::vector<float> &input, const std::vector<float> &weight,
+                                         const KernelMap &map, int inChannels, int outChannels) {
+  return convForwardIn64(input, weight, map, inChannels, outChannels);
+}
+
+std::vector<double> referenceConvForward(const std::vector<double> &input, const std::vector<float> &weight,
+                                         const KernelMap &map, int inChannels, int outChannels) {
+  return convForwardIn64(input, weight, map, inChannels, outChannels);
+}
+
+uint32_t epilogueOpFromName(const std::string &name) {
+  if (name == "bias")
+    return SKG_EPILOGUE_BIAS;
+  if (name == "scale_shift")
+    return SKG_EPILOGUE_SCALE_SHIFT;
+  if (name == "relu")
+    return SKG_EPILOGUE_RELU;
+  if (name == "residual_add")
+    return SKG_EPILOGUE_RESIDUAL_ADD;
+  throw RuntimeError(fmt::format("unknown epilogue op '{}' (expected bias, scale_shift, relu or residual_add)", name));
 }
 
 void applyEpilogueReference(std::vector<double> &values, int outChannels, const EpilogueReference &epilogue) {

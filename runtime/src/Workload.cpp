@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "JsonReader.h"
+#include "WorkloadParsing.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/PointCloud.h"
 
@@ -50,28 +50,29 @@ std::vector<LayerGroup> Workload::layerGroups() const {
   return groups;
 }
 
-Workload loadWorkload(const std::string &path) {
+json readJsonDocument(const std::string &path, const std::string &what) {
   std::ifstream file(path);
   if (!file)
-    throw RuntimeError(fmt::format("workload {}: cannot open", path));
-  const JsonReader r("workload " + path);
-  json document;
+    throw RuntimeError(fmt::format("{} {}: cannot open", what, path));
   try {
-    document = json::parse(file);
+    return json::parse(file);
   } catch (const json::parse_error &error) {
-    throw RuntimeError(fmt::format("workload {}: malformed JSON at byte {}: {}", path, error.byte, error.what()));
+    throw RuntimeError(fmt::format("{} {}: malformed JSON at byte {}: {}", what, path, error.byte, error.what()));
   }
-  Workload w;
-  w.source = path;
-  w.name = r.get<std::string>(document, "", "name");
-  w.dtype = r.get<std::string>(document, "", "dtype");
-  if (w.dtype != "f16" && w.dtype != "bf16" && w.dtype != "f32")
-    r.fail("/dtype", fmt::format("'{}' is not one of f16, bf16, f32", w.dtype));
+}
+
+std::string parseWorkloadDtype(const JsonReader &r, const json &document) {
+  auto dtype = r.get<std::string>(document, "", "dtype");
+  if (dtype != "f16" && dtype != "bf16" && dtype != "f32")
+    r.fail("/dtype", fmt::format("'{}' is not one of f16, bf16, f32", dtype));
+  return dtype;
+}
+
+std::vector<WorkloadInput> parseWorkloadInputs(const JsonReader &r, const json &document) {
   auto inputs = r.get<json>(document, "", "inputs");
-  auto maps = r.get<json>(document, "", "maps");
-  auto layers = r.get<json>(document, "", "layers");
   if (!inputs.is_array() || inputs.empty())
     r.fail("/inputs", "expected a non-empty array");
+  std::vector<WorkloadInput> parsed;
   for (size_t i = 0; i < inputs.size(); ++i) {
     std::string p = fmt::format("/inputs/{}", i);
     WorkloadInput input;
@@ -85,10 +86,16 @@ Workload loadWorkload(const std::string &path) {
       if (input.columns < 3 || !(input.voxelSize > 0))
         r.fail(p, "columns must be at least 3 and voxel_size positive");
     }
-    w.inputs.push_back(input);
+    parsed.push_back(input);
   }
+  return parsed;
+}
+
+std::vector<WorkloadMap> parseWorkloadMaps(const JsonReader &r, const json &document) {
+  auto maps = r.get<json>(document, "", "maps");
   if (!maps.is_array() || maps.empty())
     r.fail("/maps", "expected a non-empty array");
+  std::vector<WorkloadMap> parsed;
   std::set<std::string> levels = {"l0"};
   for (size_t i = 0; i < maps.size(); ++i) {
     std::string p = fmt::format("/maps/{}", i);
@@ -105,17 +112,30 @@ Workload loadWorkload(const std::string &path) {
     if (!m.produces.empty() && !m.geometry.strided())
       r.fail(p + "/produces", "only a strided map produces a new level");
     if (!m.mirrors.empty()) {
-      auto mirrored = std::find_if(w.maps.begin(), w.maps.end(), [&](const auto &o) { return o.name == m.mirrors; });
-      if (mirrored == w.maps.end() || mirrored->produces != m.coordinates)
+      auto mirrored = std::find_if(parsed.begin(), parsed.end(), [&](const auto &o) { return o.name == m.mirrors; });
+      if (mirrored == parsed.end() || mirrored->produces != m.coordinates)
         r.fail(p + "/mirrors", fmt::format("'{}' is not an earlier strided map producing level '{}'", m.mirrors,
                                            m.coordinates));
     }
-    if (std::any_of(w.maps.begin(), w.maps.end(), [&](const auto &o) { return o.name == m.name; }))
+    if (std::any_of(parsed.begin(), parsed.end(), [&](const auto &o) { return o.name == m.name; }))
       r.fail(p + "/name", fmt::format("map '{}' is defined twice", m.name));
     if (!m.produces.empty())
       levels.insert(m.produces);
-    w.maps.push_back(m);
+    parsed.push_back(m);
   }
+  return parsed;
+}
+
+Workload loadWorkload(const std::string &path) {
+  const JsonReader r("workload " + path);
+  json document = readJsonDocument(path, "workload");
+  Workload w;
+  w.source = path;
+  w.name = r.get<std::string>(document, "", "name");
+  w.dtype = parseWorkloadDtype(r, document);
+  w.inputs = parseWorkloadInputs(r, document);
+  w.maps = parseWorkloadMaps(r, document);
+  auto layers = r.get<json>(document, "", "layers");
   if (!layers.is_array() || layers.empty())
     r.fail("/layers", "expected a non-empty array");
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -135,25 +155,34 @@ Workload loadWorkload(const std::string &path) {
   return w;
 }
 
-std::map<std::string, KernelMap> buildWorkloadMaps(const Workload &workload, const WorkloadInput &input,
-                                                   const std::string &dataDirectory) {
+std::vector<Coordinate> loadInputCoordinates(const WorkloadInput &input, const std::string &dataDirectory) {
+  return input.scan.empty()
+             ? loadZyxCoordinateFile(dataDirectory + "/voxels/" + input.coordinates)
+             : voxelize(loadPointFile(dataDirectory + "/scans/" + input.scan, input.columns), input.voxelSize);
+}
+
+std::map<std::string, KernelMap> buildMapsCpu(const std::vector<WorkloadMap> &workloadMaps,
+                                              const std::vector<Coordinate> &coordinates) {
   std::map<std::string, std::vector<Coordinate>> levels;
-  levels["l0"] = input.scan.empty()
-                     ? loadZyxCoordinateFile(dataDirectory + "/voxels/" + input.coordinates)
-                     : voxelize(loadPointFile(dataDirectory + "/scans/" + input.scan, input.columns), input.voxelSize);
+  levels["l0"] = coordinates;
   std::map<std::string, KernelMap> maps;
-  for (const auto &m : workload.maps) {
-    const auto &coordinates = levels.at(m.coordinates);
+  for (const auto &m : workloadMaps) {
     if (m.transposed()) {
-      const WorkloadMap &strided = workload.findMap(m.mirrors);
-      maps[m.name] = transposedKernelMapCpu(maps.at(strided.name), levels.at(strided.coordinates));
+      auto strided = std::find_if(workloadMaps.begin(), workloadMaps.end(),
+                                  [&](const WorkloadMap &o) { return o.name == m.mirrors; });
+      maps[m.name] = transposedKernelMapCpu(maps.at(strided->name), levels.at(strided->coordinates));
       continue;
     }
-    maps[m.name] = buildKernelMapCpu(coordinates, m.geometry);
+    maps[m.name] = buildKernelMapCpu(levels.at(m.coordinates), m.geometry);
     if (!m.produces.empty())
       levels[m.produces] = maps[m.name].outputs;
   }
   return maps;
+}
+
+std::map<std::string, KernelMap> buildWorkloadMaps(const Workload &workload, const WorkloadInput &input,
+                                                   const std::string &dataDirectory) {
+  return buildMapsCpu(workload.maps, loadInputCoordinates(input, dataDirectory));
 }
 
 } // namespace sparsekgen

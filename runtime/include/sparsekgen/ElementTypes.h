@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace sparsekgen {
@@ -18,6 +19,9 @@ std::vector<float> halvesToFloats(const std::vector<uint16_t> &halves);
 // to nearest even; decodes such bytes back to floats.
 std::vector<uint8_t> encodeElements(const std::vector<float> &values, uint32_t dtype);
 std::vector<float> decodeElements(const std::vector<uint8_t> &bytes, uint32_t dtype);
+
+// The skg_dtype of "f16", "bf16" or "f32"; RuntimeError for another name.
+uint32_t dtypeFromName(const std::string &name);
 
 // `value` rounded to the nearest `dtype` value (what a kernel reads after the host encodes it).
 float roundToElement(float value, uint32_t dtype);

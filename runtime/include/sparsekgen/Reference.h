@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "sparsekgen/KernelMap.h"
@@ -12,6 +13,9 @@ namespace sparsekgen {
 // input: [map.inputCount, inChannels]; weight: [map.volume, inChannels, outChannels].
 std::vector<double> referenceConvForward(const std::vector<float> &input, const std::vector<float> &weight,
                                          const KernelMap &map, int inChannels, int outChannels);
+// The same from float64 inputs (the layers of a float64 network run).
+std::vector<double> referenceConvForward(const std::vector<double> &input, const std::vector<float> &weight,
+                                         const KernelMap &map, int inChannels, int outChannels);
 
 // The fused epilogue in double precision, ops (skg_epilogue_op values) in order: bias, scale and
 // shift are [outChannels], residual is [rows, outChannels]; unused ones may be empty.
@@ -19,6 +23,9 @@ struct EpilogueReference {
   std::vector<uint32_t> ops;
   std::vector<float> bias, scale, shift, residual;
 };
+// The skg_epilogue_op of "bias", "scale_shift", "relu" or "residual_add"; RuntimeError otherwise.
+uint32_t epilogueOpFromName(const std::string &name);
+
 void applyEpilogueReference(std::vector<double> &values, int outChannels, const EpilogueReference &epilogue);
 
 // ||actual - expected||_2 / ||expected||_2; infinity if any value of `actual` is not finite.

@@ -52,7 +52,15 @@ struct Workload {
 // inconsistent (a layer naming no map, a map reading a level nothing produces).
 Workload loadWorkload(const std::string &path);
 
-// Every map of the workload over one input, by map name (CPU builders: the reference ones).
+// The level-0 coordinates of an input: a scan under <data>/scans voxelized, or voxel coordinates
+// under <data>/voxels.
+std::vector<Coordinate> loadInputCoordinates(const WorkloadInput &input, const std::string &dataDirectory);
+
+// Every map of `maps` over level-0 `coordinates`, by map name (CPU builders: the reference ones).
+std::map<std::string, KernelMap> buildMapsCpu(const std::vector<WorkloadMap> &maps,
+                                              const std::vector<Coordinate> &coordinates);
+
+// Every map of the workload over one input, by map name.
 std::map<std::string, KernelMap> buildWorkloadMaps(const Workload &workload, const WorkloadInput &input,
                                                    const std::string &dataDirectory);
 
