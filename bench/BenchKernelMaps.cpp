@@ -29,12 +29,6 @@ constexpr int kLevels = 5;
 
 
 
-std::vector<Coordinate> loadInput(const std::string &spec) {
-  if (auto colon = spec.rfind(':'); colon != std::string::npos)
-    return voxelize(loadPointFile(spec.substr(0, colon), std::stoi(spec.substr(colon + 1))), 0.05f);
-  return loadZyxCoordinateFile(spec);
-}
-
 struct NetworkMaps {
   std::vector<DeviceKernelMap> submanifold, down, up;
 };
@@ -99,13 +93,11 @@ int main(int argc, char **argv) {
     nlohmann::json runs = nlohmann::json::array();
     fmt::print("{:<28} {:>8} {:>44} {:>10} {:>8}\n", "input", "voxels", "voxels per level", "ms", "exact");
     for (const auto &input : inputs) {
-      auto level0 = loadInput(input);
-      std::string name = sparsekgen::bench::baseName(input.substr(0, input.rfind(':') == std::string::npos ? input.size()
-                                                                                          : input.rfind(':')));
-      if (!dumpDir.empty()) {
-        std::ofstream(dumpDir + "/" + name + ".coords.i32", std::ios::binary)
-            .write(reinterpret_cast<const char *>(level0.data()), level0.size() * sizeof(Coordinate));
-      }
+      auto loaded = bench::loadBenchInput(input);
+      const auto &level0 = loaded.coordinates;
+      const std::string &name = loaded.label;
+      if (!dumpDir.empty())
+        bench::dumpCoordinates(dumpDir, loaded);
       auto device = DeviceBuffer::from(level0);
       const int rows = static_cast<int>(level0.size());
       NetworkMaps checked = buildNetworkMaps(device.get(), rows);

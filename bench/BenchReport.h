@@ -5,11 +5,13 @@
 #include <ctime>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "sparsekgen/Context.h"
+#include "sparsekgen/PointCloud.h"
 
 namespace sparsekgen::bench {
 
@@ -32,6 +34,25 @@ inline nlohmann::json reportHeader(const std::string &benchmark, const Context &
             {"sm", device.sm},
             {"multiprocessors", device.multiprocessors},
             {"cuda_driver_version", device.driverVersion}}}};
+}
+
+// A benchmark input: scan.bin:COLUMNS (voxelized at `voxelSize`) or coords.i32 (int32 [N, 4] =
+// batch, z, y, x). Its label is the file name without the column count.
+struct BenchInput {
+  std::string label;
+  std::vector<Coordinate> coordinates;
+};
+inline BenchInput loadBenchInput(const std::string &spec, float voxelSize = 0.05f) {
+  if (auto colon = spec.rfind(':'); colon != std::string::npos)
+    return {baseName(spec.substr(0, colon)),
+            voxelize(loadPointFile(spec.substr(0, colon), std::stoi(spec.substr(colon + 1))), voxelSize)};
+  return {baseName(spec), loadZyxCoordinateFile(spec)};
+}
+
+// Writes <dir>/<label>.coords.i32 (int32 [N, 4] = batch, x, y, z) for the peer scripts of bench/peers/.
+inline void dumpCoordinates(const std::string &dir, const BenchInput &input) {
+  std::ofstream(dir + "/" + input.label + ".coords.i32", std::ios::binary)
+      .write(reinterpret_cast<const char *>(input.coordinates.data()), input.coordinates.size() * sizeof(Coordinate));
 }
 
 inline void writeReport(const nlohmann::json &report, const std::string &path) {

@@ -83,6 +83,46 @@ __global__ void reduceTiles(const uint32_t *masks, int words, const int32_t *per
   tileMasks[t] = mask;
 }
 
+// Every split group's masks at once (groups of at most 32 offsets): masks[g * n + j] holds group g's
+// bits of row j, keys[g * n + j] the same below the group's rank (S - 1 - g), so one descending
+// radix sort orders group 0 first and each group by descending mask, stable within equal masks.
+__global__ void groupedMaskKeys(const int32_t *outInMap, int n, int volume, int splits, int groupWidth,
+                                uint32_t *masks, uint32_t *keys, int32_t *rows) {
+  long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (t >= static_cast<long long>(splits) * n)
+    return;
+  int g = static_cast<int>(t / n), j = static_cast<int>(t - static_cast<long long>(g) * n);
+  int first = min(volume, g * groupWidth), last = min(volume, first + groupWidth);
+  uint32_t mask = 0;
+  for (int k = first; k < last; ++k)
+    if (outInMap[static_cast<long long>(j) * volume + k] >= 0)
+      mask |= 1u << (k - first);
+  masks[t] = mask;
+  keys[t] = groupWidth < 32 ? (static_cast<uint32_t>(splits - 1 - g) << groupWidth) | mask : mask;
+  rows[t] = j;
+}
+
+// Tile t of group g: the OR of its sorted rows' group masks (one mask word per row).
+__global__ void reduceGroupedTiles(const uint32_t *masks, const int32_t *permutations, int n, int splits,
+                                   int tileRows, int tiles, uint32_t *tileMasks) {
+  long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (t >= static_cast<long long>(splits) * tiles)
+    return;
+  int g = static_cast<int>(t / tiles), tile = static_cast<int>(t - static_cast<long long>(g) * tiles);
+  const uint32_t *groupMasks = masks + static_cast<long long>(g) * n;
+  const int32_t *permutation = permutations + static_cast<long long>(g) * n;
+  uint32_t mask = 0;
+  for (int r = tile * tileRows, end = min(n, (tile + 1) * tileRows); r < end; ++r)
+    mask |= groupMasks[permutation[r]];
+  tileMasks[t] = mask;
+}
+
+int bitsFor(int values) {
+  int bits = 0;
+  while ((1 << bits) < values)
+    ++bits;
+  return bits;
+}
 
 } // namespace
 
@@ -151,7 +191,32 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
     extras.splitPermutations = DeviceBuffer(static_cast<size_t>(splits) * n * sizeof(int32_t), driverStream);
     if (tiles > 0)
       extras.tileMasks = DeviceBuffer(static_cast<size_t>(splits) * tiles * words * sizeof(uint32_t), driverStream);
-    if (n > 0) {
+    const long long groupedRows = static_cast<long long>(splits) * n;
+    if (n > 0 && words == 1 && groupWidth + bitsFor(splits) <= 32 && groupedRows <= INT32_MAX) {
+      // One key kernel, one radix sort and one tile kernel for all groups: a few launches per
+      // request, so building sort inputs between convolutions does not starve the GPU.
+      DeviceBuffer masks(static_cast<size_t>(groupedRows) * sizeof(uint32_t), driverStream);
+      DeviceBuffer keys(static_cast<size_t>(groupedRows) * sizeof(uint32_t), driverStream);
+      DeviceBuffer sortedKeys(static_cast<size_t>(groupedRows) * sizeof(uint32_t), driverStream);
+      DeviceBuffer rows(static_cast<size_t>(groupedRows) * sizeof(int32_t), driverStream);
+      groupedMaskKeys<<<blocksFor(groupedRows), kThreads, 0, stream>>>(outInMap, n, volume, splits, groupWidth,
+                                                                       as<uint32_t>(masks), as<uint32_t>(keys),
+                                                                       as<int32_t>(rows));
+      gpu::checkLaunch("groupedMaskKeys");
+      gpu::withScratch(stream, "cub::DeviceRadixSort::SortPairsDescending (split masks)",
+                       [&](void *scratch, size_t &bytes) {
+                         return cub::DeviceRadixSort::SortPairsDescending(
+                             scratch, bytes, as<uint32_t>(keys), as<uint32_t>(sortedKeys), as<int32_t>(rows),
+                             as<int32_t>(extras.splitPermutations), static_cast<int>(groupedRows), 0,
+                             std::min(32, groupWidth + bitsFor(splits)), stream);
+                       });
+      if (tiles > 0) {
+        reduceGroupedTiles<<<blocksFor(static_cast<long long>(splits) * tiles), kThreads, 0, stream>>>(
+            as<uint32_t>(masks), as<int32_t>(extras.splitPermutations), n, splits, request.tileRows, tiles,
+            as<uint32_t>(extras.tileMasks));
+        gpu::checkLaunch("reduceGroupedTiles");
+      }
+    } else if (n > 0) {
       DeviceBuffer masks(static_cast<size_t>(n) * words * sizeof(uint32_t), driverStream);
       DeviceBuffer keys(static_cast<size_t>(n) * sizeof(uint32_t), driverStream);
       DeviceBuffer sortedKeys(static_cast<size_t>(n) * sizeof(uint32_t), driverStream);
@@ -167,6 +232,8 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
         // Stable descending sorts from the least to the most significant word: a descending
         // lexicographic order of the group masks in which equal masks keep row order.
         for (int w = 0; w < words; ++w) {
+          // Only the group's bits: one radix pass instead of four for groups of at most 8 offsets.
+          const int bitsInWord = std::min(32, (last - first) - 32 * w);
           gatherWord<<<blocksFor(n), kThreads, 0, stream>>>(as<uint32_t>(masks), words, w, permutation, n,
                                                             as<uint32_t>(keys));
           gpu::checkLaunch("gatherWord");
@@ -174,7 +241,7 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
                            [&](void *scratch, size_t &bytes) {
                              return cub::DeviceRadixSort::SortPairsDescending(
                                  scratch, bytes, as<uint32_t>(keys), as<uint32_t>(sortedKeys), permutation,
-                                 as<int32_t>(scratchPermutation), n, 0, 32, stream);
+                                 as<int32_t>(scratchPermutation), n, 0, bitsInWord, stream);
                            });
           gpu::check(cudaMemcpyAsync(permutation, as<int32_t>(scratchPermutation), static_cast<size_t>(n) * 4,
                                      cudaMemcpyDeviceToDevice, stream),

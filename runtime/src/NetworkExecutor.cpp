@@ -101,10 +101,10 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
 
 NetworkExecutor::~NetworkExecutor() = default;
 
-// Dispatches every convolution on this run's maps and builds the map extras its kernel reads.
-void NetworkExecutor::prepareConvolutions() {
+// Dispatches every convolution on this run's maps (host work only).
+void NetworkExecutor::dispatchConvolutions() {
   dispatches_.clear();
-  std::map<std::tuple<std::string, int, int, bool>, std::shared_ptr<const DeviceKernelMapExtras>> built;
+  extrasBuilt_.clear();
   for (size_t i = 0; i < plan_.size(); ++i) {
     const PlanStep &step = plan_[i];
     if (step.kind != PlanStep::Kind::Conv)
@@ -117,28 +117,35 @@ void NetworkExecutor::prepareConvolutions() {
     StepResources &r = *steps_[i];
     r.kernel = &context_.findKernel(dispatch.choice.kernel);
     r.splits = r.kernel->dataflow == SKG_IMPLICIT_GEMM_SPLIT ? std::min(dispatch.choice.splits, map.volume) : 1;
+    r.extras = nullptr;
     dispatches_.push_back({step.name, dispatch.choice.kernel, dispatch.reason, dispatch.source, r.splits,
                            step.inChannels, step.outChannels, map.volume, map.outputCount(), pairs_.at(step.map)});
-    MapExtrasRequest request;
-    switch (r.kernel->dataflow) {
-    case SKG_IMPLICIT_GEMM_SORTED:
-    case SKG_IMPLICIT_GEMM_SPLIT:
-      request.splits = r.splits;
-      request.tileRows = static_cast<int>(r.kernel->rows_per_block);
-      break;
-    case SKG_FETCH_ON_DEMAND:
-    case SKG_GATHER_GEMM_SCATTER:
-      request.pairs = true;
-      break;
-    default:
-      r.extras = nullptr;
-      continue;
-    }
-    auto &extras = built[{step.map, request.splits, request.tileRows, request.pairs}];
-    if (!extras)
-      extras = std::make_shared<const DeviceKernelMapExtras>(kernelMapExtrasGpu(map, request));
-    r.extras = extras;
   }
+}
+
+// The map extras step `i`'s kernel reads, built on first use in the run and shared by the steps
+// needing the same ones: enqueued between convolutions, so the GPU runs earlier layers meanwhile.
+void NetworkExecutor::prepareExtras(size_t i) {
+  StepResources &r = *steps_[i];
+  const std::string &mapName = plan_[i].map;
+  MapExtrasRequest request;
+  switch (r.kernel->dataflow) {
+  case SKG_IMPLICIT_GEMM_SORTED:
+  case SKG_IMPLICIT_GEMM_SPLIT:
+    request.splits = r.splits;
+    request.tileRows = static_cast<int>(r.kernel->rows_per_block);
+    break;
+  case SKG_FETCH_ON_DEMAND:
+  case SKG_GATHER_GEMM_SCATTER:
+    request.pairs = true;
+    break;
+  default:
+    return;
+  }
+  auto &extras = extrasBuilt_[{mapName, request.splits, request.tileRows, request.pairs}];
+  if (!extras)
+    extras = std::make_shared<const DeviceKernelMapExtras>(kernelMapExtrasGpu(maps_.at(mapName), request));
+  r.extras = extras;
 }
 
 void NetworkExecutor::launchStep(size_t i) {
@@ -231,8 +238,7 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
   for (size_t i = 0; i < network_.maps.size(); ++i)
     pairs_[network_.maps[i].name] = hostCounts[i];
   const int mapsDone = timeline.mark();
-  prepareConvolutions();
-  const int extrasDone = timeline.mark();
+  dispatchConvolutions();
 
   // The last step reading each tensor, so it can be freed after it.
   std::map<std::string, size_t> lastReader;
@@ -250,7 +256,7 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
   input.coordinates = levels_.at("l0");
   tensors_.emplace(Network::kInput, std::move(input));
   const int elementBytesOfType = elementBytes(dtypeFromName(network_.dtype));
-  std::vector<std::pair<int, int>> stepEvents;
+  std::vector<std::pair<int, int>> stepEvents, extrasEvents;
   for (size_t i = 0; i < plan_.size(); ++i) {
     const PlanStep &step = plan_[i];
     DeviceTensor out;
@@ -261,6 +267,11 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
     out.storage = DeviceBuffer(std::max<size_t>(1, static_cast<size_t>(out.rows) * out.channels * elementBytesOfType));
     out.data = out.storage.get();
     tensors_[step.output] = std::move(out);
+    if (step.kind == PlanStep::Kind::Conv) {
+      const int extrasStart = timeline.mark();
+      prepareExtras(i);
+      extrasEvents.emplace_back(extrasStart, timeline.mark());
+    }
     const int before = timeline.mark();
     launchStep(i);
     stepEvents.emplace_back(before, timeline.mark());
@@ -285,7 +296,8 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
     context_.synchronize("the network run");
     stages_ = {};
     stages_.maps = timeline.between(start, mapsDone);
-    stages_.mapExtras = timeline.between(mapsDone, extrasDone);
+    for (const auto &[first, second] : extrasEvents)
+      stages_.mapExtras += timeline.between(first, second);
     stepMs_.clear();
     for (size_t i = 0; i < plan_.size(); ++i) {
       stepMs_.push_back(timeline.between(stepEvents[i].first, stepEvents[i].second));

@@ -14,6 +14,7 @@
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Verification.h"
 #include "TestClouds.h"
+#include "TestContext.h"
 #include "sparsekgen_kernels.h"
 
 namespace sparsekgen {
@@ -41,10 +42,7 @@ double toleranceFor(const skg_kernel_record &kernel) {
   }
 }
 
-Context &context() {
-  static Context instance(0, sparsekgen_kernels);
-  return instance;
-}
+using testclouds::context;
 
 // Channel counts a kernel of `alignment` takes, including counts no wider alignment takes.
 std::vector<std::pair<int, int>> channelPairsFor(uint32_t alignment) {

@@ -13,6 +13,7 @@
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Voxelize.h"
 #include "TestClouds.h"
+#include "TestContext.h"
 #include "sparsekgen_kernels.h"
 
 namespace sparsekgen {
@@ -20,10 +21,7 @@ namespace {
 
 using testclouds::randomCloud;
 
-Context &context() {
-  static Context instance(0, sparsekgen_kernels);
-  return instance;
-}
+using testclouds::context;
 
 std::vector<Coordinate> coordinatesOf(const DeviceKernelMap &map) { return map.outputs->download(); }
 

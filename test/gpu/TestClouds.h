@@ -35,6 +35,13 @@ inline std::string testDataDirectory() {
   return overridden && *overridden ? overridden : SPARSEKGEN_TEST_DATA;
 }
 
+// The source tree (bench/networks, bench/tables): $SPARSEKGEN_SOURCE_DIR when the binary runs
+// on another machine, else the tree it was built from.
+inline std::string sourceDirectory() {
+  const char *overridden = std::getenv("SPARSEKGEN_SOURCE_DIR");
+  return overridden && *overridden ? overridden : SPARSEKGEN_SOURCE_DIR;
+}
+
 // The shared real-data folder (scans/ and voxels/): $SPARSEKGEN_SHARED_DATA, else ../shared/data
 // beside the source tree.
 inline std::string sharedDataDirectory() {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <cuda.h>
@@ -38,7 +39,8 @@ struct ConvDispatch {
 // Where a profiled run's time went (CUDA events, milliseconds).
 struct NetworkStageTimes {
   double maps = 0;        // input coordinates checked and hashed, every map built, pairs counted
-  double mapExtras = 0;   // sort permutations, tile masks, pair lists of the chosen kernels
+  double mapExtras = 0;   // sort permutations, tile masks, pair lists of the chosen kernels (enqueued
+                          // between convolutions: the GPU time between their events, overlapping)
   double convolutions = 0;
   double elementwise = 0; // unfused batch norm, ReLU and add, and concatenations
   double total = 0;
@@ -75,7 +77,8 @@ public:
 
 private:
   struct StepResources;
-  void prepareConvolutions();
+  void dispatchConvolutions();
+  void prepareExtras(size_t step);
   void launchStep(size_t step);
 
   Context &context_;
@@ -92,6 +95,7 @@ private:
   std::map<std::string, DeviceKernelMap> maps_;
   std::map<std::string, long long> pairs_;
   std::map<std::string, DeviceTensor> tensors_;
+  std::map<std::tuple<std::string, int, int, bool>, std::shared_ptr<const DeviceKernelMapExtras>> extrasBuilt_;
   std::vector<ConvDispatch> dispatches_;
   NetworkStageTimes stages_;
   std::vector<double> stepMs_;

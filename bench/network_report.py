@@ -1,0 +1,175 @@
+"""The whole-network comparison of docs/performance.md: reads one run of sparsekgen-bench-network (tuned
+table and heuristic) and of the two peer scripts from bench/results/, draws docs/img/network-*.png
+and prints the markdown tables. Run from the repository root:
+
+    python3 bench/network_report.py [--prefix 2026-11-21-h200-network-]
+"""
+import argparse
+import json
+import pathlib
+import statistics
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = pathlib.Path("bench/results")
+IMAGES = pathlib.Path("docs/img")
+NETWORKS = ["minkunet42_1.0x", "minkunet42_0.5x", "sparse_resnet21d", "centerpoint_nuscenes_backbone"]
+TITLES = {"minkunet42_1.0x": "MinkUNet42 1.0x", "minkunet42_0.5x": "MinkUNet42 0.5x",
+          "sparse_resnet21d": "SparseResNet21D", "centerpoint_nuscenes_backbone": "CenterPoint backbone"}
+
+
+def short(label):
+    return label.replace(".bin", "").replace("_coords.i32", "").replace("_lidar_top", "").replace("_scene0000_00", "")
+
+
+class Results:
+    def __init__(self, prefix):
+        def load(name):
+            return json.loads((RESULTS / f"{prefix}{name}.json").read_text())
+
+        self.ours = {n: {r["input"]: r for r in load(n)["runs"]} for n in NETWORKS}
+        self.heuristic = {n: {r["input"]: r for r in load(f"{n}-heuristic")["runs"]} for n in NETWORKS}
+        self.header = load(NETWORKS[0])
+        torchsparse, spconv = load("torchsparse-2.1"), load("spconv-2.3")
+        self.torchsparse = {(r["network"], r["input"]): r for r in torchsparse["runs"]}
+        self.spconv = {(r["network"], r["input"]): r for r in spconv["runs"]}
+        self.inputs = list(self.ours[NETWORKS[0]])
+
+    def torchsparse_best(self, network, label):
+        """TorchSparse's faster kmap mode on this input (both are timed), and the mode."""
+        modes = {m: v for m, v in self.torchsparse[(network, label)]["modes"].items() if "end_to_end_ms" in v}
+        mode = min(modes, key=lambda m: modes[m]["end_to_end_ms"])
+        return modes[mode], mode
+
+    def layer_ratios(self, network):
+        """(TorchSparse / ours, ours / cuBLAS) per matched layer, over every input."""
+        peer, dense = [], []
+        for (n, _), run in self.torchsparse.items():
+            if n != network:
+                continue
+            for layer in run["layers"]:
+                dense.append(layer["ours_tflops"] / layer["cublas_tflops"])
+                if layer["torchsparse_ms"]:
+                    peer.append((layer["torchsparse_ms"] / layer["ours_ms"], layer["name"], run["input"]))
+        return peer, dense
+
+
+def plot_end_to_end(res, out):
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+    width = 0.2
+    for ax, network in zip(axes.flat, NETWORKS):
+        xs = range(len(res.inputs))
+        series = [
+            ("sparsekgen, tuned table", [res.ours[network][i]["end_to_end_ms"] for i in res.inputs], "#1f77b4"),
+            ("sparsekgen, heuristic", [res.heuristic[network][i]["end_to_end_ms"] for i in res.inputs], "#aec7e8"),
+            ("TorchSparse 2.1 (tuned, faster kmap mode)",
+             [res.torchsparse_best(network, i)[0]["end_to_end_ms"] for i in res.inputs], "#ff7f0e"),
+            ("spconv 2.3", [res.spconv[(network, i)]["end_to_end_ms"] for i in res.inputs], "#2ca02c"),
+        ]
+        for k, (label, values, color) in enumerate(series):
+            ax.bar([x + (k - 1.5) * width for x in xs], values, width, label=label, color=color)
+        ax.set_xticks(list(xs), [short(i) for i in res.inputs], fontsize=7, rotation=30)
+        ax.set_ylabel("ms end to end (median)", fontsize=8)
+        ax.set_title(TITLES[network], fontsize=9)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"fp16 inference from voxel coordinates and features, maps included, {res.header['gpu']['name']}, "
+                 f"{res.header['date']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
+def plot_stages(res, out):
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    network = "minkunet42_1.0x"
+    stages = [("maps_ms", "kernel maps", "#9467bd"), ("map_extras_ms", "sort inputs (map extras)", "#c5b0d5"),
+              ("convolutions_ms", "convolutions", "#1f77b4"), ("elementwise_ms", "concatenations", "#aec7e8")]
+    xs = list(range(len(res.inputs)))
+    bottom = [0.0] * len(xs)
+    for key, label, color in stages:
+        values = [res.ours[network][i]["profiled_run"][key] for i in res.inputs]
+        ax.bar([x - 0.2 for x in xs], values, 0.38, bottom=bottom, label=f"sparsekgen: {label}", color=color)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ts = [res.torchsparse_best(network, i)[0] for i in res.inputs]
+    ax.bar([x + 0.2 for x in xs], [t["gpu_kernel_sum_ms"] for t in ts], 0.38, color="#ff7f0e",
+           label="TorchSparse 2.1: GPU kernel time")
+    ax.bar([x + 0.2 for x in xs], [t["end_to_end_ms"] - t["gpu_kernel_sum_ms"] for t in ts], 0.38,
+           bottom=[t["gpu_kernel_sum_ms"] for t in ts], color="#ffbb78", label="TorchSparse 2.1: rest of end to end")
+    ax.set_xticks(xs, [short(i) for i in res.inputs], fontsize=8)
+    ax.set_ylabel("ms")
+    ax.set_title(f"MinkUNet42 1.0x: where the time goes (sparsekgen: one profiled run, CUDA events per stage), "
+                 f"{res.header['gpu']['name']}, {res.header['date']}", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
+def plot_layers(res, out, network="minkunet42_1.0x", label="kitti_000000.bin"):
+    run = res.torchsparse[(network, label)]
+    layers = run["layers"]
+    fig, ax = plt.subplots(figsize=(13, 4.5))
+    xs = list(range(len(layers)))
+    ax.plot(xs, [l["cublas_tflops"] for l in layers], "k_", markersize=9, label="cuBLAS, dense GEMM of the same useful size")
+    ax.bar([x - 0.2 for x in xs], [l["ours_tflops"] for l in layers], 0.4, label="sparsekgen (tuned)", color="#1f77b4")
+    ax.bar([x + 0.2 for x in xs], [l["torchsparse_tflops"] or 0 for l in layers], 0.4, label="TorchSparse 2.1 (tuned)",
+           color="#ff7f0e")
+    ax.set_xticks(xs, [l["name"] for l in layers], fontsize=6, rotation=90)
+    ax.set_ylabel("useful TFLOP/s (2 x pairs x Cin x Cout / time)")
+    ax.set_title(f"{TITLES[network]} per layer on {short(label)}, fp16, {res.header['gpu']['name']}, "
+                 f"{res.header['date']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
+def print_tables(res):
+    print("| network | input | voxels | sparsekgen tuned (ms) | heuristic (ms) | TorchSparse 2.1 (ms) | its kmap mode "
+          "| its kernels (ms) | spconv 2.3 (ms) | its kernels (ms) | vs TorchSparse | vs spconv |")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    for network in NETWORKS:
+        for i in res.inputs:
+            ours = res.ours[network][i]
+            ts, mode = res.torchsparse_best(network, i)
+            sp = res.spconv[(network, i)]
+            print(f"| {TITLES[network]} | {short(i)} | {ours['voxels']:,} | {ours['end_to_end_ms']:.2f} | "
+                  f"{res.heuristic[network][i]['end_to_end_ms']:.2f} | {ts['end_to_end_ms']:.2f} | {mode} | "
+                  f"{ts['gpu_kernel_sum_ms']:.2f} | {sp['end_to_end_ms']:.2f} | {sp['gpu_kernel_sum_ms']:.2f} | "
+                  f"{ts['end_to_end_ms'] / ours['end_to_end_ms']:.2f}x | {sp['end_to_end_ms'] / ours['end_to_end_ms']:.2f}x |")
+    print()
+    print("| input | maps | sort inputs | convolutions | concatenations | profiled total | end to end (median) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for i in res.inputs:
+        r = res.ours["minkunet42_1.0x"][i]
+        p = r["profiled_run"]
+        print(f"| {short(i)} | {p['maps_ms']:.3f} | {p['map_extras_ms']:.3f} | {p['convolutions_ms']:.3f} | "
+              f"{p['elementwise_ms']:.3f} | {p['total_ms']:.3f} | {r['end_to_end_ms']:.3f} |")
+    print()
+    print("| network | layers timed beside TorchSparse | geomean speed-up over TorchSparse's kernel | min | max "
+          "| layers slower than TorchSparse | geomean of our TFLOP/s over cuBLAS's |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    slower = []
+    for network in NETWORKS:
+        peer, dense = res.layer_ratios(network)
+        ratios = [p[0] for p in peer]
+        total = sum(len(r["layers"]) for (n, _), r in res.torchsparse.items() if n == network)
+        slower += [(network, *p) for p in peer if p[0] < 1]
+        print(f"| {TITLES[network]} | {len(ratios)} of {total} | {statistics.geometric_mean(ratios):.2f}x | "
+              f"{min(ratios):.2f}x | {max(ratios):.2f}x | {sum(r < 1 for r in ratios)} | "
+              f"{statistics.geometric_mean(dense):.2f} |")
+    print()
+    print("Slowest layers against TorchSparse (ratio = TorchSparse time / ours):")
+    for network, ratio, name, label in sorted(slower, key=lambda s: s[1])[:12]:
+        print(f"- {TITLES[network]}, {name} on {short(label)}: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prefix", default="2026-11-21-h200-network-")
+    args = parser.parse_args()
+    results = Results(args.prefix)
+    plot_end_to_end(results, "network-end-to-end-h200.png")
+    plot_stages(results, "network-stages-h200.png")
+    plot_layers(results, "network-layers-h200.png")
+    print_tables(results)

@@ -1,0 +1,132 @@
+// Whole networks on the GPU against their description run in float64 on the CPU: every bundled
+// network on a real KITTI crop, dispatched by the heuristic and by its tuned table (which picks
+// sorted, split and tile variants), activations stored in fp16 between layers.
+#include <cmath>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "sparsekgen/ElementTypes.h"
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/NetworkExecutor.h"
+#include "sparsekgen/PointCloud.h"
+#include "sparsekgen/Reference.h"
+#include "TestClouds.h"
+#include "TestContext.h"
+
+namespace sparsekgen {
+namespace {
+
+using testclouds::context;
+
+// fp16 activations are rounded at every layer (about 3e-4 relative each) through up to 49 layers;
+// a wrong map, step order or fused op gives errors of order 1.
+constexpr double kTolerance = 1e-2;
+
+struct NetworkCase {
+  const char *network;
+  const char *table;
+};
+
+class EveryNetwork : public ::testing::TestWithParam<NetworkCase> {};
+
+std::vector<float> randomFeatures(size_t count, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::vector<float> values(count);
+  for (auto &v : values)
+    v = roundToElement(unit(random), SKG_F16);
+  return values;
+}
+
+TEST_P(EveryNetwork, MatchesItsFloat64DescriptionRunOnARealScan) {
+  Context &gpu = context();
+  const auto &param = GetParam();
+  Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/" + param.network + ".json");
+  auto coordinates = voxelize(loadPointFile(testclouds::testDataDirectory() + "/kitti_000008.bin", 4), 0.05f);
+  auto features = randomFeatures(coordinates.size() * network.inputChannels, 21);
+  auto parameters = randomParameters(network, 7);
+  auto reference = referenceNetworkForward(network, parameters, coordinates, features);
+
+  ConfigTable table = ConfigTable::load(testclouds::sourceDirectory() + "/bench/tables/" + param.table);
+  for (const ConfigTable *dispatchTable : std::vector<const ConfigTable *>{nullptr, &table}) {
+    NetworkExecutor executor(gpu, network, parameters, dispatchTable);
+    auto deviceCoordinates = DeviceBuffer::from(coordinates);
+    auto deviceFeatures = DeviceBuffer::from(encodeElements(features, SKG_F16));
+    auto outputs = executor.run(deviceCoordinates.get(), static_cast<int>(coordinates.size()), deviceFeatures.get(),
+                                {.profile = true});
+    for (const auto &[name, expected] : reference) {
+      const DeviceTensor &tensor = outputs.at(name);
+      ASSERT_EQ(static_cast<size_t>(tensor.rows) * tensor.channels, expected.size()) << name;
+      std::vector<uint8_t> bytes(expected.size() * 2);
+      checkCuda(cuMemcpyDtoH(bytes.data(), tensor.data, bytes.size()), "cuMemcpyDtoH");
+      double error = relativeError(decodeElements(bytes, SKG_F16), expected);
+      double rms = 0;
+      for (double v : expected)
+        rms += v * v;
+      rms = std::sqrt(rms / expected.size());
+      std::set<std::string> kernels;
+      for (const auto &d : executor.dispatches())
+        kernels.insert(d.kernel.substr(0, d.kernel.find("_t")));
+      std::printf("%s (%s): output %s [%d x %d], rms %.3f, relative error %.2e, %zu convolutions, dataflows:",
+                  param.network, dispatchTable ? "tuned table" : "heuristic", name.c_str(), tensor.rows,
+                  tensor.channels, rms, error, executor.dispatches().size());
+      for (const auto &k : kernels)
+        std::printf(" %s", k.c_str());
+      std::printf("\n");
+      EXPECT_LE(error, kTolerance) << param.network << " " << name;
+      EXPECT_GT(rms, 1e-2) << "activations vanished; the comparison would prove nothing";
+    }
+    const auto &stages = executor.stageTimes();
+    EXPECT_GT(stages.maps, 0);
+    EXPECT_GT(stages.convolutions, 0);
+    EXPECT_LE(stages.maps + stages.mapExtras + stages.convolutions + stages.elementwise, stages.total * 1.01);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BundledNetworks, EveryNetwork,
+                         ::testing::Values(NetworkCase{"minkunet42_1.0x", "minkunet42_1.0x.sm_90.json"},
+                                           NetworkCase{"minkunet42_0.5x", "minkunet42_0.5x.sm_90.json"},
+                                           NetworkCase{"sparse_resnet21d", "sparse_resnet21d.sm_90.json"},
+                                           NetworkCase{"centerpoint_nuscenes_backbone",
+                                                       "centerpoint_nuscenes_backbone.sm_90.json"}),
+                         [](const auto &info) {
+                           std::string name = info.param.network;
+                           for (auto &c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c)))
+                               c = '_';
+                           return name;
+                         });
+
+TEST(NetworkExecutorErrors, MissingParametersAreNamed) {
+  Context &gpu = context();
+  Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/sparse_resnet21d.json");
+  auto parameters = randomParameters(network, 1);
+  parameters.erase("stage1.res0.conv2.bn.shift");
+  try {
+    NetworkExecutor executor(gpu, network, parameters);
+    FAIL() << "no error";
+  } catch (const RuntimeError &error) {
+    EXPECT_NE(std::string(error.what()).find("parameter 'stage1.res0.conv2.bn.shift' is missing"), std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(NetworkExecutorTiming, StepsCanBeTimedOnKeptTensors) {
+  Context &gpu = context();
+  Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/sparse_resnet21d.json");
+  NetworkExecutor executor(gpu, network, randomParameters(network, 1));
+  auto coordinates = testclouds::randomCloud(5000, 3, {0});
+  auto deviceCoordinates = DeviceBuffer::from(coordinates);
+  auto deviceFeatures = DeviceBuffer::from(encodeElements(randomFeatures(coordinates.size() * 4, 2), SKG_F16));
+  executor.run(deviceCoordinates.get(), static_cast<int>(coordinates.size()), deviceFeatures.get());
+  EXPECT_THROW(executor.timeStep(3, 1, 3), RuntimeError); // intermediates were freed
+  executor.run(deviceCoordinates.get(), static_cast<int>(coordinates.size()), deviceFeatures.get(),
+               {.keepIntermediates = true});
+  for (size_t step = 0; step < executor.plan().size(); ++step)
+    EXPECT_GT(executor.timeStep(step, 1, 3), 0.0) << executor.plan()[step].name;
+}
+
+} // namespace
+} // namespace sparsekgen
