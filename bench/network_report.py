@@ -74,10 +74,11 @@ def plot_end_to_end(res, out):
         ax.set_xticks(list(xs), [short(i) for i in res.inputs], fontsize=7, rotation=30)
         ax.set_ylabel("ms end to end (median)", fontsize=8)
         ax.set_title(TITLES[network], fontsize=9)
-    axes.flat[0].legend(fontsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
     fig.suptitle(f"fp16 inference from voxel coordinates and features, maps included, {res.header['gpu']['name']}, "
                  f"{res.header['date']}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(IMAGES / out, dpi=120)
 
 
@@ -97,7 +98,7 @@ def plot_stages(res, out):
            label="TorchSparse 2.1: GPU kernel time")
     ax.bar([x + 0.2 for x in xs], [t["end_to_end_ms"] - t["gpu_kernel_sum_ms"] for t in ts], 0.38,
            bottom=[t["gpu_kernel_sum_ms"] for t in ts], color="#ffbb78", label="TorchSparse 2.1: rest of end to end")
-    ax.set_xticks(xs, [short(i) for i in res.inputs], fontsize=8)
+    ax.set_xticks(xs, [short(i) for i in res.inputs], fontsize=8, rotation=15)
     ax.set_ylabel("ms")
     ax.set_title(f"MinkUNet42 1.0x: where the time goes (sparsekgen: one profiled run, CUDA events per stage), "
                  f"{res.header['gpu']['name']}, {res.header['date']}", fontsize=9)
