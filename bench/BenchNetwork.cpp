@@ -104,10 +104,11 @@ nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const ben
                       {"ms", ms},
                       {"useful_tflops", flops / (ms * 1e9)}});
   }
-  fmt::print("{:<34} {:>8} {:>10.3f} ms end to end | maps {:.3f}, extras {:.3f}, convolutions {:.3f}, element-wise "
-             "{:.3f} (profiled run {:.3f}) | kernels alone: conv {:.3f}, other {:.3f}\n",
-             input.label, rows, endToEnd, stages.maps, stages.mapExtras, stages.convolutions, stages.elementwise,
-             stages.total, convKernelSum, otherKernelSum);
+  fmt::print("{:<34} {:>8} {:>10.3f} ms end to end | maps {:.3f} (host {:.3f}), sort inputs {:.3f} (host {:.3f}), "
+             "convolutions {:.3f}, element-wise {:.3f} (profiled run {:.3f}) | kernels alone: conv {:.3f}, other "
+             "{:.3f}\n",
+             input.label, rows, endToEnd, stages.maps, stages.mapsHost, stages.mapExtras, stages.mapExtrasHost,
+             stages.convolutions, stages.elementwise, stages.total, convKernelSum, otherKernelSum);
   return {{"input", input.label},
           {"voxels", rows},
           {"end_to_end_ms", endToEnd},
@@ -115,6 +116,8 @@ nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const ben
            {{"total_ms", stages.total},
             {"maps_ms", stages.maps},
             {"map_extras_ms", stages.mapExtras},
+            {"maps_host_ms", stages.mapsHost},
+            {"map_extras_host_ms", stages.mapExtrasHost},
             {"convolutions_ms", stages.convolutions},
             {"elementwise_ms", stages.elementwise}}},
           {"conv_kernels_alone_sum_ms", convKernelSum},

@@ -1,6 +1,7 @@
 #include "sparsekgen/NetworkExecutor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 #include <tuple>
 
@@ -211,6 +212,9 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
                                                          const NetworkRunOptions &options) {
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network run)");
   EventTimeline timeline(options.profile);
+  using Clock = std::chrono::steady_clock;
+  const auto hostStart = Clock::now();
+  double extrasHost = 0;
   const int start = timeline.mark();
   tensors_.clear();
   maps_.clear();
@@ -238,6 +242,7 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
   for (size_t i = 0; i < network_.maps.size(); ++i)
     pairs_[network_.maps[i].name] = hostCounts[i];
   const int mapsDone = timeline.mark();
+  const double mapsHost = std::chrono::duration<double, std::milli>(Clock::now() - hostStart).count();
   dispatchConvolutions();
 
   // The last step reading each tensor, so it can be freed after it.
@@ -269,7 +274,9 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
     tensors_[step.output] = std::move(out);
     if (step.kind == PlanStep::Kind::Conv) {
       const int extrasStart = timeline.mark();
+      const auto extrasHostStart = Clock::now();
       prepareExtras(i);
+      extrasHost += std::chrono::duration<double, std::milli>(Clock::now() - extrasHostStart).count();
       extrasEvents.emplace_back(extrasStart, timeline.mark());
     }
     const int before = timeline.mark();
@@ -304,6 +311,8 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
       (plan_[i].kind == PlanStep::Kind::Conv ? stages_.convolutions : stages_.elementwise) += stepMs_.back();
     }
     stages_.total = timeline.between(start, end);
+    stages_.mapsHost = mapsHost;
+    stages_.mapExtrasHost = extrasHost;
   }
   return result;
 }

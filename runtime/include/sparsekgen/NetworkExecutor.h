@@ -44,6 +44,9 @@ struct NetworkStageTimes {
   double convolutions = 0;
   double elementwise = 0; // unfused batch norm, ReLU and add, and concatenations
   double total = 0;
+  // Host time spent in the map and sort-input stages (enqueueing, synchronising): when it is close
+  // to the stage's GPU time, the GPU waited for the host.
+  double mapsHost = 0, mapExtrasHost = 0;
 };
 
 struct NetworkRunOptions {
