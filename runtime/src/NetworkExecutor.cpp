@@ -24,6 +24,7 @@ struct NetworkExecutor::StepResources {
   int splits = 1;
   // Sort inputs or pair lists of the kernel, shared by the steps needing the same ones of one map.
   std::shared_ptr<const DeviceKernelMapExtras> extras;
+  CUevent extrasReady = nullptr; // recorded on the side stream after the extras were built
   std::vector<uint32_t> ops;                 // element-wise steps
 };
 
@@ -49,12 +50,12 @@ public:
       cuEventDestroy(e);
   }
   // Records an event now; returns its index (-1 when disabled).
-  int mark() {
+  int mark(CUstream stream = nullptr) {
     if (!enabled_)
       return -1;
     CUevent event = nullptr;
     checkCuda(cuEventCreate(&event, CU_EVENT_DEFAULT), "cuEventCreate", "(network profile)");
-    checkCuda(cuEventRecord(event, nullptr), "cuEventRecord", "(network profile)");
+    checkCuda(cuEventRecord(event, stream), "cuEventRecord", "(network profile)");
     events_.push_back(event);
     return static_cast<int>(events_.size()) - 1;
   }
@@ -77,6 +78,8 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
   records_ = context_.kernels();
   for (const auto *record : records_)
     descriptions_.push_back(describeKernel(record->name, nlohmann::json::parse(record->spec_json)));
+  checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network executor)");
+  checkCuda(cuStreamCreate(&sideStream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "(network sort inputs)");
   const uint32_t dtype = dtypeFromName(network_.dtype);
   auto upload = [&](const std::string &name, size_t size, uint32_t type) {
     auto values = requireParameter(parameters, name, size, network_);
@@ -100,7 +103,19 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
   }
 }
 
-NetworkExecutor::~NetworkExecutor() = default;
+NetworkExecutor::~NetworkExecutor() {
+  // The last run's convolutions may still read the sort inputs, which are freed on the side stream;
+  // and that stream must outlive them.
+  cuCtxSetCurrent(context_.handle());
+  cuCtxSynchronize();
+  for (auto &step : steps_)
+    step->extras.reset();
+  extrasBuilt_.clear();
+  if (sideStream_) {
+    cuStreamSynchronize(sideStream_);
+    cuStreamDestroy(sideStream_);
+  }
+}
 
 // Dispatches every convolution on this run's maps (host work only).
 void NetworkExecutor::dispatchConvolutions() {
@@ -119,15 +134,29 @@ void NetworkExecutor::dispatchConvolutions() {
     r.kernel = &context_.findKernel(dispatch.choice.kernel);
     r.splits = r.kernel->dataflow == SKG_IMPLICIT_GEMM_SPLIT ? std::min(dispatch.choice.splits, map.volume) : 1;
     r.extras = nullptr;
+    r.extrasReady = nullptr;
     dispatches_.push_back({step.name, dispatch.choice.kernel, dispatch.reason, dispatch.source, r.splits,
                            step.inChannels, step.outChannels, map.volume, map.outputCount(), pairs_.at(step.map)});
   }
 }
 
+// Whether step `i`'s kernel reads map extras (sort inputs or pair lists).
+bool NetworkExecutor::needsExtras(size_t i) const {
+  const StepResources &r = *steps_[i];
+  if (plan_[i].kind != PlanStep::Kind::Conv)
+    return false;
+  auto dataflow = r.kernel->dataflow;
+  return dataflow == SKG_IMPLICIT_GEMM_SORTED || dataflow == SKG_IMPLICIT_GEMM_SPLIT ||
+         dataflow == SKG_FETCH_ON_DEMAND || dataflow == SKG_GATHER_GEMM_SCATTER;
+}
+
 // The map extras step `i`'s kernel reads, built on first use in the run and shared by the steps
-// needing the same ones: enqueued between convolutions, so the GPU runs earlier layers meanwhile.
+// needing the same ones. They are built on a side stream (the maps are complete: the pair counts
+// were read back) while the default stream runs earlier layers; the step waits for its event.
 void NetworkExecutor::prepareExtras(size_t i) {
   StepResources &r = *steps_[i];
+  if (r.extras || !needsExtras(i))
+    return;
   const std::string &mapName = plan_[i].map;
   MapExtrasRequest request;
   switch (r.kernel->dataflow) {
@@ -143,10 +172,20 @@ void NetworkExecutor::prepareExtras(size_t i) {
   default:
     return;
   }
-  auto &extras = extrasBuilt_[{mapName, request.splits, request.tileRows, request.pairs}];
-  if (!extras)
-    extras = std::make_shared<const DeviceKernelMapExtras>(kernelMapExtrasGpu(maps_.at(mapName), request));
-  r.extras = extras;
+  auto &built = extrasBuilt_[{mapName, request.splits, request.tileRows, request.pairs}];
+  if (!built.extras) {
+    built.extras =
+        std::make_shared<const DeviceKernelMapExtras>(kernelMapExtrasGpu(maps_.at(mapName), request, sideStream_));
+    checkCuda(cuEventCreate(&built.ready, CU_EVENT_DISABLE_TIMING), "cuEventCreate", "(network sort inputs)");
+    checkCuda(cuEventRecord(built.ready, sideStream_), "cuEventRecord", "(network sort inputs)");
+  }
+  r.extras = built.extras;
+  r.extrasReady = built.ready;
+}
+
+NetworkExecutor::BuiltExtras::~BuiltExtras() {
+  if (ready)
+    cuEventDestroy(ready);
 }
 
 void NetworkExecutor::launchStep(size_t i) {
@@ -183,6 +222,8 @@ void NetworkExecutor::launchStep(size_t i) {
       args.pairOutputs = r.extras->pairOutputs.get();
       args.pairOffsets = r.extras->pairOffsets;
     }
+    if (r.extrasReady)
+      checkCuda(cuStreamWaitEvent(nullptr, r.extrasReady, 0), "cuStreamWaitEvent", "(sort inputs of " + step.name + ")");
     convForward(context_, *r.kernel, args);
   } else if (step.kind == PlanStep::Kind::Elementwise) {
     ElementwiseArguments args;
@@ -272,16 +313,25 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
     out.storage = DeviceBuffer(std::max<size_t>(1, static_cast<size_t>(out.rows) * out.channels * elementBytesOfType));
     out.data = out.storage.get();
     tensors_[step.output] = std::move(out);
-    if (step.kind == PlanStep::Kind::Conv) {
-      const int extrasStart = timeline.mark();
+    // This step's extras (normally built while the previous step ran), the step, then the extras of
+    // the next step that needs any, which the side stream builds while this one runs.
+    auto buildExtras = [&](size_t j) {
+      if (j >= plan_.size() || !needsExtras(j) || steps_[j]->extras)
+        return;
+      const int extrasStart = timeline.mark(sideStream_);
       const auto extrasHostStart = Clock::now();
-      prepareExtras(i);
+      prepareExtras(j);
       extrasHost += std::chrono::duration<double, std::milli>(Clock::now() - extrasHostStart).count();
-      extrasEvents.emplace_back(extrasStart, timeline.mark());
-    }
+      extrasEvents.emplace_back(extrasStart, timeline.mark(sideStream_));
+    };
+    buildExtras(i);
     const int before = timeline.mark();
     launchStep(i);
     stepEvents.emplace_back(before, timeline.mark());
+    size_t next = i + 1;
+    while (next < plan_.size() && !needsExtras(next))
+      ++next;
+    buildExtras(next);
     if (!options.keepIntermediates)
       for (const auto &[name, last] : lastReader)
         if (last == i && !outputs.count(name) && name != Network::kInput)

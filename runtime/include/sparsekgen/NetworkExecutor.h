@@ -39,8 +39,8 @@ struct ConvDispatch {
 // Where a profiled run's time went (CUDA events, milliseconds).
 struct NetworkStageTimes {
   double maps = 0;        // input coordinates checked and hashed, every map built, pairs counted
-  double mapExtras = 0;   // sort permutations, tile masks, pair lists of the chosen kernels (enqueued
-                          // between convolutions: the GPU time between their events, overlapping)
+  double mapExtras = 0;   // sort permutations, tile masks, pair lists of the chosen kernels, summed
+                          // over their builds on a side stream (overlapping the convolutions)
   double convolutions = 0;
   double elementwise = 0; // unfused batch norm, ReLU and add, and concatenations
   double total = 0;
@@ -81,6 +81,7 @@ public:
 private:
   struct StepResources;
   void dispatchConvolutions();
+  bool needsExtras(size_t step) const;
   void prepareExtras(size_t step);
   void launchStep(size_t step);
 
@@ -98,7 +99,18 @@ private:
   std::map<std::string, DeviceKernelMap> maps_;
   std::map<std::string, long long> pairs_;
   std::map<std::string, DeviceTensor> tensors_;
-  std::map<std::tuple<std::string, int, int, bool>, std::shared_ptr<const DeviceKernelMapExtras>> extrasBuilt_;
+  // Sort inputs and pair lists of this run by (map, splits, tile rows, pairs), built on the side
+  // stream; `ready` is recorded there once they are.
+  struct BuiltExtras {
+    std::shared_ptr<const DeviceKernelMapExtras> extras;
+    CUevent ready = nullptr;
+    BuiltExtras() = default;
+    BuiltExtras(const BuiltExtras &) = delete;
+    BuiltExtras &operator=(const BuiltExtras &) = delete;
+    ~BuiltExtras();
+  };
+  std::map<std::tuple<std::string, int, int, bool>, BuiltExtras> extrasBuilt_;
+  CUstream sideStream_ = nullptr;
   std::vector<ConvDispatch> dispatches_;
   NetworkStageTimes stages_;
   std::vector<double> stepMs_;
