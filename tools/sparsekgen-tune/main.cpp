@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "sparsekgen/Network.h"
 #include "sparsekgen/Workload.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/Errors.h"
@@ -27,7 +28,7 @@ using namespace sparsekgen;
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  std::string workload, data, out, evaluate, report;
+  std::string workload, network, data, out, evaluate, report;
   std::vector<std::string> inputs;
   double abandonRatio = 1.5, tolerance = 2e-2;
   int iterations = 31;
@@ -304,7 +305,13 @@ int main(int argc, char **argv) {
   Options o;
   CLI::App app{"sparsekgen-tune: tune the linked bundle's kernels per layer of a workload on this GPU and write a "
                "config table,\nor evaluate a table's choices against the heuristic default (--evaluate)."};
-  app.add_option("--workload", o.workload, "workload JSON (schemas/workload.schema.json)")->required()->check(CLI::ExistingFile);
+  auto *workloadOption =
+      app.add_option("--workload", o.workload, "workload JSON (schemas/workload.schema.json)")->check(CLI::ExistingFile);
+  auto *networkOption = app.add_option("--network", o.network,
+                                       "network description (schemas/network.schema.json): tunes the convolutions "
+                                       "of its fusion plan")
+                            ->check(CLI::ExistingFile);
+  workloadOption->excludes(networkOption);
   app.add_option("--data", o.data, "data directory holding scans/ and voxels/")->required()->check(CLI::ExistingDirectory);
   app.add_option("--inputs", o.inputs, "input files to use instead of the workload's (scans/*.bin or voxels/*.i32 names)");
   app.add_option("--out", o.out, "config table to write (tuning)");
@@ -316,7 +323,9 @@ int main(int argc, char **argv) {
   app.add_flag("--allow-mismatch", o.allowMismatch, "use a table tuned on another GPU or bundle, with a warning");
   CLI11_PARSE(app, argc, argv);
   try {
-    Workload workload = loadWorkload(o.workload);
+    if (o.workload.empty() && o.network.empty())
+      throw RuntimeError("give --workload FILE or --network FILE");
+    Workload workload = o.network.empty() ? loadWorkload(o.workload) : loadNetwork(o.network).workload();
     if (!o.inputs.empty()) {
       WorkloadInput model = workload.inputs.front();
       workload.inputs.clear();
