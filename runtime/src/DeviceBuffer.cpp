@@ -41,8 +41,10 @@ void DeviceBuffer::upload(const void *host, size_t bytes) {
   if (bytes > bytes_)
     throw RuntimeError(fmt::format("upload of {} bytes into a device buffer of {}", bytes, bytes_));
   if (bytes) {
-    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "before an upload");
-    checkCuda(cuMemcpyHtoD(pointer_, host, bytes), "cuMemcpyHtoD", fmt::format("of {} bytes", bytes));
+    // Ordered on the buffer's own stream only: a synchronous copy would go through the legacy
+    // default stream and wait for everything queued there (a network's running layers).
+    checkCuda(cuMemcpyHtoDAsync(pointer_, host, bytes, stream_), "cuMemcpyHtoDAsync", fmt::format("of {} bytes", bytes));
+    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "after an upload");
   }
 }
 
@@ -50,15 +52,15 @@ void DeviceBuffer::downloadTo(void *host, size_t bytes) const {
   if (bytes > bytes_)
     throw RuntimeError(fmt::format("download of {} bytes from a device buffer of {}", bytes, bytes_));
   if (bytes) {
-    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "before a download");
-    checkCuda(cuMemcpyDtoH(host, pointer_, bytes), "cuMemcpyDtoH", fmt::format("of {} bytes", bytes));
+    checkCuda(cuMemcpyDtoHAsync(host, pointer_, bytes, stream_), "cuMemcpyDtoHAsync", fmt::format("of {} bytes", bytes));
+    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "after a download");
   }
 }
 
 void DeviceBuffer::fill(unsigned char value) {
   if (bytes_) {
-    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "before a fill");
-    checkCuda(cuMemsetD8(pointer_, value, bytes_), "cuMemsetD8", fmt::format("of {} bytes", bytes_));
+    checkCuda(cuMemsetD8Async(pointer_, value, bytes_, stream_), "cuMemsetD8Async", fmt::format("of {} bytes", bytes_));
+    checkCuda(cuStreamSynchronize(stream_), "cuStreamSynchronize", "after a fill");
   }
 }
 
