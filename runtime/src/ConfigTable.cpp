@@ -46,6 +46,13 @@ KernelDescription describeKernel(const std::string &name, const json &spec) {
   return d;
 }
 
+std::vector<KernelDescription> describeKernels(const std::vector<const skg_kernel_record *> &records) {
+  std::vector<KernelDescription> descriptions;
+  for (const auto *record : records)
+    descriptions.push_back(describeKernel(record->name, json::parse(record->spec_json)));
+  return descriptions;
+}
+
 bool kernelFits(const KernelDescription &k, const LayerKey &key) {
   return k.operand == key.dtype && k.output == key.dtype && k.epilogue == key.epilogue &&
          key.inChannels % k.alignment == 0 && key.outChannels % k.alignment == 0;

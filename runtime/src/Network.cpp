@@ -103,20 +103,6 @@ int opRank(const std::string &op) {
 
 } // namespace
 
-const NetworkNode &Network::node(const std::string &nodeName) const {
-  for (const auto &n : nodes)
-    if (n.name == nodeName)
-      return n;
-  throw RuntimeError(fmt::format("network {}: no node named '{}'", source, nodeName));
-}
-
-const WorkloadMap &Network::findMap(const std::string &mapName) const {
-  for (const auto &m : maps)
-    if (m.name == mapName)
-      return m;
-  throw RuntimeError(fmt::format("network {}: no map named '{}'", source, mapName));
-}
-
 Workload Network::workload() const {
   Workload w;
   w.name = name;

@@ -74,13 +74,11 @@ private:
 
 NetworkExecutor::NetworkExecutor(Context &context, Network network, const NetworkParameters &parameters,
                                  const ConfigTable *table)
-    : context_(context), network_(std::move(network)), plan_(planNetwork(network_)), table_(table) {
-  records_ = context_.kernels();
-  for (const auto *record : records_)
-    descriptions_.push_back(describeKernel(record->name, nlohmann::json::parse(record->spec_json)));
+    : context_(context), network_(std::move(network)), plan_(planNetwork(network_)), table_(table),
+      dtype_(dtypeFromName(network_.dtype)) {
+  descriptions_ = describeKernels(context_.kernels());
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network executor)");
   checkCuda(cuStreamCreate(&sideStream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "(network sort inputs)");
-  const uint32_t dtype = dtypeFromName(network_.dtype);
   auto upload = [&](const std::string &name, size_t size, uint32_t type) {
     auto values = requireParameter(parameters, name, size, network_);
     parameters_[name] = DeviceBuffer::from(encodeElements(values, type));
@@ -90,7 +88,7 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
     if (step.kind == PlanStep::Kind::Conv)
       upload(step.name + ".weight",
              static_cast<size_t>(network_.findMap(step.map).geometry.volume()) * step.inChannels * step.outChannels,
-             dtype);
+             dtype_);
     if (!step.biasOf.empty())
       upload(step.biasOf + ".bias", step.outChannels, SKG_F32);
     if (!step.scaleShiftOf.empty()) {
@@ -101,6 +99,19 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
       resources->ops.push_back(epilogueOpFromName(op));
     steps_.push_back(std::move(resources));
   }
+  // Each tensor is freed after the last step reading it, unless it is an output or the input.
+  std::map<std::string, size_t> lastReader;
+  for (size_t i = 0; i < plan_.size(); ++i) {
+    for (const auto &name : plan_[i].inputs)
+      lastReader[name] = i;
+    if (!plan_[i].residual.empty())
+      lastReader[plan_[i].residual] = i;
+  }
+  const std::set<std::string> outputs(network_.outputs.begin(), network_.outputs.end());
+  freedAfter_.resize(plan_.size());
+  for (const auto &[name, last] : lastReader)
+    if (!outputs.count(name) && name != Network::kInput)
+      freedAfter_[last].push_back(name);
 }
 
 NetworkExecutor::~NetworkExecutor() {
@@ -231,7 +242,7 @@ void NetworkExecutor::launchStep(size_t i) {
     args.out = out.data;
     args.rows = x.rows;
     args.channels = x.channels;
-    args.dtype = dtypeFromName(network_.dtype);
+    args.dtype = dtype_;
     args.ops = r.ops;
     args.bias = parameter(step.biasOf, ".bias");
     args.scale = parameter(step.scaleShiftOf, ".scale");
@@ -245,7 +256,7 @@ void NetworkExecutor::launchStep(size_t i) {
       inputs.push_back(tensors_.at(name).data);
       widths.push_back(tensors_.at(name).channels);
     }
-    concatChannels(inputs, widths, out.data, out.rows, dtypeFromName(network_.dtype), nullptr);
+    concatChannels(inputs, widths, out.data, out.rows, dtype_, nullptr);
   }
 }
 
@@ -286,22 +297,13 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
   const double mapsHost = std::chrono::duration<double, std::milli>(Clock::now() - hostStart).count();
   dispatchConvolutions();
 
-  // The last step reading each tensor, so it can be freed after it.
-  std::map<std::string, size_t> lastReader;
-  for (size_t i = 0; i < plan_.size(); ++i) {
-    for (const auto &name : plan_[i].inputs)
-      lastReader[name] = i;
-    if (!plan_[i].residual.empty())
-      lastReader[plan_[i].residual] = i;
-  }
-  const std::set<std::string> outputs(network_.outputs.begin(), network_.outputs.end());
   DeviceTensor input;
   input.data = features;
   input.rows = rows;
   input.channels = network_.inputChannels;
   input.coordinates = levels_.at("l0");
   tensors_.emplace(Network::kInput, std::move(input));
-  const int elementBytesOfType = elementBytes(dtypeFromName(network_.dtype));
+  const int elementBytesOfType = elementBytes(dtype_);
   std::vector<std::pair<int, int>> stepEvents, extrasEvents;
   for (size_t i = 0; i < plan_.size(); ++i) {
     const PlanStep &step = plan_[i];
@@ -333,9 +335,8 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
       ++next;
     buildExtras(next);
     if (!options.keepIntermediates)
-      for (const auto &[name, last] : lastReader)
-        if (last == i && !outputs.count(name) && name != Network::kInput)
-          tensors_.erase(name);
+      for (const auto &name : freedAfter_[i])
+        tensors_.erase(name);
   }
   const int end = timeline.mark();
   std::map<std::string, DeviceTensor> result;

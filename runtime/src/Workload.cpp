@@ -29,11 +29,12 @@ std::array<int, 3> triple(const JsonReader &r, const json &object, const std::st
 
 } // namespace
 
-const WorkloadMap &Workload::findMap(const std::string &mapName) const {
+const WorkloadMap &findWorkloadMap(const std::vector<WorkloadMap> &maps, const std::string &name,
+                                   const std::string &owner) {
   for (const auto &m : maps)
-    if (m.name == mapName)
+    if (m.name == name)
       return m;
-  throw RuntimeError(fmt::format("workload {}: no map named '{}'", source, mapName));
+  throw RuntimeError(fmt::format("{}: no map named '{}'", owner, name));
 }
 
 std::vector<LayerGroup> Workload::layerGroups() const {
@@ -168,9 +169,8 @@ std::map<std::string, KernelMap> buildMapsCpu(const std::vector<WorkloadMap> &wo
   std::map<std::string, KernelMap> maps;
   for (const auto &m : workloadMaps) {
     if (m.transposed()) {
-      auto strided = std::find_if(workloadMaps.begin(), workloadMaps.end(),
-                                  [&](const WorkloadMap &o) { return o.name == m.mirrors; });
-      maps[m.name] = transposedKernelMapCpu(maps.at(strided->name), levels.at(strided->coordinates));
+      const WorkloadMap &strided = findWorkloadMap(workloadMaps, m.mirrors, "maps");
+      maps[m.name] = transposedKernelMapCpu(maps.at(strided.name), levels.at(strided.coordinates));
       continue;
     }
     maps[m.name] = buildKernelMapCpu(levels.at(m.coordinates), m.geometry);

@@ -41,14 +41,6 @@ struct Candidate {
   std::string label() const { return splits > 1 ? fmt::format("{} x{} splits", kernel->name, splits) : kernel->name; }
 };
 
-// The linked bundle's kernels as dispatch describes them, in the context's order.
-std::vector<KernelDescription> describeBundle(const Context &context) {
-  std::vector<KernelDescription> descriptions;
-  for (const auto *record : context.kernels())
-    descriptions.push_back(describeKernel(record->name, nlohmann::json::parse(record->spec_json)));
-  return descriptions;
-}
-
 // The group's key over a map with `outputs` rows and `pairs` pairs (zeros where only the layer's
 // shape matters).
 LayerKey groupKey(const Workload &workload, const LayerGroup &group, long long outputs, long long pairs) {
@@ -340,7 +332,7 @@ int main(int argc, char **argv) {
     if (o.evaluate.empty() && o.out.empty())
       throw RuntimeError("give --out TABLE to tune, or --evaluate TABLE");
     Context context(0, sparsekgen_kernels);
-    auto descriptions = describeBundle(context);
+    auto descriptions = describeKernels(context.kernels());
     return o.evaluate.empty() ? tune(o, workload, context, descriptions) : evaluate(o, workload, context, descriptions);
   } catch (const std::exception &error) {
     fmt::print(stderr, "\nsparsekgen-tune: error: {}\n", error.what());

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "sparsekgen/BundleAbi.h"
+
 namespace sparsekgen {
 
 // What a choice depends on: the layer's shape and types, and its map bucketed.
@@ -32,6 +34,8 @@ struct KernelDescription {
   std::vector<std::string> epilogue;
 };
 KernelDescription describeKernel(const std::string &name, const nlohmann::json &spec);
+// The descriptions of a linked bundle's kernels (Context::kernels()), in that order.
+std::vector<KernelDescription> describeKernels(const std::vector<const skg_kernel_record *> &records);
 
 // Whether `kernel` computes the layer of `key`: its operand type, an output of that same type,
 // its fused epilogue, and a channel alignment dividing Cin and Cout.

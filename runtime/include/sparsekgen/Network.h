@@ -39,8 +39,7 @@ struct Network {
   std::vector<std::string> outputs;
   std::map<std::string, TensorShape> tensors;
 
-  const NetworkNode &node(const std::string &name) const;
-  const WorkloadMap &findMap(const std::string &name) const;
+  const WorkloadMap &findMap(const std::string &name) const { return findWorkloadMap(maps, name, "network " + source); }
   // The convolution layers of the fused plan as a tuning workload (layer names are conv node names).
   Workload workload() const;
 };

@@ -89,8 +89,9 @@ private:
   Network network_;
   std::vector<PlanStep> plan_;
   const ConfigTable *table_;
+  uint32_t dtype_;                              // skg_dtype of the network
+  std::vector<std::vector<std::string>> freedAfter_; // per plan step: tensors it reads last
   std::vector<KernelDescription> descriptions_;
-  std::vector<const skg_kernel_record *> records_;
   std::map<std::string, DeviceBuffer> parameters_; // on the device, in the network's type (f32 for vectors)
   std::vector<std::unique_ptr<StepResources>> steps_;
 

@@ -38,13 +38,17 @@ struct LayerGroup {
   std::vector<std::string> layers;
 };
 
+// The map named `name`; RuntimeError naming `owner` (e.g. "workload w.json") when there is none.
+const WorkloadMap &findWorkloadMap(const std::vector<WorkloadMap> &maps, const std::string &name,
+                                   const std::string &owner);
+
 struct Workload {
   std::string name, dtype, source;
   std::vector<WorkloadInput> inputs;
   std::vector<WorkloadMap> maps;
   std::vector<WorkloadLayer> layers;
 
-  const WorkloadMap &findMap(const std::string &name) const;
+  const WorkloadMap &findMap(const std::string &name) const { return findWorkloadMap(maps, name, "workload " + source); }
   std::vector<LayerGroup> layerGroups() const; // in the order of their first layer
 };
 
