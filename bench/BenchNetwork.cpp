@@ -7,7 +7,6 @@
 //   sparsekgen-bench-network --network N.json [--table T.json] [--out R.json] [--dump-coordinates DIR] INPUT...
 //   INPUT: scan.bin:COLUMNS (voxelized at --voxel-size) or coords.i32 (int32 [N, 4] = batch, z, y, x)
 #include <algorithm>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -46,23 +45,13 @@ const char *sourceName(Dispatch::Source source) {
   }
 }
 
-std::vector<float> randomFeatures(size_t count, uint32_t dtype) {
-  std::mt19937 random(17);
-  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  std::vector<float> values(count);
-  for (auto &v : values)
-    v = roundToElement(unit(random), dtype);
-  return values;
-}
-
 nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const bench::BenchInput &input,
                           const Options &o) {
   const Network &network = executor.network();
   const uint32_t dtype = dtypeFromName(network.dtype);
   const int rows = static_cast<int>(input.coordinates.size());
   auto coordinates = DeviceBuffer::from(input.coordinates);
-  auto features = DeviceBuffer::from(encodeElements(randomFeatures(static_cast<size_t>(rows) * network.inputChannels,
-                                                                   dtype), dtype));
+  auto features = DeviceBuffer::from(encodeElements(randomFeatures(network, rows, 17), dtype));
   // Checked run: every output row written with finite values.
   auto outputs = executor.run(coordinates.get(), rows, features.get());
   for (const auto &[name, tensor] : outputs) {
@@ -150,8 +139,10 @@ int main(int argc, char **argv) {
       table.requireMatch(context.device().name, context.device().sm, sparsekgen_kernels.bundle_hash, o.allowMismatch);
     }
     NetworkExecutor executor(context, network, randomParameters(network, 7), o.table.empty() ? nullptr : &table);
+    auto convolutions = std::count_if(executor.plan().begin(), executor.plan().end(),
+                                      [](const PlanStep &step) { return step.kind == PlanStep::Kind::Conv; });
     fmt::print("{} on {}: {} steps ({} convolutions), dispatch by {}\n", network.name, context.device().name,
-               executor.plan().size(), network.workload().layers.size(),
+               executor.plan().size(), convolutions,
                o.table.empty() ? "the heuristic" : bench::baseName(o.table));
     nlohmann::json runs = nlohmann::json::array();
     for (const auto &spec : o.inputs) {

@@ -262,6 +262,16 @@ NetworkParameters randomParameters(const Network &network, uint32_t seed) {
   return parameters;
 }
 
+std::vector<float> randomFeatures(const Network &network, size_t rows, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  const uint32_t dtype = dtypeFromName(network.dtype);
+  std::vector<float> values(rows * network.inputChannels);
+  for (auto &v : values)
+    v = roundToElement(unit(random), dtype);
+  return values;
+}
+
 std::map<std::string, std::vector<double>> referenceNetworkForward(const Network &network,
                                                                    const NetworkParameters &parameters,
                                                                    const std::vector<Coordinate> &coordinates,

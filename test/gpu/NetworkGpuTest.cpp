@@ -2,7 +2,6 @@
 // network on a real KITTI crop, dispatched by the heuristic and by its tuned table (which picks
 // sorted, split and tile variants), activations stored in fp16 between layers.
 #include <cmath>
-#include <random>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -31,21 +30,12 @@ struct NetworkCase {
 
 class EveryNetwork : public ::testing::TestWithParam<NetworkCase> {};
 
-std::vector<float> randomFeatures(size_t count, uint32_t seed) {
-  std::mt19937 random(seed);
-  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  std::vector<float> values(count);
-  for (auto &v : values)
-    v = roundToElement(unit(random), SKG_F16);
-  return values;
-}
-
 TEST_P(EveryNetwork, MatchesItsFloat64DescriptionRunOnARealScan) {
   Context &gpu = context();
   const auto &param = GetParam();
   Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/" + param.network + ".json");
   auto coordinates = voxelize(loadPointFile(testclouds::testDataDirectory() + "/kitti_000008.bin", 4), 0.05f);
-  auto features = randomFeatures(coordinates.size() * network.inputChannels, 21);
+  auto features = randomFeatures(network, coordinates.size(), 21);
   auto parameters = randomParameters(network, 7);
   auto reference = referenceNetworkForward(network, parameters, coordinates, features);
 
@@ -120,7 +110,7 @@ TEST(NetworkExecutorTiming, StepsCanBeTimedOnKeptTensors) {
   NetworkExecutor executor(gpu, network, randomParameters(network, 1));
   auto coordinates = testclouds::randomCloud(5000, 3, {0});
   auto deviceCoordinates = DeviceBuffer::from(coordinates);
-  auto deviceFeatures = DeviceBuffer::from(encodeElements(randomFeatures(coordinates.size() * 4, 2), SKG_F16));
+  auto deviceFeatures = DeviceBuffer::from(encodeElements(randomFeatures(network, coordinates.size(), 2), SKG_F16));
   executor.run(deviceCoordinates.get(), static_cast<int>(coordinates.size()), deviceFeatures.get());
   EXPECT_THROW(executor.timeStep(3, 1, 3), RuntimeError); // intermediates were freed
   executor.run(deviceCoordinates.get(), static_cast<int>(coordinates.size()), deviceFeatures.get(),
