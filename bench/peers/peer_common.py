@@ -14,6 +14,17 @@ import torch
 WARMUP, ITERATIONS, LAYER_ITERATIONS, PROFILED_RUNS = 10, 50, 30, 10
 
 
+def parse_network_args():
+    """COORDS_DIR OUR_RESULTS_DIR NETWORKS_DIR [--out F], the arguments of the network peer scripts."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("coords_dir", help="the coordinates sparsekgen-bench-network dumped")
+    parser.add_argument("ours_dir", help="its results, bench-<network>.json")
+    parser.add_argument("networks_dir", help="bench/networks")
+    parser.add_argument("--out")
+    return parser.parse_args()
+
+
 def load_inputs(coords_dir, shift):
     """{label: int32 [N, 4] (batch, x, y, z) on the GPU}; with `shift`, moved by multiples of 16 (which
     keeps every stride-2 grouping of four levels) so that no coordinate is negative, for peers that

@@ -8,7 +8,6 @@ floor(x / 2) outputs of the descriptions, so those networks do more work in spco
 
     python3 spconv_networks.py COORDS_DIR OUR_RESULTS_DIR NETWORKS_DIR [--out results.json]
 """
-import argparse
 import os
 
 import torch
@@ -39,12 +38,7 @@ def conv(node, m, maps, cin):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("coords_dir")
-    parser.add_argument("ours_dir")
-    parser.add_argument("networks_dir")
-    parser.add_argument("--out")
-    args = parser.parse_args()
+    args = pc.parse_network_args()
     inputs = pc.load_inputs(args.coords_dir, shift=True)  # spconv indexes a non-negative grid
     runs = []
     torch.manual_seed(0)

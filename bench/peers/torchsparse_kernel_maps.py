@@ -12,15 +12,15 @@ import datetime
 import glob
 import json
 import os
-import statistics
 
 import numpy as np
 import torch
 import torchsparse
 from torchsparse.nn import functional as F
 
+from peer_common import ITERATIONS, WARMUP, median_ms
+
 LEVELS = 5
-WARMUP, ITERATIONS = 10, 50
 
 
 def build_all(coords, mode):
@@ -36,20 +36,6 @@ def build_all(coords, mode):
             c = down[-1]["coords"]
     up = [F.transpose_kernel_map(dict(d), False) for d in down]
     return submanifold, down, up
-
-
-def median_ms(fn):
-    for _ in range(WARMUP):
-        fn()
-    times = []
-    for _ in range(ITERATIONS):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    return statistics.median(times)
 
 
 def main():

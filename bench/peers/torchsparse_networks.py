@@ -8,7 +8,6 @@ CenterPoint backbone is built from bench/networks/ with TorchSparse modules. Tor
 
     python3 torchsparse_networks.py COORDS_DIR OUR_RESULTS_DIR NETWORKS_DIR [--out results.json]
 """
-import argparse
 import os
 import tempfile
 
@@ -59,12 +58,7 @@ def record_convs(model, x):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("coords_dir")
-    parser.add_argument("ours_dir")
-    parser.add_argument("networks_dir")
-    parser.add_argument("--out")
-    args = parser.parse_args()
+    args = pc.parse_network_args()
     # hashmap_on_the_fly drops negative coordinates, so it gets the shifted ones; hashmap takes the
     # coordinates as they are (shifting them changes its strided levels by a voxel here and there).
     inputs = pc.load_inputs(args.coords_dir, shift=False)
