@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <tuple>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
 #include "NetworkOps.h"
 #include "sparsekgen/Conv.h"
@@ -25,13 +24,13 @@ struct NetworkExecutor::StepResources {
   // Sort inputs or pair lists of the kernel, shared by the steps needing the same ones of one map.
   std::shared_ptr<const DeviceKernelMapExtras> extras;
   CUevent extrasReady = nullptr; // recorded on the side stream after the extras were built
-  std::vector<uint32_t> ops;                 // element-wise steps
+  std::vector<uint32_t> ops;     // element-wise steps
 };
 
 namespace {
 
-std::vector<float> requireParameter(const NetworkParameters &parameters, const std::string &name, size_t size,
-                                    const Network &network) {
+const std::vector<float> &requireParameter(const NetworkParameters &parameters, const std::string &name,
+                                           size_t size, const Network &network) {
   auto it = parameters.find(name);
   if (it == parameters.end())
     throw RuntimeError(fmt::format("network {}: parameter '{}' is missing", network.name, name));
@@ -80,8 +79,7 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network executor)");
   checkCuda(cuStreamCreate(&sideStream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "(network sort inputs)");
   auto upload = [&](const std::string &name, size_t size, uint32_t type) {
-    auto values = requireParameter(parameters, name, size, network_);
-    parameters_[name] = DeviceBuffer::from(encodeElements(values, type));
+    parameters_[name] = DeviceBuffer::from(encodeElements(requireParameter(parameters, name, size, network_), type));
   };
   for (const auto &step : plan_) {
     auto resources = std::make_unique<StepResources>();
@@ -151,14 +149,25 @@ void NetworkExecutor::dispatchConvolutions() {
   }
 }
 
-// Whether step `i`'s kernel reads map extras (sort inputs or pair lists).
-bool NetworkExecutor::needsExtras(size_t i) const {
-  const StepResources &r = *steps_[i];
+// The map extras step `i`'s kernel reads (sort inputs or pair lists), if any.
+std::optional<MapExtrasRequest> NetworkExecutor::extrasRequest(size_t i) const {
   if (plan_[i].kind != PlanStep::Kind::Conv)
-    return false;
-  auto dataflow = r.kernel->dataflow;
-  return dataflow == SKG_IMPLICIT_GEMM_SORTED || dataflow == SKG_IMPLICIT_GEMM_SPLIT ||
-         dataflow == SKG_FETCH_ON_DEMAND || dataflow == SKG_GATHER_GEMM_SCATTER;
+    return std::nullopt;
+  const StepResources &r = *steps_[i];
+  MapExtrasRequest request;
+  switch (r.kernel->dataflow) {
+  case SKG_IMPLICIT_GEMM_SORTED:
+  case SKG_IMPLICIT_GEMM_SPLIT:
+    request.splits = r.splits;
+    request.tileRows = static_cast<int>(r.kernel->rows_per_block);
+    return request;
+  case SKG_FETCH_ON_DEMAND:
+  case SKG_GATHER_GEMM_SCATTER:
+    request.pairs = true;
+    return request;
+  default:
+    return std::nullopt;
+  }
 }
 
 // The map extras step `i`'s kernel reads, built on first use in the run and shared by the steps
@@ -166,23 +175,11 @@ bool NetworkExecutor::needsExtras(size_t i) const {
 // were read back) while the default stream runs earlier layers; the step waits for its event.
 void NetworkExecutor::prepareExtras(size_t i) {
   StepResources &r = *steps_[i];
-  if (r.extras || !needsExtras(i))
+  auto wanted = extrasRequest(i);
+  if (r.extras || !wanted)
     return;
   const std::string &mapName = plan_[i].map;
-  MapExtrasRequest request;
-  switch (r.kernel->dataflow) {
-  case SKG_IMPLICIT_GEMM_SORTED:
-  case SKG_IMPLICIT_GEMM_SPLIT:
-    request.splits = r.splits;
-    request.tileRows = static_cast<int>(r.kernel->rows_per_block);
-    break;
-  case SKG_FETCH_ON_DEMAND:
-  case SKG_GATHER_GEMM_SCATTER:
-    request.pairs = true;
-    break;
-  default:
-    return;
-  }
+  const MapExtrasRequest &request = *wanted;
   auto &built = extrasBuilt_[{mapName, request.splits, request.tileRows, request.pairs}];
   if (!built.extras) {
     built.extras =
@@ -318,7 +315,7 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
     // This step's extras (normally built while the previous step ran), the step, then the extras of
     // the next step that needs any, which the side stream builds while this one runs.
     auto buildExtras = [&](size_t j) {
-      if (j >= plan_.size() || !needsExtras(j) || steps_[j]->extras)
+      if (j >= plan_.size() || !extrasRequest(j) || steps_[j]->extras)
         return;
       const int extrasStart = timeline.mark(sideStream_);
       const auto extrasHostStart = Clock::now();
@@ -331,7 +328,7 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
     launchStep(i);
     stepEvents.emplace_back(before, timeline.mark());
     size_t next = i + 1;
-    while (next < plan_.size() && !needsExtras(next))
+    while (next < plan_.size() && !extrasRequest(next))
       ++next;
     buildExtras(next);
     if (!options.keepIntermediates)

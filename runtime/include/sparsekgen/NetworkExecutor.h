@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -81,7 +82,7 @@ public:
 private:
   struct StepResources;
   void dispatchConvolutions();
-  bool needsExtras(size_t step) const;
+  std::optional<MapExtrasRequest> extrasRequest(size_t step) const;
   void prepareExtras(size_t step);
   void launchStep(size_t step);
 
