@@ -12,7 +12,7 @@
 
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Verification.h"
-#include "BenchReport.h"
+#include "sparsekgen/RunReport.h"
 #include "sparsekgen_kernels.h"
 
 int main(int argc, char **argv) {
@@ -54,10 +54,10 @@ int main(int argc, char **argv) {
           double ms = sparsekgen::medianMilliseconds([&] { sparsekgen::convForward(context, *kernel, args); },
                                                      kWarmup, kIterations);
           bool isDefault = kernel == context.kernels().front();
-          fmt::print("{:<22} {:>7} {:>4}  {:<64} {:>9.4f} {:>9.2f} {:>8.1e}{}\n", sparsekgen::bench::baseName(scan), voxels.size(),
+          fmt::print("{:<22} {:>7} {:>4}  {:<64} {:>9.4f} {:>9.2f} {:>8.1e}{}\n", sparsekgen::reports::baseName(scan), voxels.size(),
                      channels, kernel->name, ms, flops / (ms * 1e-3) / 1e12, check.relativeError,
                      isDefault ? "  (default)" : "");
-          runs.push_back({{"scan", sparsekgen::bench::baseName(scan)},
+          runs.push_back({{"scan", sparsekgen::reports::baseName(scan)},
                           {"voxel_size_m", 0.05},
                           {"voxels", voxels.size()},
                           {"neighbour_pairs", pairs},
@@ -75,13 +75,13 @@ int main(int argc, char **argv) {
         }
       }
     }
-    nlohmann::json result = sparsekgen::bench::reportHeader("conv_forward_real_scans", context);
+    nlohmann::json result = sparsekgen::reports::reportHeader("conv_forward_real_scans", context);
     result["bundle_hash"] = sparsekgen_kernels.bundle_hash;
     result["method"] = fmt::format("CUDA events around each launch; median of {} after {} warm-up runs; output "
                                    "verified against float64 before timing",
                                    kIterations, kWarmup);
     result["runs"] = runs;
-    sparsekgen::bench::writeReport(result, outPath);
+    sparsekgen::reports::writeReport(result, outPath);
     return 0;
   } catch (const std::exception &error) {
     fmt::print(stderr, "sparsekgen-bench-conv: error: {}\n", error.what());

@@ -18,7 +18,7 @@
 #include "sparsekgen/GpuKernelMaps.h"
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Verification.h"
-#include "BenchReport.h"
+#include "sparsekgen/RunReport.h"
 #include "sparsekgen_kernels.h"
 
 namespace {
@@ -93,11 +93,11 @@ int main(int argc, char **argv) {
     nlohmann::json runs = nlohmann::json::array();
     fmt::print("{:<28} {:>8} {:>44} {:>10} {:>8}\n", "input", "voxels", "voxels per level", "ms", "exact");
     for (const auto &input : inputs) {
-      auto loaded = bench::loadBenchInput(input);
+      auto loaded = reports::loadBenchInput(input);
       const auto &level0 = loaded.coordinates;
       const std::string &name = loaded.label;
       if (!dumpDir.empty())
-        bench::dumpCoordinates(dumpDir, loaded);
+        reports::dumpCoordinates(dumpDir, loaded);
       auto device = DeviceBuffer::from(level0);
       const int rows = static_cast<int>(level0.size());
       NetworkMaps checked = buildNetworkMaps(device.get(), rows);
@@ -119,13 +119,13 @@ int main(int argc, char **argv) {
                       {"median_ms", ms},
                       {"maps_identical_to_cpu_reference", exact}});
     }
-    nlohmann::json result = bench::reportHeader("minkunet42_kernel_maps", context);
+    nlohmann::json result = reports::reportHeader("minkunet42_kernel_maps", context);
     result["maps"] = "5 x 3x3x3 submanifold, 4 x 2x2x2 stride 2 (with output coordinates), 4 transposed";
     result["method"] = fmt::format("from level-0 coordinates on the GPU (hash tables included); CUDA events "
                                    "around the whole build; median of {} after {} warm-up runs",
                                    kIterations, kWarmup);
     result["runs"] = runs;
-    bench::writeReport(result, outPath);
+    reports::writeReport(result, outPath);
     return 0;
   } catch (const std::exception &error) {
     fmt::print(stderr, "sparsekgen-bench-kernel-maps: error: {}\n", error.what());

@@ -19,7 +19,7 @@
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/NetworkExecutor.h"
 #include "sparsekgen/Verification.h"
-#include "BenchReport.h"
+#include "sparsekgen/RunReport.h"
 #include "sparsekgen_kernels.h"
 
 namespace {
@@ -45,7 +45,7 @@ const char *sourceName(Dispatch::Source source) {
   }
 }
 
-nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const bench::BenchInput &input,
+nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const reports::BenchInput &input,
                           const Options &o) {
   const Network &network = executor.network();
   const uint32_t dtype = dtypeFromName(network.dtype);
@@ -143,17 +143,17 @@ int main(int argc, char **argv) {
                                       [](const PlanStep &step) { return step.kind == PlanStep::Kind::Conv; });
     fmt::print("{} on {}: {} steps ({} convolutions), dispatch by {}\n", network.name, context.device().name,
                executor.plan().size(), convolutions,
-               o.table.empty() ? "the heuristic" : bench::baseName(o.table));
+               o.table.empty() ? "the heuristic" : reports::baseName(o.table));
     nlohmann::json runs = nlohmann::json::array();
     for (const auto &spec : o.inputs) {
-      auto input = bench::loadBenchInput(spec, o.voxelSize);
+      auto input = reports::loadBenchInput(spec, o.voxelSize);
       if (!o.dumpDir.empty())
-        bench::dumpCoordinates(o.dumpDir, input);
+        reports::dumpCoordinates(o.dumpDir, input);
       runs.push_back(benchInput(context, executor, input, o));
     }
-    nlohmann::json report = bench::reportHeader("network_end_to_end", context);
+    nlohmann::json report = reports::reportHeader("network_end_to_end", context);
     report["network"] = network.name;
-    report["table"] = o.table.empty() ? "" : bench::baseName(o.table);
+    report["table"] = o.table.empty() ? "" : reports::baseName(o.table);
     report["bundle_hash"] = sparsekgen_kernels.bundle_hash;
     report["dtype"] = network.dtype;
     report["method"] = fmt::format(
@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
         "tensors, median of {}; scans voxelized at {} m",
         network.dtype, o.iterations, o.warmup, o.layerIterations, o.voxelSize);
     report["runs"] = runs;
-    bench::writeReport(report, o.out);
+    reports::writeReport(report, o.out);
     return 0;
   } catch (const std::exception &error) {
     fmt::print(stderr, "sparsekgen-bench-network: {}\n", error.what());

@@ -1,13 +1,20 @@
-# The runtime's CPU part: kernel maps and references, point files, element types, the config table, workloads.
-# Built in every configuration (the CLI's explain command and the unit tests use it; no CUDA).
+# The runtime's CPU part: the dataflow table, argument binding, kernel maps and references, point
+# files, element types, the config table, workloads and networks. Built in every configuration (the
+# generator shares the dataflow table; the CLI's explain command and the unit tests use the rest;
+# no CUDA). Sources are grouped by subsystem under src/ (docs/architecture.md).
+set(runtime_src ${CMAKE_CURRENT_LIST_DIR}/src)
 add_library(sparsekgen_runtime_cpu STATIC
-  ${CMAKE_CURRENT_LIST_DIR}/src/ElementTypes.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/src/KernelMapCpu.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/src/PointCloud.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/src/Reference.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/src/ConfigTable.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/src/Workload.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/src/Network.cpp
+  ${runtime_src}/conv/DataflowTable.cpp
+  ${runtime_src}/conv/EnumNames.cpp
+  ${runtime_src}/conv/LaunchArguments.cpp
+  ${runtime_src}/conv/ConvArguments.cpp
+  ${runtime_src}/conv/ElementTypes.cpp
+  ${runtime_src}/maps/KernelMapCpu.cpp
+  ${runtime_src}/maps/PointCloud.cpp
+  ${runtime_src}/check/Reference.cpp
+  ${runtime_src}/tuning/ConfigTable.cpp
+  ${runtime_src}/tuning/Workload.cpp
+  ${runtime_src}/network/Network.cpp
 )
-target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
+target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include PRIVATE ${runtime_src})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)

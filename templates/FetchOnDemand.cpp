@@ -4,14 +4,29 @@
 // atomics; no gathered or per-offset product matrix exists in global memory. The reduction kernel
 // (one split) then applies the epilogue and converts. All offsets share one launch, so offsets
 // with few pairs cost a few tiles rather than a launch each.
-#include "ImplicitGemmMainloop.h"
-#include "sparsekgen/templates/Templates.h"
+#include "CompanionKernels.h"
+#include "mainloop/Mainloop.h"
 
 namespace sparsekgen {
 
-void buildFetchOnDemand(mlir::ModuleOp module, const KernelSpec &spec) {
-  buildImplicitGemmKernel(module, spec, ImplicitGemmVariant::FetchOnDemand);
-  buildSplitReductionKernel(module, spec);
+namespace {
+
+std::vector<FunctionTemplate> fetchOnDemand(const KernelSpec &spec) {
+  std::vector<KernelParameter> parameters = {operandBuffer(spec, "input", SKG_ROLE_READ),
+                                             operandBuffer(spec, "weight", SKG_ROLE_READ),
+                                             i32Buffer("pair_inputs", SKG_ROLE_READ),
+                                             i32Buffer("pair_outputs", SKG_ROLE_READ)};
+  for (auto &parameter : pairTileParameters())
+    parameters.push_back(parameter);
+  for (auto &parameter : {f32Buffer("partials", SKG_ROLE_SCRATCH), i32Size("in_channels"), i32Size("out_channels")})
+    parameters.push_back(parameter);
+  return {mainloopFunction(spec, std::move(parameters), SKG_GRID_PAIR_TILES,
+                           [] { return MainloopParts{pairListRows(), onePerTile(), atomicPartials()}; }),
+          reductionFunction(spec)};
 }
+
+const TemplateRegistration registration(SKG_FETCH_ON_DEMAND, SKG_FORWARD, fetchOnDemand);
+
+} // namespace
 
 } // namespace sparsekgen

@@ -29,20 +29,22 @@ mlir::Value toF32(KernelBuilder &kb, mlir::Value values) {
 
 } // namespace
 
-std::vector<std::pair<std::string, mlir::Type>> epilogueParameters(const std::vector<EpilogueOp> &ops,
-                                                                   mlir::Type residualBuffer) {
-  auto f32Buffer = KernelBuilder::globalBufferType(mlir::Float32Type::get(residualBuffer.getContext()));
-  std::vector<std::pair<std::string, mlir::Type>> parameters;
+std::vector<KernelParameter> epilogueParameters(const std::vector<EpilogueOp> &ops, skg_parameter_type residualType) {
+  std::vector<KernelParameter> parameters;
   if (has(ops, EpilogueOp::Bias))
-    parameters.push_back({"bias", f32Buffer});
+    parameters.push_back({"bias", SKG_PARAMETER_F32_BUFFER, SKG_ROLE_READ});
   if (has(ops, EpilogueOp::ScaleShift)) {
-    parameters.push_back({"scale", f32Buffer});
-    parameters.push_back({"shift", f32Buffer});
+    parameters.push_back({"scale", SKG_PARAMETER_F32_BUFFER, SKG_ROLE_READ});
+    parameters.push_back({"shift", SKG_PARAMETER_F32_BUFFER, SKG_ROLE_READ});
   }
   if (has(ops, EpilogueOp::ResidualAdd))
-    parameters.push_back({"residual", residualBuffer});
+    parameters.push_back({"residual", residualType, SKG_ROLE_READ});
   return parameters;
 }
+
+EpilogueOperands::EpilogueOperands(std::vector<EpilogueOp> ops, const std::function<mlir::Value(const char *)> &named)
+    : ops(std::move(ops)), bias(named("bias")), scale(named("scale")), shift(named("shift")),
+      residual(named("residual")) {}
 
 void storeWithEpilogue(KernelBuilder &kb, const OutputTensor &out, const EpilogueOperands &epilogue,
                        mlir::Value values, mlir::Value row, mlir::Value col) {

@@ -128,12 +128,11 @@ void accumulateTensorCore16(KernelBuilder &kb, mlir::Value ringA, mlir::Value ri
 void accumulateTf32(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mlir::Value stage, int ctaK,
                     mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
                     llvm::SmallVector<mlir::Value> &accumulators) {
-  constexpr int kTf32K = 8;
   auto &b = kb.b;
   mlir::Value g = kb.div(lane, 4), t = kb.rem(lane, 4);
   auto aType = mlir::VectorType::get({4, 1}, b.getF32Type());
   auto bType = mlir::VectorType::get({2, 1}, b.getF32Type());
-  for (int kk = 0; kk < ctaK; kk += kTf32K) {
+  for (int kk = 0; kk < ctaK; kk += kTf32MmaK) {
     mlir::Value k = kb.add(t, kk), k4 = kb.add(t, kk + 4);
     llvm::SmallVector<mlir::Value> a;
     for (int i = 0; i < mmaRows; ++i) {
@@ -152,7 +151,7 @@ void accumulateTf32(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mli
     for (int i = 0; i < mmaRows; ++i)
       for (int j = 0; j < mmaCols; ++j) {
         mlir::Value &acc = accumulators[i * mmaCols + j];
-        acc = mlir::nvgpu::MmaSyncOp::create(b, a[i], bFragments[j], acc, llvm::ArrayRef<int64_t>{16, 8, kTf32K},
+        acc = mlir::nvgpu::MmaSyncOp::create(b, a[i], bFragments[j], acc, llvm::ArrayRef<int64_t>{kMmaM, kMmaN, kTf32MmaK},
                                              /*tf32Enabled=*/true);
       }
   }

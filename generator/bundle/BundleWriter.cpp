@@ -23,6 +23,7 @@
 #include "llvm/TargetParser/Host.h"
 
 #include "sparsekgen/BundleAbi.h"
+#include "sparsekgen/EnumNames.h"
 #include "sparsekgen/generator/Errors.h"
 
 namespace sparsekgen {
@@ -31,42 +32,33 @@ namespace {
 
 constexpr const char *kBundleSymbol = "sparsekgen_kernels";
 
-static_assert(static_cast<int>(Dataflow::FetchOnDemand) == SKG_FETCH_ON_DEMAND);
-static_assert(static_cast<int>(DataType::F32) == SKG_F32);
-static_assert(static_cast<int>(EpilogueOp::ResidualAdd) == SKG_EPILOGUE_RESIDUAL_ADD);
-static_assert(static_cast<int>(MathMode::Ffma) == SKG_MATH_FFMA);
-
 std::string imageBytes(const KernelImage &image) {
   // cuModuleLoadData reads PTX up to its terminating NUL.
   return image.cubin ? image.bytes : image.bytes + '\0';
 }
 
-nlohmann::json companionJson(const LaunchAbi &abi) {
-  if (abi.companionKernel.empty())
-    return nullptr;
+nlohmann::json functionJson(const KernelFunctionAbi &function) {
   nlohmann::json parameters = nlohmann::json::array();
-  for (const auto &[name, type] : abi.companionParameters)
-    parameters.push_back({{"name", name}, {"type", type}});
-  nlohmann::json auxiliary = nlohmann::json::array();
-  for (const auto &[name, list] : abi.auxiliaryKernels) {
-    nlohmann::json auxiliaryParameters = nlohmann::json::array();
-    for (const auto &[parameter, type] : list)
-      auxiliaryParameters.push_back({{"name", parameter}, {"type", type}});
-    auxiliary.push_back({{"name", name}, {"parameters", auxiliaryParameters}});
-  }
-  return {{"name", abi.companionKernel},
-          {"parameters", parameters},
-          {"threads_per_block", abi.companionThreadsPerBlock},
-          {"auxiliary_kernels", auxiliary}};
+  for (const auto &parameter : function.parameters)
+    parameters.push_back(
+        {{"name", parameter.name}, {"type", spellingOf(parameter.type)}, {"role", spellingOf(parameter.role)}});
+  return {{"name", function.name},
+          {"role", spellingOf(function.role)},
+          {"grid", spellingOf(function.grid)},
+          {"threads_per_block", function.threadsPerBlock},
+          {"dynamic_shared_memory_bytes", function.sharedMemoryBytes},
+          {"rows_per_block", function.rowsPerBlock},
+          {"columns_per_block", function.columnsPerBlock},
+          {"parameters", parameters}};
 }
 
 nlohmann::json manifestJson(const std::vector<BundledKernel> &kernels, const std::string &catalogPath,
                             const std::string &hash) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto &kernel : kernels) {
-    nlohmann::json parameters = nlohmann::json::array();
-    for (const auto &[name, type] : kernel.abi.parameters)
-      parameters.push_back({{"name", name}, {"type", type}});
+    nlohmann::json functions = nlohmann::json::array();
+    for (const auto &function : kernel.abi.functions)
+      functions.push_back(functionJson(function));
     nlohmann::json images = nlohmann::json::array();
     for (const auto &image : kernel.images) {
       nlohmann::json entry = {{"sm", image.sm}, {"format", image.cubin ? "cubin" : "ptx"},
@@ -78,24 +70,19 @@ nlohmann::json manifestJson(const std::vector<BundledKernel> &kernels, const std
         entry["spill_load_bytes"] = image.report->spillLoadBytes;
         entry["stack_frame_bytes"] = image.report->stackFrameBytes;
       }
-      if (image.companionReport) {
-        entry["companion_registers"] = image.companionReport->registers;
-        entry["companion_spill_bytes"] =
-            image.companionReport->spillStoreBytes + image.companionReport->spillLoadBytes;
+      if (!image.companionReports.empty()) {
+        nlohmann::json companions = nlohmann::json::object();
+        for (const auto &[name, report] : image.companionReports)
+          companions[name] = {{"registers", report.registers},
+                              {"spill_bytes", report.spillStoreBytes + report.spillLoadBytes}};
+        entry["companions"] = companions;
+        entry["companion_spill_bytes"] = image.companionSpillBytes();
       }
       images.push_back(entry);
     }
     list.push_back({{"name", kernel.name},
                     {"spec", toJson(kernel.spec)},
-                    {"launch",
-                     {{"abi", kernel.abi.name},
-                      {"parameters", parameters},
-                      {"threads_per_block", kernel.abi.threadsPerBlock},
-                      {"dynamic_shared_memory_bytes", kernel.abi.sharedMemoryBytes},
-                      {"grid", fmt::format("x = ceil(outputs / {}), y = ceil(out_channels / {}){}",
-                                           kernel.abi.rowsPerBlock, kernel.abi.columnsPerBlock,
-                                           kernel.abi.companionKernel.empty() ? "" : ", z = splits")},
-                      {"companion", companionJson(kernel.abi)}}},
+                    {"launch", {{"abi", kernel.abi.name}, {"functions", functions}}},
                     {"images", images}});
   }
   return {{"format", "sparsekgen-bundle"},
@@ -114,10 +101,13 @@ public:
     auto *i64 = llvm::Type::getInt64Ty(context);
     auto *ptr = llvm::PointerType::getUnqual(context);
     auto *imageType = llvm::StructType::create(context, {i32, i32, ptr, i64}, "skg_kernel_image");
+    auto *parameterType = llvm::StructType::create(context, {ptr, i32, i32}, "skg_parameter");
+    auto *functionType =
+        llvm::StructType::create(context, {ptr, i32, i32, i32, i32, i32, i32, i32, ptr}, "skg_kernel_function");
     auto *recordType = llvm::StructType::create(
         context,
-        {ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr, i32, i32, i32, i32, i32,
-         llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ptr, i32, i32},
+        {ptr, ptr, ptr, i32, i32, i32, i32, i32, i32, i32, llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), i32, ptr,
+         i32, ptr},
         "skg_kernel_record");
     auto *bundleType = llvm::StructType::create(context, {i32, i32, ptr, ptr, ptr}, "skg_bundle");
     auto u32 = [&](uint64_t value) { return llvm::ConstantInt::get(i32, value); };
@@ -135,19 +125,30 @@ public:
       std::vector<llvm::Constant *> ops(SKG_MAX_EPILOGUE_OPS, u32(0));
       for (size_t i = 0; i < kernel.spec.epilogue.size(); ++i)
         ops[i] = u32(static_cast<uint32_t>(kernel.spec.epilogue[i]));
-      llvm::Constant *companion = kernel.abi.companionKernel.empty()
-                                      ? llvm::ConstantPointerNull::get(ptr)
-                                      : string(kernel.abi.companionKernel);
+      std::vector<llvm::Constant *> functions;
+      for (const auto &function : kernel.abi.functions) {
+        std::vector<llvm::Constant *> parameters;
+        for (const auto &parameter : function.parameters)
+          parameters.push_back(llvm::ConstantStruct::get(
+              parameterType, {string(parameter.name), u32(parameter.type), u32(parameter.role)}));
+        auto *parameterArray =
+            llvm::ConstantArray::get(llvm::ArrayType::get(parameterType, parameters.size()), parameters);
+        functions.push_back(llvm::ConstantStruct::get(
+            functionType, {string(function.name), u32(function.role), u32(function.grid),
+                           u32(function.threadsPerBlock), u32(function.sharedMemoryBytes), u32(function.rowsPerBlock),
+                           u32(function.columnsPerBlock), u32(parameters.size()),
+                           global(parameterArray, "parameters", 8)}));
+      }
+      auto *functionArray = llvm::ConstantArray::get(llvm::ArrayType::get(functionType, functions.size()), functions);
       records.push_back(llvm::ConstantStruct::get(
           recordType,
           {string(kernel.name), string(toJson(kernel.spec).dump()), string(kernel.abi.name),
-           u32(kernel.abi.threadsPerBlock), u32(kernel.abi.sharedMemoryBytes), u32(kernel.abi.rowsPerBlock),
-           u32(kernel.abi.columnsPerBlock), u32(images.size()), global(imageArray, "images", 8),
-           u32(static_cast<uint32_t>(kernel.spec.dataflow)), u32(static_cast<uint32_t>(kernel.spec.dtypes.input)),
-           u32(static_cast<uint32_t>(kernel.spec.dtypes.output)), u32(kernel.spec.channelAlignment),
+           u32(static_cast<uint32_t>(kernel.spec.dataflow)), u32(static_cast<uint32_t>(kernel.spec.operation)),
+           u32(static_cast<uint32_t>(kernel.spec.dtypes.input)), u32(static_cast<uint32_t>(kernel.spec.dtypes.output)),
+           u32(static_cast<uint32_t>(kernel.spec.math)), u32(kernel.spec.channelAlignment),
            u32(kernel.spec.epilogue.size()),
-           llvm::ConstantArray::get(llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ops), companion,
-           u32(kernel.abi.companionThreadsPerBlock), u32(static_cast<uint32_t>(kernel.spec.math))}));
+           llvm::ConstantArray::get(llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ops), u32(functions.size()),
+           global(functionArray, "functions", 8), u32(images.size()), global(imageArray, "images", 8)}));
     }
     auto *recordArray = llvm::ConstantArray::get(llvm::ArrayType::get(recordType, records.size()), records);
     auto *bundle = llvm::ConstantStruct::get(bundleType, {u32(SPARSEKGEN_BUNDLE_ABI_VERSION), u32(records.size()),
@@ -221,6 +222,13 @@ std::string headerText(const std::vector<BundledKernel> &kernels, const std::str
 }
 
 } // namespace
+
+int KernelImage::companionSpillBytes() const {
+  int bytes = 0;
+  for (const auto &[name, report] : companionReports)
+    bytes += report.spillStoreBytes + report.spillLoadBytes;
+  return bytes;
+}
 
 std::string bundleHash(const std::vector<BundledKernel> &kernels) {
   llvm::SHA256 sha;

@@ -4,14 +4,13 @@
 
 #include <fmt/format.h>
 
+#include "sparsekgen/generator/MmaShapes.h"
 #include "sparsekgen/generator/SharedRing.h"
 #include "sparsekgen/generator/TargetInfo.h"
 
 namespace sparsekgen {
 
 namespace {
-// mma.sync.m16n8k16 for 16-bit operands; B fragments are loaded 16 columns at a time (ldmatrix.x4.trans).
-constexpr int kMmaM = 16, kMmaK = 16, kWarpNGranule = 16;
 constexpr int kMinStages = 2, kMaxStages = 8;
 // Accumulators live in registers (255 per thread at most); past this many fp32 values per thread
 // the kernel spills to local memory.
@@ -35,11 +34,12 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
     violations.push_back({std::move(rule), std::move(field), std::move(message)});
   };
 
-  if (spec.operation != ConvOperation::Forward || !typesAvailable(spec.dtypes)) {
-    std::string field = spec.operation != ConvOperation::Forward ? "/operation" : "/dtypes";
+  const bool served = spec.dataflowInfo().serves(static_cast<skg_operation>(spec.operation));
+  if (!served || !typesAvailable(spec.dtypes)) {
+    std::string field = !served ? "/operation" : "/dtypes";
     add("template-available", field,
         fmt::format("no template implements {} {} with input/weight/output/accumulator {}/{}/{}/{} yet; available: "
-                    "every dataflow, forward, with f16 or bf16 "
+                    "the operations of the dataflow table (every dataflow: forward), with f16, bf16 or f32 "
                     "input and weight, output of the same type or f32, f32 accumulator",
                     toString(spec.dataflow), toString(spec.operation), toString(spec.dtypes.input),
                     toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator)));
@@ -87,7 +87,7 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
   bool tileDivides = std::none_of(violations.begin(), violations.end(),
                                   [](const auto &v) { return v.rule == "warp-divides-cta"; });
   if (tileDivides) {
-    int accumulators = (spec.warp.m / kMmaM) * (spec.warp.n / 8) * 4;
+    int accumulators = (spec.warp.m / kMmaM) * (spec.warp.n / kMmaN) * kAccumulatorsPerMmaTile;
     if (spec.warp.m % kMmaM == 0 && accumulators > kMaxAccumulatorsPerThread)
       add("accumulator-registers", "/tile/warp",
           fmt::format("warp tile {}x{} keeps {} fp32 accumulators per thread; at most {} fit in registers",

@@ -11,7 +11,7 @@ SharedRingLayout sharedRingLayout(const KernelSpec &spec) {
   layout.bRows = spec.cta.k;
   layout.bRowElements = spec.cta.n + pad;
   layout.stages = spec.stages;
-  bool masked = spec.dataflow == Dataflow::ImplicitGemmSorted || spec.dataflow == Dataflow::ImplicitGemmSplit;
+  bool masked = spec.dataflowInfo().offsets == OffsetSchedule::MaskedList;
   layout.offsetListEntries = masked ? kMaxMaskedVolume + 1 : 0; // the list and its length
   return layout;
 }

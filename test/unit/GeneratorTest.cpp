@@ -43,22 +43,49 @@ TEST_F(GeneratorTest, EveryDefaultCatalogKernelBuildsAndVerifies) {
   for (const auto &spec : catalog.kernels) {
     auto module = buildKernelModule(*context, spec);
     ASSERT_TRUE(mlir::succeeded(mlir::verify(*module))) << kernelName(spec);
-    int copies = 0, mmas = 0, kernels = 0;
+    int copies = 0, mmas = 0;
+    std::vector<mlir::gpu::GPUFuncOp> functions;
     module->walk([&](mlir::Operation *op) {
       copies += mlir::isa<mlir::nvgpu::DeviceAsyncCopyOp>(op);
       mmas += mlir::isa<mlir::nvgpu::MmaSyncOp, mlir::NVVM::MmaOp>(op); // bf16 uses nvvm.mma.sync
       if (auto func = mlir::dyn_cast<mlir::gpu::GPUFuncOp>(op)) {
-        ++kernels;
+        functions.push_back(func);
         EXPECT_EQ(func.getName().str().rfind(kernelName(spec), 0), 0u);
         EXPECT_TRUE(func.isKernel());
       }
     });
-    int expected = 1;                  // the main kernel
-    if (spec.dataflow == Dataflow::ImplicitGemmSplit || spec.dataflow == Dataflow::FetchOnDemand)
+    size_t expected = 1;               // the main kernel
+    if (spec.dataflow == SKG_IMPLICIT_GEMM_SPLIT || spec.dataflow == SKG_FETCH_ON_DEMAND)
       expected = 2;                    // + the reduction
-    if (spec.dataflow == Dataflow::GatherGemmScatter)
+    if (spec.dataflow == SKG_GATHER_GEMM_SCATTER)
       expected = 4;                    // + gather, scatter, reduction
-    EXPECT_EQ(kernels, expected) << kernelName(spec);
+    ASSERT_EQ(functions.size(), expected) << kernelName(spec);
+    // The launch record lists the module's functions in order, each with its MLIR signature.
+    auto launch = launchAbi(spec);
+    ASSERT_EQ(launch.functions.size(), functions.size()) << kernelName(spec);
+    EXPECT_EQ(launch.functions.front().role, SKG_FUNCTION_MAIN);
+    for (size_t f = 0; f < functions.size(); ++f) {
+      const auto &recorded = launch.functions[f];
+      EXPECT_EQ(recorded.name, functions[f].getName().str());
+      auto arguments = functions[f].getArgumentTypes();
+      ASSERT_EQ(arguments.size(), recorded.parameters.size()) << recorded.name;
+      for (size_t i = 0; i < arguments.size(); ++i) {
+        mlir::Type type = arguments[i];
+        if (auto memref = mlir::dyn_cast<mlir::MemRefType>(type)) {
+          mlir::Type element = memref.getElementType();
+          skg_parameter_type expectedType = element.isF16()    ? SKG_PARAMETER_F16_BUFFER
+                                            : element.isBF16() ? SKG_PARAMETER_BF16_BUFFER
+                                            : element.isF32()  ? SKG_PARAMETER_F32_BUFFER
+                                                               : SKG_PARAMETER_I32_BUFFER;
+          EXPECT_EQ(recorded.parameters[i].type, expectedType) << recorded.name << " " << recorded.parameters[i].name;
+          EXPECT_NE(recorded.parameters[i].role, SKG_ROLE_SIZE) << recorded.name << " " << recorded.parameters[i].name;
+        } else {
+          EXPECT_TRUE(type.isInteger(32)) << recorded.name;
+          EXPECT_EQ(recorded.parameters[i].type, SKG_PARAMETER_I32) << recorded.name;
+          EXPECT_EQ(recorded.parameters[i].role, SKG_ROLE_SIZE) << recorded.name << " " << recorded.parameters[i].name;
+        }
+      }
+    }
     // Aligned kernels copy with cp.async; single-element kernels load and store.
     if (spec.channelAlignment >= 2)
       EXPECT_GT(copies, 0) << kernelName(spec);
@@ -66,9 +93,8 @@ TEST_F(GeneratorTest, EveryDefaultCatalogKernelBuildsAndVerifies) {
     int mmaK = spec.math == MathMode::Tf32 ? 8 : 16;
     int expectedMmas = spec.math == MathMode::Ffma ? 0 : (spec.warp.m / 16) * (spec.warp.n / 8) * (spec.cta.k / mmaK);
     EXPECT_EQ(mmas, expectedMmas) << kernelName(spec);
-    auto abi = launchAbi(spec);
-    EXPECT_EQ(abi.threadsPerBlock, spec.threadCount());
-    EXPECT_GE(abi.parameters.size(), 8u);
+    EXPECT_EQ(launch.main().threadsPerBlock, spec.threadCount());
+    EXPECT_GE(launch.main().parameters.size(), 8u);
   }
 }
 

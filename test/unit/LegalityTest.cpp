@@ -116,8 +116,8 @@ TEST(Legality, Fp32OperandsNeedAnExplicitMathMode) {
 }
 
 TEST(Legality, EveryDataflowHasATemplate) {
-  for (auto dataflow : {Dataflow::ImplicitGemm, Dataflow::ImplicitGemmSorted, Dataflow::ImplicitGemmSplit,
-                        Dataflow::GatherGemmScatter, Dataflow::FetchOnDemand}) {
+  for (auto dataflow : {SKG_IMPLICIT_GEMM, SKG_IMPLICIT_GEMM_SORTED, SKG_IMPLICIT_GEMM_SPLIT, SKG_GATHER_GEMM_SCATTER,
+                        SKG_FETCH_ON_DEMAND}) {
     auto spec = legalSpec();
     spec.dataflow = dataflow;
     EXPECT_TRUE(checkLegality(spec).empty()) << toString(dataflow);

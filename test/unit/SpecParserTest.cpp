@@ -34,7 +34,7 @@ SpecError catalogErrorOf(const nlohmann::json &document) {
 
 TEST(SpecParser, ParsesAValidSpec) {
   KernelSpec spec = parseKernelSpec(validSpec(), "");
-  EXPECT_EQ(spec.dataflow, Dataflow::ImplicitGemm);
+  EXPECT_EQ(spec.dataflow, SKG_IMPLICIT_GEMM);
   EXPECT_EQ(spec.cta, (TileShape{128, 64, 32}));
   EXPECT_EQ(spec.warp, (TileShape{64, 32, 32}));
   EXPECT_EQ(spec.stages, 3);

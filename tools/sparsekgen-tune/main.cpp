@@ -19,7 +19,7 @@
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/Verification.h"
-#include "../../bench/BenchReport.h"
+#include "sparsekgen/RunReport.h"
 #include "sparsekgen_kernels.h"
 
 namespace {
@@ -49,8 +49,8 @@ LayerKey groupKey(const Workload &workload, const LayerGroup &group, long long o
                   group.epilogue, outputs, pairs);
 }
 
-// Kernels that fit the layer, each with the split counts its dataflow takes (split kernels 2, 3
-// and 4 where the map has that many offsets).
+// Kernels that fit the layer, each with the split counts the tuner tries for its dataflow (the
+// dataflow table's tuned range, up to the map's offsets).
 std::vector<Candidate> candidatesFor(const Context &context, const std::vector<KernelDescription> &descriptions,
                                      const LayerKey &key) {
   std::vector<Candidate> candidates;
@@ -58,12 +58,9 @@ std::vector<Candidate> candidatesFor(const Context &context, const std::vector<K
   for (size_t i = 0; i < records.size(); ++i) {
     if (!kernelFits(descriptions[i], key))
       continue;
-    if (records[i]->dataflow == SKG_IMPLICIT_GEMM_SPLIT) {
-      for (int splits = 2; splits <= std::min(4, key.kernelVolume); ++splits)
-        candidates.push_back({records[i], splits});
-    } else {
-      candidates.push_back({records[i], 1});
-    }
+    const DataflowInfo &info = dataflowInfo(records[i]->dataflow);
+    for (int splits = info.tunedSplitsFirst; splits <= std::min(info.tunedSplitsLast, key.kernelVolume); ++splits)
+      candidates.push_back({records[i], splits});
   }
   return candidates;
 }
@@ -189,7 +186,7 @@ int tune(const Options &o, const Workload &workload, Context &context,
   table.gpuSm = context.device().sm;
   table.cudaDriverVersion = context.device().driverVersion;
   table.bundleHash = sparsekgen_kernels.bundle_hash;
-  table.date = bench::todayUtc();
+  table.date = reports::todayUtc();
   table.workload = workload.name;
   for (const auto &input : workload.inputs)
     table.tunedOn.push_back(input.label());
@@ -277,7 +274,7 @@ int evaluate(const Options &o, const Workload &workload, Context &context,
                     {"speedup", defaultMs / tunedMs},
                     {"layer_groups", layers}});
   }
-  nlohmann::json report = bench::reportHeader("tuned_vs_default_forward", context);
+  nlohmann::json report = reports::reportHeader("tuned_vs_default_forward", context);
   report["workload"] = workload.name;
   report["table"] = o.evaluate;
   report["tuned_on"] = table.tunedOn;
@@ -287,7 +284,7 @@ int evaluate(const Options &o, const Workload &workload, Context &context,
                                  "against the default's output first",
                                  o.iterations);
   report["runs"] = runs;
-  bench::writeReport(report, o.report);
+  reports::writeReport(report, o.report);
   return 0;
 }
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
-#include "KernelCompiler.h"
+#include "sparsekgen/generator/CompileKernels.h"
 #include "sparsekgen/generator/SpecParser.h"
 
 namespace sparsekgen {
@@ -43,9 +43,7 @@ void runBuild(const BuildOptions &options) {
       if (image.report)
         detail += fmt::format(" sm_{}:{}r/{}sp", image.sm, image.report->registers,
                               image.report->spillStoreBytes + image.report->spillLoadBytes +
-                                  (image.companionReport ? image.companionReport->spillStoreBytes +
-                                                               image.companionReport->spillLoadBytes
-                                                         : 0));
+                                  image.companionSpillBytes());
     fmt::print(stderr, "[{:>{}}/{}] {}{}\n", done, fmt::formatted_size("{}", total), total, kernel.name, detail);
   };
   auto kernels = compileKernels(catalog.kernels, compile);

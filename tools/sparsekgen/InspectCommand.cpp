@@ -19,7 +19,7 @@ void printKernelTable(const nlohmann::json &manifest) {
   fmt::print("{:<{}}  {:>5}  {:>7}  {:>9}  {:>6}  {:>6}\n", "kernel", nameWidth, "sm", "threads", "smem (B)", "regs",
              "spills");
   for (const auto &kernel : kernels) {
-    const auto &launch = kernel.at("launch");
+    const auto &launch = kernel.at("launch").at("functions").at(0); // the main kernel
     bool any = false;
     for (const auto &image : kernel.at("images")) {
       if (image.at("format") != "cubin")

@@ -1,36 +1,66 @@
 /* The layout of a kernel bundle as linked into an application (libsparsekgen_kernels.a). Written by
- * `sparsekgen build`, read by the runtime. C, so that any language can link a bundle. */
+ * `sparsekgen build`, read by the runtime. C, so that any language can link a bundle.
+ *
+ * Version 3: each kernel record lists the functions of its images (the main kernel and its
+ * companions), each with its parameters (name, type, role) in launch order and the rule that sizes
+ * its grid, so the runtime binds arguments by name instead of by position. */
 #ifndef SPARSEKGEN_BUNDLE_ABI_H
 #define SPARSEKGEN_BUNDLE_ABI_H
 
 #include <stdint.h>
 
+#include "sparsekgen/KernelEnums.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define SPARSEKGEN_BUNDLE_ABI_VERSION 2u
+#define SPARSEKGEN_BUNDLE_ABI_VERSION 3u
 
 enum skg_image_format { SKG_IMAGE_PTX = 0, SKG_IMAGE_CUBIN = 1 };
-/* In the order of the spec's enumerations (schemas/kernel-spec.schema.json). */
-enum skg_dataflow {
-  SKG_IMPLICIT_GEMM = 0,
-  SKG_IMPLICIT_GEMM_SORTED = 1,
-  SKG_IMPLICIT_GEMM_SPLIT = 2,
-  SKG_GATHER_GEMM_SCATTER = 3,
-  SKG_FETCH_ON_DEMAND = 4
-};
-enum skg_dtype { SKG_F16 = 0, SKG_BF16 = 1, SKG_F32 = 2 };
-/* How products are computed: tensor cores on 16-bit operands, tf32 tensor cores on f32 operands
- * (truncated to a 10-bit mantissa), or exact fp32 fused multiply-adds. */
-enum skg_math { SKG_MATH_TENSOR_CORE = 0, SKG_MATH_TF32 = 1, SKG_MATH_FFMA = 2 };
-enum skg_epilogue_op {
-  SKG_EPILOGUE_BIAS = 0,        /* + bias[c] (f32) */
-  SKG_EPILOGUE_SCALE_SHIFT = 1, /* * scale[c] + shift[c] (f32): folded batch norm */
-  SKG_EPILOGUE_RELU = 2,
-  SKG_EPILOGUE_RESIDUAL_ADD = 3 /* + residual[row][c] (output type) */
-};
-#define SKG_MAX_EPILOGUE_OPS 4
+
+/* X(enumerator, spelling in manifests and docs) */
+#define SKG_PARAMETER_TYPE_LIST(X)                                                                        \
+  X(SKG_PARAMETER_F16_BUFFER, "f16*")                                                                     \
+  X(SKG_PARAMETER_BF16_BUFFER, "bf16*")                                                                   \
+  X(SKG_PARAMETER_F32_BUFFER, "f32*")                                                                     \
+  X(SKG_PARAMETER_I32_BUFFER, "i32*")                                                                     \
+  X(SKG_PARAMETER_I32, "i32")
+
+/* What the caller binds to a parameter. X(enumerator, spelling) */
+#define SKG_PARAMETER_ROLE_LIST(X)                                                                        \
+  X(SKG_ROLE_READ, "read")         /* a tensor of the call the kernel reads (operands, maps, epilogue) */ \
+  X(SKG_ROLE_WRITE, "write")       /* a tensor of the call the kernel writes */                           \
+  X(SKG_ROLE_SCRATCH, "scratch")   /* an intermediate the runtime allocates (partials, tiles, ...) */     \
+  X(SKG_ROLE_SIZE, "size")         /* a scalar: a size or count */
+
+/* What a function of a kernel's image is for. X(enumerator, spelling) */
+#define SKG_FUNCTION_ROLE_LIST(X)                                                                         \
+  X(SKG_FUNCTION_MAIN, "main")                                                                            \
+  X(SKG_FUNCTION_REDUCE, "reduce")                                                                        \
+  X(SKG_FUNCTION_GATHER, "gather")                                                                        \
+  X(SKG_FUNCTION_SCATTER, "scatter")
+
+/* How a function's grid is sized; rows_per_block and columns_per_block are the function's.
+ * X(enumerator, spelling) */
+#define SKG_GRID_RULE_LIST(X)                                                                             \
+  /* x = ceil(outputs / rows_per_block), y = ceil(out_channels / columns_per_block), z = splits */       \
+  X(SKG_GRID_OUTPUT_TILES, "x = ceil(outputs / rows), y = ceil(out_channels / columns), z = splits")     \
+  /* x = the pair tiles of the launch (rows_per_block pairs of one offset each), y as above */           \
+  X(SKG_GRID_PAIR_TILES, "x = pair tiles, y = ceil(out_channels / columns)")                             \
+  /* one thread per columns_per_block columns of an output row */                                      \
+  X(SKG_GRID_OUTPUT_ELEMENTS, "x = ceil(outputs * ceil(out_channels / columns) / threads)")              \
+  /* one thread per (pair, input channel) */                                                          \
+  X(SKG_GRID_PAIR_INPUT_ELEMENTS, "x = ceil(pairs * in_channels / threads)")                             \
+  /* one thread per (pair, output channel) */                                                         \
+  X(SKG_GRID_PAIR_OUTPUT_ELEMENTS, "x = ceil(pairs * out_channels / threads)")
+
+#define SKG_ENUMERATOR_(enumerator, ...) enumerator,
+typedef enum skg_parameter_type { SKG_PARAMETER_TYPE_LIST(SKG_ENUMERATOR_) SKG_PARAMETER_TYPE_COUNT } skg_parameter_type;
+typedef enum skg_parameter_role { SKG_PARAMETER_ROLE_LIST(SKG_ENUMERATOR_) SKG_PARAMETER_ROLE_COUNT } skg_parameter_role;
+typedef enum skg_function_role { SKG_FUNCTION_ROLE_LIST(SKG_ENUMERATOR_) SKG_FUNCTION_ROLE_COUNT } skg_function_role;
+typedef enum skg_grid_rule { SKG_GRID_RULE_LIST(SKG_ENUMERATOR_) SKG_GRID_RULE_COUNT } skg_grid_rule;
+#undef SKG_ENUMERATOR_
 
 typedef struct skg_kernel_image {
   uint32_t sm;          /* 90 for sm_90 */
@@ -39,25 +69,40 @@ typedef struct skg_kernel_image {
   uint64_t size;
 } skg_kernel_image;
 
-typedef struct skg_kernel_record {
-  const char *name;           /* derived from the spec; also the kernel's symbol in every image */
-  const char *spec_json;      /* the spec, canonical JSON */
-  const char *launch_abi;     /* e.g. "implicit_gemm_forward.v1" */
+typedef struct skg_parameter {
+  const char *name; /* e.g. "input", "out_in_map", "out_channels" */
+  uint32_t type;    /* skg_parameter_type */
+  uint32_t role;    /* skg_parameter_role */
+} skg_parameter;
+
+typedef struct skg_kernel_function {
+  const char *name;             /* its symbol in every image of the kernel */
+  uint32_t role;                /* skg_function_role */
+  uint32_t grid_rule;           /* skg_grid_rule */
   uint32_t threads_per_block;
   uint32_t shared_memory_bytes; /* dynamic shared memory per block */
-  uint32_t rows_per_block;      /* grid.x = ceil(outputs / rows_per_block) */
-  uint32_t columns_per_block;   /* grid.y = ceil(out_channels / columns_per_block) */
-  uint32_t image_count;
-  const skg_kernel_image *images;
-  uint32_t dataflow;            /* skg_dataflow */
-  uint32_t operand_type;        /* skg_dtype of input and weight */
-  uint32_t output_type;         /* skg_dtype */
-  uint32_t channel_alignment;   /* Cin and Cout must be multiples of it */
+  uint32_t rows_per_block;
+  uint32_t columns_per_block;
+  uint32_t parameter_count;
+  const skg_parameter *parameters; /* in launch order */
+} skg_kernel_function;
+
+typedef struct skg_kernel_record {
+  const char *name;           /* derived from the spec; also the main function's symbol */
+  const char *spec_json;      /* the spec, canonical JSON */
+  const char *launch_abi;     /* e.g. "implicit_gemm_forward.v3" */
+  uint32_t dataflow;          /* skg_dataflow */
+  uint32_t operation;         /* skg_operation */
+  uint32_t operand_type;      /* skg_dtype of input and weight */
+  uint32_t output_type;       /* skg_dtype */
+  uint32_t math;              /* skg_math */
+  uint32_t channel_alignment; /* Cin and Cout must be multiples of it */
   uint32_t epilogue_op_count;
   uint32_t epilogue_ops[SKG_MAX_EPILOGUE_OPS]; /* skg_epilogue_op, in the order they apply */
-  const char *companion_name;   /* a second kernel of the same images run after this one, or NULL */
-  uint32_t companion_threads_per_block;
-  uint32_t math;                /* skg_math */
+  uint32_t function_count;
+  const skg_kernel_function *functions; /* functions[0] is the main kernel (its name is the record's) */
+  uint32_t image_count;
+  const skg_kernel_image *images;
 } skg_kernel_record;
 
 typedef struct skg_bundle {

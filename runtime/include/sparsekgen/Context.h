@@ -11,6 +11,7 @@
 #include <cuda.h>
 
 #include "sparsekgen/BundleAbi.h"
+#include "sparsekgen/Errors.h"
 #include "sparsekgen/KernelMapCache.h"
 
 namespace sparsekgen {
@@ -23,13 +24,16 @@ struct DeviceInfo {
   int driverVersion = 0;
 };
 
-// A kernel ready to launch: its record in the bundle and its loaded function.
+// A kernel ready to launch: its record in the bundle and its loaded functions.
 struct LoadedKernel {
   const skg_kernel_record *record = nullptr;
-  CUfunction function = nullptr;
-  CUfunction companion = nullptr; // record->companion_name, when the kernel has one
-  CUfunction gather = nullptr, scatter = nullptr; // gather-GEMM-scatter's <name>_gather and <name>_scatter
-  std::string imageDescription; // e.g. "cubin sm_90" or "ptx sm_80 (JIT)"
+  std::vector<CUfunction> functions; // one per record->functions entry, in that order
+  std::string imageDescription;      // e.g. "cubin sm_90" or "ptx sm_80 (JIT)"
+
+  // The loaded function of one of the record's functions.
+  CUfunction function(const skg_kernel_function &recorded) const {
+    return functions.at(static_cast<size_t>(&recorded - record->functions));
+  }
 };
 
 class Context {
@@ -70,8 +74,5 @@ private:
   std::vector<CUmodule> modules_;
   KernelMapCache kernelMaps_;
 };
-
-// Throws CudaError("<call> failed with <NAME>: <description> <context>") unless result is success.
-void checkCuda(CUresult result, const char *call, const std::string &context = "");
 
 } // namespace sparsekgen

@@ -21,4 +21,9 @@ private:
   int code_;
 };
 
+// Throws CudaError("<call> failed with <NAME>: <description> <context>") unless `result` (a
+// CUresult) is CUDA_SUCCESS. Declared here, without the driver API's header, so that every layer of
+// the runtime reports CUDA failures the same way without including the Context.
+void checkCuda(int result, const char *call, const std::string &context = "");
+
 } // namespace sparsekgen

@@ -152,4 +152,13 @@ KernelMapExtras kernelMapExtrasCpu(const KernelMap &map, int splits, int tileRow
 // Offsets [first, last) of split group g of `volume` offsets in `splits` groups.
 std::pair<int, int> splitGroupRange(int volume, int splits, int group);
 
+// 32-bit words of a bitmask of `offsets` bits: at least one, so an empty group still has a word.
+SPARSEKGEN_HOST_DEVICE inline int maskWordCount(int offsets) { return offsets > 32 ? (offsets + 31) / 32 : 1; }
+// Offsets per split group: ceil(volume / splits) (the last group may have fewer).
+SPARSEKGEN_HOST_DEVICE inline int splitGroupWidth(int volume, int splits) { return (volume + splits - 1) / splits; }
+// Words of one split group's row and tile masks (the mask_words argument of masked kernels).
+SPARSEKGEN_HOST_DEVICE inline int groupMaskWordCount(int volume, int splits) {
+  return maskWordCount(splitGroupWidth(volume, splits));
+}
+
 } // namespace sparsekgen

@@ -19,7 +19,10 @@ struct KernelImage {
   bool cubin = false;
   std::string bytes;                 // PTX text or cubin bytes
   std::optional<PtxasReport> report;          // cubins: the main kernel
-  std::optional<PtxasReport> companionReport; // cubins of kernels with a companion
+  std::map<std::string, PtxasReport> companionReports; // cubins: each companion function, by name
+
+  // Spilled bytes (stores and loads) of the companion functions together.
+  int companionSpillBytes() const;
 };
 
 struct BundledKernel {

@@ -10,15 +10,25 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "sparsekgen/DataflowTable.h"
+#include "sparsekgen/KernelEnums.h"
+
 namespace sparsekgen {
 
-enum class Dataflow { ImplicitGemm, ImplicitGemmSorted, ImplicitGemmSplit, GatherGemmScatter, FetchOnDemand };
-enum class ConvOperation { Forward, InputGrad, WeightGrad };
-enum class DataType { F16, BF16, F32 };
-enum class EpilogueOp { Bias, ScaleShift, Relu, ResidualAdd };
+// The dataflow is the C enumeration skg_dataflow (Dataflow, DataflowTable.h); the others are typed
+// views of their C enumerations (KernelEnums.h), with the same values, so specs and bundle records
+// agree without conversion tables.
+enum class ConvOperation : uint32_t { Forward = SKG_FORWARD, InputGrad = SKG_INPUT_GRAD, WeightGrad = SKG_WEIGHT_GRAD };
+enum class DataType : uint32_t { F16 = SKG_F16, BF16 = SKG_BF16, F32 = SKG_F32 };
+enum class EpilogueOp : uint32_t {
+  Bias = SKG_EPILOGUE_BIAS,
+  ScaleShift = SKG_EPILOGUE_SCALE_SHIFT,
+  Relu = SKG_EPILOGUE_RELU,
+  ResidualAdd = SKG_EPILOGUE_RESIDUAL_ADD
+};
 // How products are computed: tensor cores on 16-bit operands (mma.sync m16n8k16), tensor cores on
 // fp32 operands rounded to tf32 (m16n8k8), or exact fp32 fused multiply-adds.
-enum class MathMode { TensorCore, Tf32, Ffma };
+enum class MathMode : uint32_t { TensorCore = SKG_MATH_TENSOR_CORE, Tf32 = SKG_MATH_TF32, Ffma = SKG_MATH_FFMA };
 
 struct DataTypes {
   DataType input = DataType::F16;
@@ -35,7 +45,7 @@ struct TileShape {
 };
 
 struct KernelSpec {
-  Dataflow dataflow = Dataflow::ImplicitGemm;
+  Dataflow dataflow = SKG_IMPLICIT_GEMM;
   ConvOperation operation = ConvOperation::Forward;
   DataTypes dtypes;
   TileShape cta;
@@ -50,6 +60,7 @@ struct KernelSpec {
   std::vector<EpilogueOp> epilogue;    // applied in order in the store
   bool operator==(const KernelSpec &) const = default;
 
+  const DataflowInfo &dataflowInfo() const { return sparsekgen::dataflowInfo(dataflow); }
   int warpCount() const { return (cta.m / warp.m) * (cta.n / warp.n); }
   int threadCount() const { return warpCount() * 32; }
 };

@@ -16,7 +16,7 @@ struct SharedRingLayout {
   int elementBytes = 2;
   int stages = 0;
 
-  // Sorted and split dataflows keep the CTA's active kernel offsets after the ring.
+  // Dataflows with a masked offset schedule keep the CTA's active kernel offsets after the ring.
   int offsetListEntries = 0;
 
   int aStageBytes() const { return aRows * aRowElements * elementBytes; }
@@ -25,9 +25,6 @@ struct SharedRingLayout {
   int ringBytes() const { return aRingBytes() + stages * bStageBytes(); }
   int totalBytes() const { return ringBytes() + offsetListEntries * 4; }
 };
-
-// The largest kernel volume the sorted and split dataflows take (7 x 7 x 7).
-constexpr int kMaxMaskedVolume = 343;
 
 SharedRingLayout sharedRingLayout(const KernelSpec &spec);
 

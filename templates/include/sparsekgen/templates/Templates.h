@@ -1,5 +1,6 @@
-// The dataflow templates: each composes generator building blocks into one kernel family. This is
-// the one place that maps a spec to the template that builds it and to the ABI it is launched with.
+// The template registry: the one place that maps a spec to the template that builds it and to the
+// ABI it is launched with. Each template file registers itself for its dataflow and operation
+// (KernelTemplate.h); nothing here names a dataflow.
 #pragma once
 
 #include "mlir/IR/BuiltinOps.h"
@@ -10,18 +11,13 @@
 
 namespace sparsekgen {
 
-
-// A module holding one gpu.module with the spec's kernel (named kernelName(spec)).
-// Throws GeneratorError when no template implements the spec.
+// A module holding one gpu.module with the spec's kernel (named kernelName(spec)) and its companions.
+// Throws GeneratorError when the spec is illegal or no template implements it.
 mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, const KernelSpec &spec);
 
 LaunchAbi launchAbi(const KernelSpec &spec);
 
-// One builder per dataflow template (templates/ImplicitGemm*.cpp).
-void buildImplicitGemmUnsorted(mlir::ModuleOp module, const KernelSpec &spec);
-void buildImplicitGemmSorted(mlir::ModuleOp module, const KernelSpec &spec);
-void buildImplicitGemmSplit(mlir::ModuleOp module, const KernelSpec &spec);
-void buildFetchOnDemand(mlir::ModuleOp module, const KernelSpec &spec);
-void buildGatherGemmScatter(mlir::ModuleOp module, const KernelSpec &spec);
+// Whether a template is registered for the spec's dataflow and operation.
+bool hasTemplate(const KernelSpec &spec);
 
 } // namespace sparsekgen

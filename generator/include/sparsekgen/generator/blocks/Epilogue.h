@@ -8,6 +8,7 @@
 
 #include "sparsekgen/generator/KernelBuilder.h"
 #include "sparsekgen/generator/KernelSpec.h"
+#include "sparsekgen/generator/LaunchAbi.h"
 
 namespace sparsekgen {
 
@@ -21,12 +22,16 @@ struct EpilogueOperands {
   std::vector<EpilogueOp> ops;          // in the order they apply
   mlir::Value bias, scale, shift;       // f32 [Cout], for the ops that need them
   mlir::Value residual;                 // [rows, Cout] in the output type
+
+  EpilogueOperands() = default;
+  // The operands of `ops` from the kernel arguments named as epilogueParameters names them
+  // (`named` returns a null value for a parameter the kernel lacks).
+  EpilogueOperands(std::vector<EpilogueOp> ops, const std::function<mlir::Value(const char *)> &named);
 };
 
 // The epilogue's kernel parameters, in launch order: bias f32*, scale f32*, shift f32*, residual
 // (those the ops use; their names bind EpilogueOperands).
-std::vector<std::pair<std::string, mlir::Type>> epilogueParameters(const std::vector<EpilogueOp> &ops,
-                                                                   mlir::Type residualBuffer);
+std::vector<KernelParameter> epilogueParameters(const std::vector<EpilogueOp> &ops, skg_parameter_type residualType);
 
 // `values` (vector<W x f32>) of output row `row`, columns col .. col + W - 1 (all below Cout):
 // applies the operations and stores them converted to the buffer's element type.

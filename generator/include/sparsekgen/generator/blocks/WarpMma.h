@@ -8,10 +8,9 @@
 
 #include "sparsekgen/generator/KernelBuilder.h"
 #include "sparsekgen/generator/KernelSpec.h"
+#include "sparsekgen/generator/MmaShapes.h"
 
 namespace sparsekgen {
-
-constexpr int kMmaM = 16, kMmaN = 8, kMmaK = 16;
 
 // A fragment of the 16x16 A tile whose top-left element is ring[stage][row0][col0] (row-major, K
 // contiguous): one ldmatrix.x4.

@@ -1,0 +1,89 @@
+#include "sparsekgen/Conv.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <type_traits>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "sparsekgen/DeviceBuffer.h"
+#include "sparsekgen/Errors.h"
+
+namespace sparsekgen {
+
+static_assert(std::is_same_v<CUdeviceptr, DevicePointer>, "DevicePointer must be the driver API's CUdeviceptr");
+
+namespace {
+
+bool synchronousLaunches() {
+  const char *value = std::getenv("SPARSEKGEN_SYNC_LAUNCHES");
+  return value && *value && std::strcmp(value, "0") != 0;
+}
+
+// Binds `function` of the loaded kernel by name and launches it with its recorded grid rule.
+void launch(Context &context, const LoadedKernel &loaded, const skg_kernel_function &function,
+            const LaunchArguments &arguments, const GridSizes &sizes, CUstream stream) {
+  std::vector<void *> parameters = arguments.bind(*loaded.record, function);
+  LaunchShape shape = launchShape(function, sizes);
+  std::string description =
+      fmt::format("of {} (grid {}x{}x{}, block {}x1x1, {} bytes dynamic shared memory, {})", function.name,
+                  shape.grid[0], shape.grid[1], shape.grid[2], shape.threads, shape.sharedBytes,
+                  loaded.imageDescription);
+  checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent");
+  checkCuda(cuLaunchKernel(loaded.function(function), shape.grid[0], shape.grid[1], shape.grid[2], shape.threads, 1,
+                           1, shape.sharedBytes, stream, parameters.data(), nullptr),
+            "cuLaunchKernel", description);
+  if (synchronousLaunches())
+    checkCuda(cuStreamSynchronize(stream), "cuStreamSynchronize", "after the launch " + description);
+}
+
+} // namespace
+
+void convForward(Context &context, const skg_kernel_record &kernel, const ConvForwardArguments &args,
+                 CUstream stream) {
+  checkConvArguments(kernel, args);
+  if (args.outputs == 0)
+    return; // nothing to compute; a zero-sized grid is not a valid launch
+  const DataflowInfo &info = dataflowInfo(kernel.dataflow);
+  const LoadedKernel &loaded = context.load(kernel);
+  LaunchArguments arguments = callArguments(kernel, args);
+  GridSizes sizes{args.outputs, args.inChannels, args.outChannels, launchSplits(kernel, args), 0, args.pairCount()};
+
+  std::vector<DeviceBuffer> scratch; // kept alive until the launches are ordered on the stream
+  for (const ScratchBuffer &buffer : scratchBuffers(kernel, args)) {
+    scratch.emplace_back(buffer.bytes, stream);
+    if (buffer.zeroed)
+      scratch.back().fill32(0, stream);
+    arguments.setPointer(buffer.name, scratch.back().get());
+  }
+  const bool pairs = args.pairCount() > 0;
+  auto companion = [&](CompanionKernel kind, skg_function_role role, bool run) {
+    if (info.has(kind) && run)
+      launch(context, loaded, *findFunction(kernel, role), arguments, sizes, stream);
+  };
+
+  companion(CompanionKernel::Gather, SKG_FUNCTION_GATHER, pairs);
+  const skg_kernel_function &main = mainFunction(kernel);
+  if (info.pairTiled()) {
+    for (const auto &offsets : pairTileLaunchGroups(info.pairTileLaunches, args.pairOffsets)) {
+      PairTileList tiles = tilePairs(offsets, args.pairOffsets, main.rows_per_block);
+      if (tiles.count == 0)
+        continue;
+      scratch.push_back(DeviceBuffer::from(tiles.arrays, stream));
+      CUdeviceptr base = scratch.back().get();
+      arguments.setPointer(kTileOffsets, base);
+      arguments.setPointer(kTileBegins, base + 4ull * tiles.count);
+      arguments.setPointer(kTileEnds, base + 8ull * tiles.count);
+      sizes.pairTiles = tiles.count;
+      launch(context, loaded, main, arguments, sizes, stream);
+    }
+  } else {
+    launch(context, loaded, main, arguments, sizes, stream);
+  }
+  companion(CompanionKernel::Scatter, SKG_FUNCTION_SCATTER, pairs);
+  companion(CompanionKernel::Reduce, SKG_FUNCTION_REDUCE, true);
+}
+
+} // namespace sparsekgen

@@ -1,0 +1,197 @@
+#include "sparsekgen/ConvArguments.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "sparsekgen/EnumNames.h"
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/KernelMap.h"
+
+namespace sparsekgen {
+
+namespace {
+
+// The kernels index with 32 bits (generator/include/sparsekgen/generator/KernelBuilder.h).
+constexpr long long kMaxElements = std::numeric_limits<int32_t>::max();
+
+void checkElements(const char *tensor, long long rows, long long columns, const char *kernel) {
+  if (rows * columns > kMaxElements)
+    throw RuntimeError(fmt::format("{}: {} has {} x {} elements; kernels index with 32 bits, so at most {} fit",
+                                   kernel, tensor, rows, columns, kMaxElements));
+}
+
+void checkPointer(const char *tensor, DevicePointer pointer, unsigned alignment, const char *kernel,
+                  const std::string &why) {
+  if (!pointer)
+    throw RuntimeError(fmt::format("{}: {} is null; {}", kernel, tensor, why));
+  if (pointer % alignment != 0)
+    throw RuntimeError(fmt::format("{}: {} pointer 0x{:x} is not {}-byte aligned", kernel, tensor, pointer, alignment));
+}
+
+bool fuses(const skg_kernel_record &kernel, uint32_t op) {
+  for (uint32_t i = 0; i < kernel.epilogue_op_count; ++i)
+    if (kernel.epilogue_ops[i] == op)
+      return true;
+  return false;
+}
+
+} // namespace
+
+void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArguments &args) {
+  const char *name = kernel.name;
+  if (kernel.operation >= SKG_OPERATION_COUNT)
+    throw RuntimeError(fmt::format("{}: operation {} is not one this runtime knows; rebuild the bundle with the "
+                                   "matching sparsekgen",
+                                   name, kernel.operation));
+  const auto operation = static_cast<skg_operation>(kernel.operation);
+  const DataflowInfo &info = dataflowInfo(kernel.dataflow);
+  if (info.abiName(operation) != kernel.launch_abi)
+    throw RuntimeError(fmt::format("{}: launch ABI {} is not one this runtime knows (it knows {}); rebuild the "
+                                   "bundle with the matching sparsekgen",
+                                   name, kernel.launch_abi, knownAbiNames(operation)));
+  if (args.inputs < 0 || args.outputs < 0 || args.kernelVolume <= 0 || args.inChannels <= 0 || args.outChannels <= 0)
+    throw RuntimeError(fmt::format("{}: invalid sizes: inputs {}, outputs {}, kernel volume {}, Cin {}, Cout {}", name,
+                                   args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels));
+  const int alignment = static_cast<int>(kernel.channel_alignment);
+  for (auto [label, channels] : {std::pair{"Cin", args.inChannels}, std::pair{"Cout", args.outChannels}})
+    if (channels % alignment != 0)
+      throw RuntimeError(fmt::format("{}: {} = {} is not a multiple of {}, the kernel's channel alignment; choose a "
+                                     "kernel of a smaller alignment (down to 1, which takes any count)",
+                                     name, label, channels, alignment));
+  checkElements("input", args.inputs, args.inChannels, name);
+  checkElements("out_in_map", args.outputs, args.kernelVolume, name);
+  checkElements("output", args.outputs, args.outChannels, name);
+  checkElements("weight", static_cast<long long>(args.kernelVolume) * args.inChannels, args.outChannels, name);
+  if (args.outputs == 0)
+    return; // nothing to compute (empty tensors may have null pointers)
+  const int operandBytes = elementBytes(kernel.operand_type), outputBytes = elementBytes(kernel.output_type);
+  const unsigned copyBytes = static_cast<unsigned>(alignment * operandBytes);
+  const unsigned storeBytes = static_cast<unsigned>(storeWidth(alignment) * outputBytes);
+  const char *needed = "the convolution reads it";
+  checkPointer("input", args.input, copyBytes, name, needed);
+  checkPointer("weight", args.weight, copyBytes, name, needed);
+  if (info.extras == MapExtras::PairLists) {
+    std::string why = fmt::format("{} kernels take the pair lists of kernelMapExtrasGpu", info.spelling());
+    if (args.pairOffsets.size() != static_cast<size_t>(args.kernelVolume) + 1)
+      throw RuntimeError(fmt::format("{}: {} pair offsets for a kernel volume of {} (expected {})", name,
+                                     args.pairOffsets.size(), args.kernelVolume, args.kernelVolume + 1));
+    if (args.pairCount() > 0) { // a map without pairs may come with empty (null) lists
+      checkPointer("pair_inputs", args.pairInputs, 4, name, why);
+      checkPointer("pair_outputs", args.pairOutputs, 4, name, why);
+    }
+  } else {
+    checkPointer("out_in_map", args.outInMap, 4, name, needed);
+  }
+  checkPointer("output", args.output, storeBytes, name, "the convolution writes it");
+  if (fuses(kernel, SKG_EPILOGUE_BIAS))
+    checkPointer("bias", args.bias, 8, name, "the kernel fuses a bias");
+  if (fuses(kernel, SKG_EPILOGUE_SCALE_SHIFT)) {
+    checkPointer("scale", args.scale, 8, name, "the kernel fuses a scale and shift");
+    checkPointer("shift", args.shift, 8, name, "the kernel fuses a scale and shift");
+  }
+  if (fuses(kernel, SKG_EPILOGUE_RESIDUAL_ADD))
+    checkPointer("residual", args.residual, storeBytes, name, "the kernel fuses a residual add");
+  if (info.extras == MapExtras::SortInputs) {
+    std::string why =
+        fmt::format("{} kernels take the sort permutation and tile masks of kernelMapExtrasGpu", info.spelling());
+    checkPointer("permutation", args.permutation, 4, name, why);
+    checkPointer("tile_masks", args.tileMasks, 4, name, why);
+    if (args.kernelVolume > kMaxMaskedVolume)
+      throw RuntimeError(fmt::format("{}: kernel volume {} exceeds the {} offsets {} kernels take", name,
+                                     args.kernelVolume, kMaxMaskedVolume, info.spelling()));
+    if (args.splits < 1 || (!info.takesSplits() && args.splits != 1) || args.splits > args.kernelVolume)
+      throw RuntimeError(fmt::format("{}: {} splits; {} kernels take {}", name, args.splits, info.spelling(),
+                                     info.takesSplits() ? "1 to the kernel volume" : "1"));
+    int expectedWords = groupMaskWordCount(args.kernelVolume, args.splits);
+    if (args.maskWords != expectedWords)
+      throw RuntimeError(fmt::format("{}: mask_words = {}, but {} splits of {} offsets need {}", name, args.maskWords,
+                                     args.splits, args.kernelVolume, expectedWords));
+  }
+}
+
+int launchSplits(const skg_kernel_record &kernel, const ConvForwardArguments &args) {
+  return dataflowInfo(kernel.dataflow).takesSplits() ? args.splits : 1;
+}
+
+LaunchArguments callArguments(const skg_kernel_record &kernel, const ConvForwardArguments &args) {
+  LaunchArguments a;
+  using Pointer = std::pair<const char *, DevicePointer>;
+  for (auto [name, pointer] : std::initializer_list<Pointer>{{"input", args.input}, {"weight", args.weight}, {"out_in_map", args.outInMap},
+                               {"output", args.output}, {"bias", args.bias}, {"scale", args.scale},
+                               {"shift", args.shift}, {"residual", args.residual}, {"permutation", args.permutation},
+                               {"tile_masks", args.tileMasks}, {"pair_inputs", args.pairInputs},
+                               {"pair_outputs", args.pairOutputs}})
+    a.setPointer(name, pointer);
+  using Size = std::pair<const char *, long long>;
+  for (auto [name, size] : std::initializer_list<Size>{{"outputs", args.outputs},
+                            {"in_channels", args.inChannels},
+                            {"out_channels", args.outChannels},
+                            {"kernel_volume", args.kernelVolume},
+                            {"mask_words", args.maskWords},
+                            {"splits", launchSplits(kernel, args)},
+                            {"pairs", args.pairCount()}})
+    a.setSize(name, size);
+  return a;
+}
+
+std::vector<ScratchBuffer> scratchBuffers(const skg_kernel_record &kernel, const ConvForwardArguments &args) {
+  const DataflowInfo &info = dataflowInfo(kernel.dataflow);
+  const size_t slab = static_cast<size_t>(args.outputs) * args.outChannels * sizeof(float);
+  const size_t pairs = static_cast<size_t>(args.pairCount());
+  std::vector<ScratchBuffer> buffers;
+  if (info.sink == OutputSink::SplitPartials)
+    buffers.push_back({"partials", slab * launchSplits(kernel, args), false}); // every split writes its slab
+  else if (info.has(CompanionKernel::Reduce))
+    buffers.push_back({"partials", slab, true}); // atomic adds of tiles or of the scatter
+  if (info.has(CompanionKernel::Gather) && pairs > 0)
+    buffers.push_back({"gathered", pairs * args.inChannels * elementBytes(kernel.operand_type), false});
+  if (info.sink == OutputSink::PairProducts && pairs > 0)
+    buffers.push_back({"products", pairs * args.outChannels * sizeof(float), false});
+  return buffers;
+}
+
+PairTileList tilePairs(const std::vector<int> &offsets, const std::vector<int32_t> &pairOffsets, uint32_t rows) {
+  std::vector<int32_t> tileOffsets, begins, ends;
+  for (int k : offsets)
+    for (int32_t begin = pairOffsets[k]; begin < pairOffsets[k + 1]; begin += static_cast<int32_t>(rows)) {
+      tileOffsets.push_back(k);
+      begins.push_back(begin);
+      ends.push_back(pairOffsets[k + 1]);
+    }
+  PairTileList tiles;
+  tiles.count = static_cast<unsigned>(tileOffsets.size());
+  tiles.arrays = std::move(tileOffsets);
+  tiles.arrays.insert(tiles.arrays.end(), begins.begin(), begins.end());
+  tiles.arrays.insert(tiles.arrays.end(), ends.begin(), ends.end());
+  return tiles;
+}
+
+std::vector<std::vector<int>> pairTileLaunchGroups(PairTileLaunches rule, const std::vector<int32_t> &pairOffsets) {
+  const int volume = static_cast<int>(pairOffsets.size()) - 1;
+  std::vector<std::vector<int>> groups;
+  if (rule == PairTileLaunches::AllOffsetsInOne) {
+    groups.emplace_back();
+    for (int k = 0; k < volume; ++k)
+      groups.back().push_back(k);
+    return groups;
+  }
+  // SimilarPairCounts: offsets with pairs, the largest first, in groups within a factor of two of
+  // the group's largest; each group is one batched GEMM launch.
+  std::vector<int> order;
+  for (int k = 0; k < volume; ++k)
+    if (pairOffsets[k + 1] > pairOffsets[k])
+      order.push_back(k);
+  auto count = [&](int k) { return pairOffsets[k + 1] - pairOffsets[k]; };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return count(a) > count(b); });
+  for (int k : order) {
+    if (groups.empty() || 2 * count(k) < count(groups.back().front()))
+      groups.emplace_back();
+    groups.back().push_back(k);
+  }
+  return groups;
+}
+
+} // namespace sparsekgen

@@ -1,0 +1,193 @@
+#include "sparsekgen/SparseCoordinates.h"
+
+#include <climits>
+
+
+#include "maps/CoordinateHashing.cuh"
+#include "maps/CoordinateRuns.cuh"
+
+namespace sparsekgen {
+
+namespace {
+
+using gpu::blocksFor;
+using gpu::as;
+using gpu::kThreads;
+
+std::atomic<uint64_t> nextId{1};
+
+// summary = {first row out of range, max batch, min x, min y, min z, max x, max y, max z}
+__global__ void summarizeCoordinates(const Coordinate *rows, int n, int *summary) {
+  int row = blockIdx.x * blockDim.x + threadIdx.x;
+  if (row >= n)
+    return;
+  Coordinate c = rows[row];
+  constexpr int limit = 1 << 30;
+  bool inside = c.batch >= 0 && c.x >= -limit && c.x < limit && c.y >= -limit && c.y < limit && c.z >= -limit &&
+                c.z < limit;
+  if (!inside)
+    atomicMin(&summary[0], row);
+  atomicMax(&summary[1], c.batch);
+  atomicMin(&summary[2], c.x);
+  atomicMin(&summary[3], c.y);
+  atomicMin(&summary[4], c.z);
+  atomicMax(&summary[5], c.x);
+  atomicMax(&summary[6], c.y);
+  atomicMax(&summary[7], c.z);
+}
+
+__global__ void insertRows(gpu::HashView table, int n, int *duplicateFound) {
+  int row = blockIdx.x * blockDim.x + threadIdx.x;
+  if (row < n && table.insert(row) >= 0 && duplicateFound)
+    *duplicateFound = 1;
+}
+
+CoordinateBounds boundsOf(const std::vector<Coordinate> &coordinates) {
+  CoordinateBounds bounds;
+  if (coordinates.empty())
+    return bounds;
+  const Coordinate &first = coordinates.front();
+  bounds = {first.batch, {first.x, first.y, first.z}, {first.x, first.y, first.z}};
+  for (const Coordinate &c : coordinates) {
+    bounds.maxBatch = std::max(bounds.maxBatch, c.batch);
+    const int32_t values[3] = {c.x, c.y, c.z};
+    for (int axis = 0; axis < 3; ++axis) {
+      bounds.min[axis] = std::min(bounds.min[axis], values[axis]);
+      bounds.max[axis] = std::max(bounds.max[axis], values[axis]);
+    }
+  }
+  return bounds;
+}
+
+// Checks ranges and measures the bounds on the device (one synchronisation); on failure the host
+// names the row from a download.
+CoordinateBounds requireInRange(CUdeviceptr coordinates, int rows, cudaStream_t stream) {
+  if (rows == 0)
+    return {};
+  CUstream driver = gpu::driverStream(stream);
+  std::vector<int> initial = {INT_MAX, INT_MIN, INT_MAX, INT_MAX, INT_MAX, INT_MIN, INT_MIN, INT_MIN};
+  DeviceBuffer summary = DeviceBuffer::from(initial, driver);
+  summarizeCoordinates<<<blocksFor(rows), kThreads, 0, stream>>>(reinterpret_cast<const Coordinate *>(coordinates),
+                                                                 rows, reinterpret_cast<int *>(summary.get()));
+  gpu::checkLaunch("summarizeCoordinates");
+  auto s = summary.download<int>();
+  if (s[0] != INT_MAX) {
+    std::vector<Coordinate> all(static_cast<size_t>(rows));
+    gpu::check(cudaMemcpy(all.data(), reinterpret_cast<const void *>(coordinates), all.size() * sizeof(Coordinate),
+                          cudaMemcpyDeviceToHost),
+               "cudaMemcpy of coordinates to name the row out of range");
+    requireCoordinatesInRange(all); // throws naming the row and its values
+  }
+  return {s[1], {s[2], s[3], s[4]}, {s[5], s[6], s[7]}};
+}
+
+} // namespace
+
+SparseCoordinates::SparseCoordinates(DeviceBuffer coordinates, int rows, const CoordinateBounds &bounds,
+                                     bool knownUnique)
+    : coordinates_(std::move(coordinates)), rows_(rows), id_(nextId++), bounds_(bounds), knownUnique_(knownUnique) {}
+
+std::shared_ptr<const SparseCoordinates> SparseCoordinates::adopt(DeviceBuffer coordinates, int rows,
+                                                                  const CoordinateBounds &bounds) {
+  return std::shared_ptr<const SparseCoordinates>(
+      new SparseCoordinates(std::move(coordinates), rows, bounds, /*knownUnique=*/true));
+}
+
+std::shared_ptr<const SparseCoordinates> SparseCoordinates::fromHost(const std::vector<Coordinate> &coordinates,
+                                                                     CUstream stream) {
+  requireCoordinatesInRange(coordinates);
+  std::shared_ptr<const SparseCoordinates> result(
+      new SparseCoordinates(DeviceBuffer::from(coordinates, stream), static_cast<int>(coordinates.size()),
+                            boundsOf(coordinates), /*knownUnique=*/false));
+  result->hashTable(stream); // finds duplicates
+  return result;
+}
+
+std::shared_ptr<const SparseCoordinates> SparseCoordinates::fromDevice(CUdeviceptr coordinates, int rows,
+                                                                       CUstream stream) {
+  if (rows < 0)
+    throw RuntimeError(fmt::format("negative coordinate count {}", rows));
+  DeviceBuffer copy(static_cast<size_t>(rows) * sizeof(Coordinate), stream);
+  if (rows > 0)
+    checkCuda(cuMemcpyDtoDAsync(copy.get(), coordinates, copy.bytes(), stream), "cuMemcpyDtoDAsync",
+              "copying coordinates");
+  CoordinateBounds bounds = requireInRange(copy.get(), rows, gpu::runtimeStream(stream));
+  std::shared_ptr<const SparseCoordinates> result(
+      new SparseCoordinates(std::move(copy), rows, bounds, /*knownUnique=*/false));
+  result->hashTable(stream);
+  return result;
+}
+
+std::vector<Coordinate> SparseCoordinates::download() const { return coordinates_.download<Coordinate>(); }
+
+const CoordinateHashTable &SparseCoordinates::hashTable(CUstream stream) const {
+  std::call_once(tableOnce_, [&] {
+    uint32_t capacity = 64;
+    while (capacity < 2u * static_cast<uint32_t>(rows_))
+      capacity <<= 1;
+    table_.capacity = capacity;
+    table_.slots = DeviceBuffer(static_cast<size_t>(capacity) * sizeof(uint64_t), stream);
+    checkCuda(cuMemsetD32Async(table_.slots.get(), 0xffffffffu, 2ull * capacity, stream), "cuMemsetD32Async",
+              "clearing the coordinate hash table");
+    if (rows_ == 0)
+      return;
+    gpu::HashView view{reinterpret_cast<unsigned long long *>(table_.slots.get()), capacity - 1,
+                       reinterpret_cast<const Coordinate *>(coordinates_.get())};
+    auto cudaStream = gpu::runtimeStream(stream);
+    if (knownUnique_) {
+      insertRows<<<blocksFor(rows_), kThreads, 0, cudaStream>>>(view, rows_, nullptr);
+      gpu::checkLaunch("insertRows");
+      return;
+    }
+    DeviceBuffer duplicate(sizeof(int), stream);
+    duplicate.fill32(0, stream);
+    insertRows<<<blocksFor(rows_), kThreads, 0, cudaStream>>>(view, rows_, reinterpret_cast<int *>(duplicate.get()));
+    gpu::checkLaunch("insertRows");
+    if (duplicate.download<int>()[0] != 0)
+      requireUniqueCoordinates(download()); // throws naming the rows
+  });
+  return table_;
+}
+
+namespace {
+
+__global__ void scatterRowToUnique(const int *sortedRows, const int *runStarts, const int *runLengths, int runs,
+                                   int *rowToUnique) {
+  int run = blockIdx.x * blockDim.x + threadIdx.x;
+  if (run >= runs)
+    return;
+  for (int r = runStarts[run], end = r + runLengths[run]; r < end; ++r)
+    rowToUnique[sortedRows[r]] = run;
+}
+
+__global__ void iota(int *values, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    values[i] = i;
+}
+
+} // namespace
+
+DeduplicatedCoordinates deduplicateCoordinates(CUdeviceptr coordinates, int rows, CUstream driverStream) {
+  auto stream = gpu::runtimeStream(driverStream);
+  CoordinateBounds bounds = requireInRange(coordinates, rows, stream);
+  DeduplicatedCoordinates result;
+  result.rowToUnique = DeviceBuffer(static_cast<size_t>(rows) * sizeof(int), driverStream);
+  if (rows == 0) {
+    result.unique = SparseCoordinates::adopt(DeviceBuffer(), 0, bounds);
+    return result;
+  }
+  DeviceBuffer rowIds(static_cast<size_t>(rows) * sizeof(int), driverStream);
+  iota<<<blocksFor(rows), kThreads, 0, stream>>>(as<int>(rowIds), rows);
+  gpu::checkLaunch("iota");
+  auto grouped = gpu::groupByCoordinate(reinterpret_cast<const Coordinate *>(coordinates), as<int32_t>(rowIds), rows,
+                                        stream, "coordinates");
+  scatterRowToUnique<<<blocksFor(grouped.runs), kThreads, 0, stream>>>(
+      as<int>(grouped.sortedRows), as<int>(grouped.starts), as<int>(grouped.lengths), grouped.runs,
+      as<int>(result.rowToUnique));
+  gpu::checkLaunch("scatterRowToUnique");
+  result.unique = SparseCoordinates::adopt(std::move(grouped.unique), grouped.runs, bounds);
+  return result;
+}
+
+} // namespace sparsekgen

@@ -1,0 +1,331 @@
+#include "sparsekgen/Network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "tuning/WorkloadParsing.h"
+#include "sparsekgen/ElementTypes.h"
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/Reference.h"
+
+namespace sparsekgen {
+
+using nlohmann::json;
+
+namespace {
+
+const std::set<std::string> kOps = {"conv", "batch_norm", "relu", "add", "concat"};
+
+// The level a map's outputs follow.
+std::string outputLevel(const Network &network, const WorkloadMap &map) {
+  if (map.transposed())
+    return network.findMap(map.mirrors).coordinates;
+  return map.produces.empty() ? map.coordinates : map.produces;
+}
+
+NetworkNode parseNode(const JsonReader &r, const json &object, const std::string &p) {
+  NetworkNode node;
+  node.name = r.get<std::string>(object, p, "name");
+  node.op = r.get<std::string>(object, p, "op");
+  if (!kOps.count(node.op))
+    r.fail(p + "/op", fmt::format("'{}' is not one of conv, batch_norm, relu, add, concat", node.op));
+  if (node.op == "add" || node.op == "concat") {
+    node.inputs = r.get<std::vector<std::string>>(object, p, "inputs");
+    if (node.inputs.size() < 2 || (node.op == "add" && node.inputs.size() != 2))
+      r.fail(p + "/inputs", node.op == "add" ? "add takes exactly two tensors" : "concat takes at least two tensors");
+  } else {
+    node.inputs = {r.get<std::string>(object, p, "input")};
+  }
+  if (node.op == "conv") {
+    node.map = r.get<std::string>(object, p, "map");
+    node.outChannels = r.get<int>(object, p, "out_channels");
+    node.bias = r.get<bool>(object, p, "bias", false);
+    if (node.outChannels < 1)
+      r.fail(p + "/out_channels", "must be at least 1");
+  }
+  return node;
+}
+
+// The shape of node `index`'s output, from its inputs' shapes (checked).
+TensorShape shapeOf(const JsonReader &r, const Network &network, const NetworkNode &node, int index,
+                    const std::string &p) {
+  std::vector<TensorShape> inputs;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    auto it = network.tensors.find(node.inputs[i]);
+    if (it == network.tensors.end())
+      r.fail(node.op == "add" || node.op == "concat" ? fmt::format("{}/inputs/{}", p, i) : p + "/input",
+             fmt::format("tensor '{}' is not the input or an earlier node", node.inputs[i]));
+    inputs.push_back(it->second);
+  }
+  TensorShape shape = inputs[0];
+  shape.producer = index;
+  if (node.op == "conv") {
+    auto map = std::find_if(network.maps.begin(), network.maps.end(),
+                            [&](const WorkloadMap &m) { return m.name == node.map; });
+    if (map == network.maps.end())
+      r.fail(p + "/map", fmt::format("no map named '{}'", node.map));
+    if (map->coordinates != inputs[0].level)
+      r.fail(p + "/map", fmt::format("map '{}' reads level '{}' but tensor '{}' is on level '{}'", node.map,
+                                     map->coordinates, node.inputs[0], inputs[0].level));
+    shape.level = outputLevel(network, *map);
+    shape.channels = node.outChannels;
+  } else if (node.op == "add" || node.op == "concat") {
+    for (size_t i = 1; i < inputs.size(); ++i) {
+      if (inputs[i].level != shape.level)
+        r.fail(fmt::format("{}/inputs/{}", p, i), fmt::format("tensor '{}' is on level '{}', tensor '{}' on '{}'",
+                                                              node.inputs[i], inputs[i].level, node.inputs[0],
+                                                              shape.level));
+      if (node.op == "add" && inputs[i].channels != shape.channels)
+        r.fail(fmt::format("{}/inputs/{}", p, i), fmt::format("tensor '{}' has {} channels, tensor '{}' has {}",
+                                                              node.inputs[i], inputs[i].channels, node.inputs[0],
+                                                              shape.channels));
+    }
+    if (node.op == "concat") {
+      shape.channels = 0;
+      for (const auto &input : inputs)
+        shape.channels += input.channels;
+    }
+  }
+  return shape;
+}
+
+// Canonical order of fused ops: a step absorbs an op only after the ones before it.
+int opRank(const std::string &op) {
+  static const std::vector<std::string> order = {"bias", "scale_shift", "residual_add", "relu"};
+  return static_cast<int>(std::find(order.begin(), order.end(), op) - order.begin());
+}
+
+} // namespace
+
+Workload Network::workload() const {
+  Workload w;
+  w.name = name;
+  w.dtype = dtype;
+  w.source = source;
+  w.inputs = inputs;
+  w.maps = maps;
+  for (const auto &step : planNetwork(*this))
+    if (step.kind == PlanStep::Kind::Conv)
+      w.layers.push_back({step.name, step.map, step.inChannels, step.outChannels, step.epilogue});
+  return w;
+}
+
+Network parseNetwork(const std::string &text, const std::string &source) {
+  const JsonReader r("network " + source);
+  json document;
+  try {
+    document = json::parse(text);
+  } catch (const json::parse_error &error) {
+    throw RuntimeError(fmt::format("network {}: malformed JSON at byte {}: {}", source, error.byte, error.what()));
+  }
+  Network n;
+  n.source = source;
+  n.name = r.get<std::string>(document, "", "name");
+  n.description = r.get<std::string>(document, "", "description", "");
+  n.dtype = parseWorkloadDtype(r, document);
+  n.inputChannels = r.get<int>(document, "", "input_channels");
+  if (n.inputChannels < 1)
+    r.fail("/input_channels", "must be at least 1");
+  n.inputs = parseWorkloadInputs(r, document);
+  n.maps = parseWorkloadMaps(r, document);
+  n.tensors[Network::kInput] = {"l0", n.inputChannels, -1};
+  auto nodes = r.get<json>(document, "", "nodes");
+  if (!nodes.is_array() || nodes.empty())
+    r.fail("/nodes", "expected a non-empty array");
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::string p = fmt::format("/nodes/{}", i);
+    NetworkNode node = parseNode(r, nodes[i], p);
+    if (n.tensors.count(node.name))
+      r.fail(p + "/name", fmt::format("tensor '{}' is already defined", node.name));
+    n.tensors[node.name] = shapeOf(r, n, node, static_cast<int>(i), p);
+    n.nodes.push_back(node);
+  }
+  n.outputs = r.get<std::vector<std::string>>(document, "", "outputs");
+  if (n.outputs.empty())
+    r.fail("/outputs", "expected at least one tensor");
+  for (size_t i = 0; i < n.outputs.size(); ++i)
+    if (!n.tensors.count(n.outputs[i]) || n.outputs[i] == Network::kInput)
+      r.fail(fmt::format("/outputs/{}", i), fmt::format("'{}' is not a node of the network", n.outputs[i]));
+  return n;
+}
+
+Network loadNetwork(const std::string &path) {
+  return parseNetwork(readJsonDocument(path, "network").dump(), path);
+}
+
+std::vector<PlanStep> planNetwork(const Network &network) {
+  std::map<std::string, std::vector<int>> readers;
+  for (size_t i = 0; i < network.nodes.size(); ++i)
+    for (const auto &input : network.nodes[i].inputs)
+      readers[input].push_back(static_cast<int>(i));
+  const std::set<std::string> outputs(network.outputs.begin(), network.outputs.end());
+  std::vector<bool> fused(network.nodes.size(), false);
+  std::vector<PlanStep> plan;
+  for (size_t i = 0; i < network.nodes.size(); ++i) {
+    if (fused[i])
+      continue;
+    const NetworkNode &node = network.nodes[i];
+    PlanStep step;
+    step.name = node.name;
+    step.nodes = {node.name};
+    step.inputs = {node.inputs[0]};
+    step.inChannels = network.tensors.at(node.inputs[0]).channels;
+    step.outChannels = network.tensors.at(node.name).channels;
+    if (node.op == "conv") {
+      step.kind = PlanStep::Kind::Conv;
+      step.map = node.map;
+      if (node.bias) {
+        step.epilogue.push_back("bias");
+        step.biasOf = node.name;
+      }
+    } else if (node.op == "concat") {
+      step.kind = PlanStep::Kind::Concat;
+      step.inputs = node.inputs;
+    } else {
+      step.kind = PlanStep::Kind::Elementwise;
+      if (node.op == "batch_norm") {
+        step.epilogue = {"scale_shift"};
+        step.scaleShiftOf = node.name;
+      } else if (node.op == "relu") {
+        step.epilogue = {"relu"};
+      } else {
+        step.epilogue = {"residual_add"};
+        step.residual = node.inputs[1];
+      }
+    }
+    std::string current = node.name;
+    while (step.kind != PlanStep::Kind::Concat && !outputs.count(current)) {
+      const auto &r = readers[current];
+      if (r.size() != 1)
+        break;
+      const NetworkNode &next = network.nodes[r[0]];
+      std::string op = next.op == "batch_norm" ? "scale_shift" : next.op == "add" ? "residual_add" : next.op;
+      const bool fusable = op == "scale_shift" || op == "residual_add" || op == "relu";
+      if (!fusable || (!step.epilogue.empty() && opRank(op) <= opRank(step.epilogue.back())))
+        break;
+      if (op == "residual_add") {
+        const std::string &other = next.inputs[0] == current ? next.inputs[1] : next.inputs[0];
+        if (other == current || network.tensors.at(other).producer >= static_cast<int>(i))
+          break; // the residual would not be written before this step starts
+        step.residual = other;
+      }
+      if (op == "scale_shift")
+        step.scaleShiftOf = next.name;
+      step.epilogue.push_back(op);
+      step.nodes.push_back(next.name);
+      fused[r[0]] = true;
+      current = next.name;
+    }
+    step.output = current;
+    plan.push_back(step);
+  }
+  return plan;
+}
+
+NetworkParameters randomParameters(const Network &network, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  const uint32_t dtype = dtypeFromName(network.dtype);
+  NetworkParameters parameters;
+  for (const auto &node : network.nodes) {
+    int channels = network.tensors.at(node.name).channels;
+    if (node.op == "conv") {
+      const WorkloadMap &map = network.findMap(node.map);
+      int inChannels = network.tensors.at(node.inputs[0]).channels;
+      // Rows read about sqrt(volume) neighbours on real scans; with batch-norm scales below 1 this
+      // keeps activations O(1) through residual stages instead of growing towards fp16's range.
+      float scale = std::sqrt(3.0f / (std::sqrt(static_cast<float>(map.geometry.volume())) * inChannels));
+      auto &weight = parameters[node.name + ".weight"];
+      weight.resize(static_cast<size_t>(map.geometry.volume()) * inChannels * channels);
+      for (auto &w : weight)
+        w = roundToElement(unit(random) * scale, dtype);
+      if (node.bias) {
+        auto &bias = parameters[node.name + ".bias"];
+        for (int c = 0; c < channels; ++c)
+          bias.push_back(0.1f * unit(random));
+      }
+    } else if (node.op == "batch_norm") {
+      auto &scale = parameters[node.name + ".scale"];
+      auto &shift = parameters[node.name + ".shift"];
+      for (int c = 0; c < channels; ++c) {
+        scale.push_back(0.75f + 0.2f * unit(random));
+        shift.push_back(0.1f * unit(random));
+      }
+    }
+  }
+  return parameters;
+}
+
+std::vector<float> randomFeatures(const Network &network, size_t rows, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  const uint32_t dtype = dtypeFromName(network.dtype);
+  std::vector<float> values(rows * network.inputChannels);
+  for (auto &v : values)
+    v = roundToElement(unit(random), dtype);
+  return values;
+}
+
+std::map<std::string, std::vector<double>> referenceNetworkForward(const Network &network,
+                                                                   const NetworkParameters &parameters,
+                                                                   const std::vector<Coordinate> &coordinates,
+                                                                   const std::vector<float> &features) {
+  if (features.size() != coordinates.size() * static_cast<size_t>(network.inputChannels))
+    throw RuntimeError(fmt::format("network {}: {} feature values for {} rows of {} channels", network.name,
+                                   features.size(), coordinates.size(), network.inputChannels));
+  auto maps = buildMapsCpu(network.maps, coordinates);
+  std::map<std::string, std::vector<double>> tensors;
+  tensors[Network::kInput].assign(features.begin(), features.end());
+  auto parameter = [&](const std::string &name) -> const std::vector<float> & { return parameters.at(name); };
+  for (const auto &node : network.nodes) {
+    const int channels = network.tensors.at(node.name).channels;
+    const auto &x = tensors.at(node.inputs[0]);
+    std::vector<double> y;
+    if (node.op == "conv") {
+      int inChannels = network.tensors.at(node.inputs[0]).channels;
+      y = referenceConvForward(x, parameter(node.name + ".weight"), maps.at(node.map), inChannels, channels);
+      if (node.bias)
+        for (size_t i = 0; i < y.size(); ++i)
+          y[i] += parameter(node.name + ".bias")[i % channels];
+    } else if (node.op == "batch_norm") {
+      const auto &scale = parameter(node.name + ".scale");
+      const auto &shift = parameter(node.name + ".shift");
+      y = x;
+      for (size_t i = 0; i < y.size(); ++i)
+        y[i] = y[i] * scale[i % channels] + shift[i % channels];
+    } else if (node.op == "relu") {
+      y = x;
+      for (auto &v : y)
+        v = std::max(v, 0.0);
+    } else if (node.op == "add") {
+      const auto &b = tensors.at(node.inputs[1]);
+      y = x;
+      for (size_t i = 0; i < y.size(); ++i)
+        y[i] += b[i];
+    } else { // concat: channels side by side, in the order of the inputs
+      size_t rows = x.size() / network.tensors.at(node.inputs[0]).channels;
+      y.resize(rows * channels);
+      int offset = 0;
+      for (const auto &input : node.inputs) {
+        int width = network.tensors.at(input).channels;
+        const auto &t = tensors.at(input);
+        for (size_t row = 0; row < rows; ++row)
+          std::copy_n(t.begin() + row * width, width, y.begin() + row * channels + offset);
+        offset += width;
+      }
+    }
+    tensors[node.name] = std::move(y);
+  }
+  std::map<std::string, std::vector<double>> result;
+  for (const auto &name : network.outputs)
+    result[name] = tensors.at(name);
+  return result;
+}
+
+} // namespace sparsekgen

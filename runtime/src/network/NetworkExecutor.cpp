@@ -1,0 +1,379 @@
+#include "sparsekgen/NetworkExecutor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "network/NetworkOps.h"
+#include "sparsekgen/Conv.h"
+#include "sparsekgen/DataflowTable.h"
+#include "sparsekgen/ElementTypes.h"
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/Reference.h"
+#include "sparsekgen/Verification.h"
+
+namespace sparsekgen {
+
+// What a step needs beyond its tensors: its kernel and the map extras of that kernel.
+struct NetworkExecutor::StepResources {
+  const skg_kernel_record *kernel = nullptr; // conv steps
+  int splits = 1;
+  // Sort inputs or pair lists of the kernel, shared by the steps needing the same ones of one map.
+  std::shared_ptr<const DeviceKernelMapExtras> extras;
+  CUevent extrasReady = nullptr; // recorded on the side stream after the extras were built
+  std::vector<uint32_t> ops;     // element-wise steps
+};
+
+namespace {
+
+const std::vector<float> &requireParameter(const NetworkParameters &parameters, const std::string &name,
+                                           size_t size, const Network &network) {
+  auto it = parameters.find(name);
+  if (it == parameters.end())
+    throw RuntimeError(fmt::format("network {}: parameter '{}' is missing", network.name, name));
+  if (it->second.size() != size)
+    throw RuntimeError(fmt::format("network {}: parameter '{}' holds {} values, expected {}", network.name, name,
+                                   it->second.size(), size));
+  return it->second;
+}
+
+// One event pair per measured interval; read after the run synchronises.
+class EventTimeline {
+public:
+  explicit EventTimeline(bool enabled) : enabled_(enabled) {}
+  ~EventTimeline() {
+    for (CUevent e : events_)
+      cuEventDestroy(e);
+  }
+  // Records an event now; returns its index (-1 when disabled).
+  int mark(CUstream stream = nullptr) {
+    if (!enabled_)
+      return -1;
+    CUevent event = nullptr;
+    checkCuda(cuEventCreate(&event, CU_EVENT_DEFAULT), "cuEventCreate", "(network profile)");
+    checkCuda(cuEventRecord(event, stream), "cuEventRecord", "(network profile)");
+    events_.push_back(event);
+    return static_cast<int>(events_.size()) - 1;
+  }
+  double between(int first, int second) const {
+    float ms = 0;
+    checkCuda(cuEventElapsedTime(&ms, events_[first], events_[second]), "cuEventElapsedTime", "(network profile)");
+    return ms;
+  }
+
+private:
+  bool enabled_;
+  std::vector<CUevent> events_;
+};
+
+} // namespace
+
+NetworkExecutor::NetworkExecutor(Context &context, Network network, const NetworkParameters &parameters,
+                                 const ConfigTable *table)
+    : context_(context), network_(std::move(network)), plan_(planNetwork(network_)), table_(table),
+      dtype_(dtypeFromName(network_.dtype)) {
+  descriptions_ = describeKernels(context_.kernels());
+  checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network executor)");
+  checkCuda(cuStreamCreate(&sideStream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "(network sort inputs)");
+  auto upload = [&](const std::string &name, size_t size, uint32_t type) {
+    parameters_[name] = DeviceBuffer::from(encodeElements(requireParameter(parameters, name, size, network_), type));
+  };
+  for (const auto &step : plan_) {
+    auto resources = std::make_unique<StepResources>();
+    if (step.kind == PlanStep::Kind::Conv)
+      upload(step.name + ".weight",
+             static_cast<size_t>(network_.findMap(step.map).geometry.volume()) * step.inChannels * step.outChannels,
+             dtype_);
+    if (!step.biasOf.empty())
+      upload(step.biasOf + ".bias", step.outChannels, SKG_F32);
+    if (!step.scaleShiftOf.empty()) {
+      upload(step.scaleShiftOf + ".scale", step.outChannels, SKG_F32);
+      upload(step.scaleShiftOf + ".shift", step.outChannels, SKG_F32);
+    }
+    for (const auto &op : step.epilogue)
+      resources->ops.push_back(epilogueOpFromName(op));
+    steps_.push_back(std::move(resources));
+  }
+  // Each tensor is freed after the last step reading it, unless it is an output or the input.
+  std::map<std::string, size_t> lastReader;
+  for (size_t i = 0; i < plan_.size(); ++i) {
+    for (const auto &name : plan_[i].inputs)
+      lastReader[name] = i;
+    if (!plan_[i].residual.empty())
+      lastReader[plan_[i].residual] = i;
+  }
+  const std::set<std::string> outputs(network_.outputs.begin(), network_.outputs.end());
+  freedAfter_.resize(plan_.size());
+  for (const auto &[name, last] : lastReader)
+    if (!outputs.count(name) && name != Network::kInput)
+      freedAfter_[last].push_back(name);
+}
+
+NetworkExecutor::~NetworkExecutor() {
+  // The last run's convolutions may still read the sort inputs, which are freed on the side stream;
+  // and that stream must outlive them.
+  cuCtxSetCurrent(context_.handle());
+  cuCtxSynchronize();
+  for (auto &step : steps_)
+    step->extras.reset();
+  extrasBuilt_.clear();
+  if (sideStream_) {
+    cuStreamSynchronize(sideStream_);
+    cuStreamDestroy(sideStream_);
+  }
+}
+
+// Dispatches every convolution on this run's maps (host work only).
+void NetworkExecutor::dispatchConvolutions() {
+  dispatches_.clear();
+  extrasBuilt_.clear();
+  for (size_t i = 0; i < plan_.size(); ++i) {
+    const PlanStep &step = plan_[i];
+    if (step.kind != PlanStep::Kind::Conv)
+      continue;
+    const WorkloadMap &mapSpec = network_.findMap(step.map);
+    const DeviceKernelMap &map = maps_.at(step.map);
+    LayerKey key = layerKey(step.inChannels, step.outChannels, map.volume, mapSpec.transposed(), network_.dtype,
+                            step.epilogue, map.outputCount(), pairs_.at(step.map));
+    Dispatch dispatch = table_ ? table_->dispatch(key, descriptions_) : heuristicChoice(key, descriptions_);
+    StepResources &r = *steps_[i];
+    r.kernel = &context_.findKernel(dispatch.choice.kernel);
+    r.splits = dataflowInfo(r.kernel->dataflow).splitsFor(dispatch.choice.splits, map.volume);
+    r.extras = nullptr;
+    r.extrasReady = nullptr;
+    dispatches_.push_back({step.name, dispatch.choice.kernel, dispatch.reason, dispatch.source, r.splits,
+                           step.inChannels, step.outChannels, map.volume, map.outputCount(), pairs_.at(step.map)});
+  }
+}
+
+// The map extras step `i`'s kernel reads (sort inputs or pair lists), if any.
+std::optional<MapExtrasRequest> NetworkExecutor::extrasRequest(size_t i) const {
+  if (plan_[i].kind != PlanStep::Kind::Conv)
+    return std::nullopt;
+  const StepResources &r = *steps_[i];
+  MapExtrasRequest request;
+  switch (dataflowInfo(r.kernel->dataflow).extras) {
+  case MapExtras::SortInputs:
+    request.splits = r.splits;
+    request.tileRows = static_cast<int>(mainFunction(*r.kernel).rows_per_block);
+    return request;
+  case MapExtras::PairLists:
+    request.pairs = true;
+    return request;
+  case MapExtras::None:
+    break;
+  }
+  return std::nullopt;
+}
+
+// The map extras step `i`'s kernel reads, built on first use in the run and shared by the steps
+// needing the same ones. They are built on a side stream (the maps are complete: the pair counts
+// were read back) while the default stream runs earlier layers; the step waits for its event.
+void NetworkExecutor::prepareExtras(size_t i) {
+  StepResources &r = *steps_[i];
+  auto wanted = extrasRequest(i);
+  if (r.extras || !wanted)
+    return;
+  const std::string &mapName = plan_[i].map;
+  const MapExtrasRequest &request = *wanted;
+  auto &built = extrasBuilt_[{mapName, request.splits, request.tileRows, request.pairs}];
+  if (!built.extras) {
+    built.extras =
+        std::make_shared<const DeviceKernelMapExtras>(kernelMapExtrasGpu(maps_.at(mapName), request, sideStream_));
+    checkCuda(cuEventCreate(&built.ready, CU_EVENT_DISABLE_TIMING), "cuEventCreate", "(network sort inputs)");
+    checkCuda(cuEventRecord(built.ready, sideStream_), "cuEventRecord", "(network sort inputs)");
+  }
+  r.extras = built.extras;
+  r.extrasReady = built.ready;
+}
+
+NetworkExecutor::BuiltExtras::~BuiltExtras() {
+  if (ready)
+    cuEventDestroy(ready);
+}
+
+void NetworkExecutor::launchStep(size_t i) {
+  const PlanStep &step = plan_[i];
+  StepResources &r = *steps_[i];
+  DeviceTensor &out = tensors_.at(step.output);
+  const DeviceTensor &x = tensors_.at(step.inputs[0]);
+  auto parameter = [&](const std::string &owner, const char *what) -> CUdeviceptr {
+    return owner.empty() ? 0 : parameters_.at(owner + what).get();
+  };
+  CUdeviceptr residual = step.residual.empty() ? 0 : tensors_.at(step.residual).data;
+  if (step.kind == PlanStep::Kind::Conv) {
+    const DeviceKernelMap &map = maps_.at(step.map);
+    ConvForwardArguments args;
+    args.input = x.data;
+    args.weight = parameters_.at(step.name + ".weight").get();
+    args.outInMap = map.outInMap.get();
+    args.output = out.data;
+    args.inputs = map.inputCount();
+    args.outputs = map.outputCount();
+    args.inChannels = step.inChannels;
+    args.outChannels = step.outChannels;
+    args.kernelVolume = map.volume;
+    args.bias = parameter(step.biasOf, ".bias");
+    args.scale = parameter(step.scaleShiftOf, ".scale");
+    args.shift = parameter(step.scaleShiftOf, ".shift");
+    args.residual = residual;
+    args.splits = r.splits;
+    if (r.extras) {
+      args.permutation = r.extras->splitPermutations.get();
+      args.tileMasks = r.extras->tileMasks.get();
+      args.maskWords = r.extras->groupMaskWords;
+      args.pairInputs = r.extras->pairInputs.get();
+      args.pairOutputs = r.extras->pairOutputs.get();
+      args.pairOffsets = r.extras->pairOffsets;
+    }
+    if (r.extrasReady)
+      checkCuda(cuStreamWaitEvent(nullptr, r.extrasReady, 0), "cuStreamWaitEvent", "(sort inputs of " + step.name + ")");
+    convForward(context_, *r.kernel, args);
+  } else if (step.kind == PlanStep::Kind::Elementwise) {
+    ElementwiseArguments args;
+    args.x = x.data;
+    args.out = out.data;
+    args.rows = x.rows;
+    args.channels = x.channels;
+    args.dtype = dtype_;
+    args.ops = r.ops;
+    args.bias = parameter(step.biasOf, ".bias");
+    args.scale = parameter(step.scaleShiftOf, ".scale");
+    args.shift = parameter(step.scaleShiftOf, ".shift");
+    args.residual = residual;
+    elementwiseForward(args, nullptr);
+  } else {
+    std::vector<CUdeviceptr> inputs;
+    std::vector<int> widths;
+    for (const auto &name : step.inputs) {
+      inputs.push_back(tensors_.at(name).data);
+      widths.push_back(tensors_.at(name).channels);
+    }
+    concatChannels(inputs, widths, out.data, out.rows, dtype_, nullptr);
+  }
+}
+
+std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates, int rows, CUdeviceptr features,
+                                                         const NetworkRunOptions &options) {
+  checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network run)");
+  EventTimeline timeline(options.profile);
+  using Clock = std::chrono::steady_clock;
+  const auto hostStart = Clock::now();
+  double extrasHost = 0;
+  const int start = timeline.mark();
+  tensors_.clear();
+  maps_.clear();
+  levels_.clear();
+  pairs_.clear();
+  levels_["l0"] = SparseCoordinates::fromDevice(coordinates, rows);
+  for (const auto &m : network_.maps) {
+    if (m.transposed()) {
+      maps_.emplace(m.name, transposedKernelMapGpu(maps_.at(m.mirrors)));
+      continue;
+    }
+    maps_.emplace(m.name, buildKernelMapGpu(levels_.at(m.coordinates), m.geometry));
+    if (!m.produces.empty())
+      levels_[m.produces] = maps_.at(m.name).outputs;
+  }
+  std::vector<CUdeviceptr> mapPointers;
+  std::vector<long long> entries;
+  for (const auto &m : network_.maps) {
+    mapPointers.push_back(maps_.at(m.name).outInMap.get());
+    entries.push_back(static_cast<long long>(maps_.at(m.name).outputCount()) * maps_.at(m.name).volume);
+  }
+  DeviceBuffer counts(mapPointers.size() * sizeof(long long));
+  countMapPairs(mapPointers, entries, counts.get(), nullptr);
+  auto hostCounts = counts.download<long long>();
+  for (size_t i = 0; i < network_.maps.size(); ++i)
+    pairs_[network_.maps[i].name] = hostCounts[i];
+  const int mapsDone = timeline.mark();
+  const double mapsHost = std::chrono::duration<double, std::milli>(Clock::now() - hostStart).count();
+  dispatchConvolutions();
+
+  DeviceTensor input;
+  input.data = features;
+  input.rows = rows;
+  input.channels = network_.inputChannels;
+  input.coordinates = levels_.at("l0");
+  tensors_.emplace(Network::kInput, std::move(input));
+  const int elementBytesOfType = elementBytes(dtype_);
+  std::vector<std::pair<int, int>> stepEvents, extrasEvents;
+  for (size_t i = 0; i < plan_.size(); ++i) {
+    const PlanStep &step = plan_[i];
+    DeviceTensor out;
+    const TensorShape &shape = network_.tensors.at(step.output);
+    out.coordinates = levels_.at(shape.level);
+    out.rows = out.coordinates->size();
+    out.channels = shape.channels;
+    out.storage = DeviceBuffer(std::max<size_t>(1, static_cast<size_t>(out.rows) * out.channels * elementBytesOfType));
+    out.data = out.storage.get();
+    tensors_[step.output] = std::move(out);
+    // This step's extras (normally built while the previous step ran), the step, then the extras of
+    // the next step that needs any, which the side stream builds while this one runs.
+    auto buildExtras = [&](size_t j) {
+      if (j >= plan_.size() || !extrasRequest(j) || steps_[j]->extras)
+        return;
+      const int extrasStart = timeline.mark(sideStream_);
+      const auto extrasHostStart = Clock::now();
+      prepareExtras(j);
+      extrasHost += std::chrono::duration<double, std::milli>(Clock::now() - extrasHostStart).count();
+      extrasEvents.emplace_back(extrasStart, timeline.mark(sideStream_));
+    };
+    buildExtras(i);
+    const int before = timeline.mark();
+    launchStep(i);
+    stepEvents.emplace_back(before, timeline.mark());
+    size_t next = i + 1;
+    while (next < plan_.size() && !extrasRequest(next))
+      ++next;
+    buildExtras(next);
+    if (!options.keepIntermediates)
+      for (const auto &name : freedAfter_[i])
+        tensors_.erase(name);
+  }
+  const int end = timeline.mark();
+  std::map<std::string, DeviceTensor> result;
+  for (const auto &name : network_.outputs) {
+    if (options.keepIntermediates) {
+      // The executor keeps its copy for timeStep; the caller gets a view.
+      const DeviceTensor &kept = tensors_.at(name);
+      result[name] = DeviceTensor{DeviceBuffer(), kept.data, kept.rows, kept.channels, kept.coordinates};
+    } else {
+      result[name] = std::move(tensors_.at(name));
+      tensors_.erase(name);
+    }
+  }
+  if (options.profile) {
+    context_.synchronize("the network run");
+    stages_ = {};
+    stages_.maps = timeline.between(start, mapsDone);
+    for (const auto &[first, second] : extrasEvents)
+      stages_.mapExtras += timeline.between(first, second);
+    stepMs_.clear();
+    for (size_t i = 0; i < plan_.size(); ++i) {
+      stepMs_.push_back(timeline.between(stepEvents[i].first, stepEvents[i].second));
+      (plan_[i].kind == PlanStep::Kind::Conv ? stages_.convolutions : stages_.elementwise) += stepMs_.back();
+    }
+    stages_.total = timeline.between(start, end);
+    stages_.mapsHost = mapsHost;
+    stages_.mapExtrasHost = extrasHost;
+  }
+  return result;
+}
+
+double NetworkExecutor::timeStep(size_t step, int warmup, int iterations) {
+  if (step >= plan_.size())
+    throw RuntimeError(fmt::format("network {}: no plan step {}", network_.name, step));
+  for (const auto &name : plan_[step].inputs)
+    if (!tensors_.count(name))
+      throw RuntimeError(fmt::format("network {}: step '{}' cannot be timed: tensor '{}' was not kept (run with "
+                                     "keepIntermediates)",
+                                     network_.name, plan_[step].name, name));
+  return medianMilliseconds([&] { launchStep(step); }, warmup, iterations);
+}
+
+} // namespace sparsekgen

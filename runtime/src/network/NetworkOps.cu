@@ -1,0 +1,155 @@
+#include "network/NetworkOps.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "device/DeviceUtil.cuh"
+#include "sparsekgen/BundleAbi.h"
+
+namespace sparsekgen {
+
+namespace {
+
+template <typename T> __device__ float load(const T *p, long long i);
+template <> __device__ float load(const float *p, long long i) { return p[i]; }
+template <> __device__ float load(const __half *p, long long i) { return __half2float(p[i]); }
+template <> __device__ float load(const __nv_bfloat16 *p, long long i) { return __bfloat162float(p[i]); }
+template <typename T> __device__ T store(float v);
+template <> __device__ float store(float v) { return v; }
+template <> __device__ __half store(float v) { return __float2half_rn(v); }
+template <> __device__ __nv_bfloat16 store(float v) { return __float2bfloat16_rn(v); }
+
+struct EpilogueOps {
+  uint32_t op[SKG_MAX_EPILOGUE_OPS];
+  int count;
+};
+
+template <typename T>
+__global__ void elementwiseKernel(const T *x, T *out, long long elements, int channels, EpilogueOps ops,
+                                  const float *bias, const float *scale, const float *shift, const T *residual) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < elements;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    int c = static_cast<int>(i % channels);
+    float v = load(x, i);
+    for (int k = 0; k < ops.count; ++k) {
+      switch (ops.op[k]) {
+      case SKG_EPILOGUE_BIAS:
+        v += bias[c];
+        break;
+      case SKG_EPILOGUE_SCALE_SHIFT:
+        v = v * scale[c] + shift[c];
+        break;
+      case SKG_EPILOGUE_RELU:
+        v = fmaxf(v, 0.0f);
+        break;
+      default: // SKG_EPILOGUE_RESIDUAL_ADD
+        v += load(residual, i);
+      }
+    }
+    out[i] = store<T>(v);
+  }
+}
+
+constexpr int kMaxConcatInputs = 8;
+struct ConcatInputs {
+  const void *data[kMaxConcatInputs];
+  int width[kMaxConcatInputs];
+  int count, total;
+};
+
+// Elements move unconverted, so any type of `bytes` bytes.
+template <typename Word>
+__global__ void concatKernel(ConcatInputs inputs, Word *out, long long rows) {
+  long long elements = rows * inputs.total;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < elements;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    long long row = i / inputs.total;
+    int c = static_cast<int>(i - row * inputs.total);
+    int k = 0;
+    while (c >= inputs.width[k]) {
+      c -= inputs.width[k];
+      ++k;
+    }
+    out[i] = static_cast<const Word *>(inputs.data[k])[row * inputs.width[k] + c];
+  }
+}
+
+__global__ void countPairsKernel(const int32_t *map, long long entries, unsigned long long *count) {
+  unsigned long long mine = 0;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < entries;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    mine += map[i] >= 0;
+  for (int offset = 16; offset > 0; offset /= 2)
+    mine += __shfl_down_sync(0xffffffffu, mine, offset);
+  if ((threadIdx.x & 31) == 0 && mine)
+    atomicAdd(count, mine);
+}
+
+unsigned gridFor(long long work) { return std::min(gpu::blocksFor(work), 132u * 16u); }
+
+template <typename T> void launchElementwise(const ElementwiseArguments &a, const EpilogueOps &ops, CUstream s) {
+  long long elements = a.rows * a.channels;
+  elementwiseKernel<T><<<gridFor(elements), gpu::kThreads, 0, gpu::runtimeStream(s)>>>(
+      reinterpret_cast<const T *>(a.x), reinterpret_cast<T *>(a.out), elements, a.channels, ops,
+      reinterpret_cast<const float *>(a.bias), reinterpret_cast<const float *>(a.scale),
+      reinterpret_cast<const float *>(a.shift), reinterpret_cast<const T *>(a.residual));
+  gpu::checkLaunch("launch of the network's element-wise kernel");
+}
+
+} // namespace
+
+void elementwiseForward(const ElementwiseArguments &a, CUstream stream) {
+  if (a.rows == 0)
+    return;
+  if (a.ops.size() > SKG_MAX_EPILOGUE_OPS)
+    throw RuntimeError(fmt::format("element-wise step: {} ops, at most {}", a.ops.size(), SKG_MAX_EPILOGUE_OPS));
+  EpilogueOps ops{};
+  ops.count = static_cast<int>(a.ops.size());
+  for (size_t k = 0; k < a.ops.size(); ++k)
+    ops.op[k] = a.ops[k];
+  if (a.dtype == SKG_F32)
+    launchElementwise<float>(a, ops, stream);
+  else if (a.dtype == SKG_BF16)
+    launchElementwise<__nv_bfloat16>(a, ops, stream);
+  else
+    launchElementwise<__half>(a, ops, stream);
+}
+
+void concatChannels(const std::vector<CUdeviceptr> &inputs, const std::vector<int> &widths, CUdeviceptr out,
+                    long long rows, uint32_t dtype, CUstream stream) {
+  if (inputs.size() > kMaxConcatInputs || inputs.size() != widths.size())
+    throw RuntimeError(fmt::format("concatenation of {} tensors: at most {}", inputs.size(), kMaxConcatInputs));
+  if (rows == 0)
+    return;
+  ConcatInputs c{};
+  c.count = static_cast<int>(inputs.size());
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    c.data[k] = reinterpret_cast<const void *>(inputs[k]);
+    c.width[k] = widths[k];
+    c.total += widths[k];
+  }
+  long long elements = rows * c.total;
+  auto s = gpu::runtimeStream(stream);
+  if (dtype == SKG_F32)
+    concatKernel<uint32_t><<<gridFor(elements), gpu::kThreads, 0, s>>>(c, reinterpret_cast<uint32_t *>(out), rows);
+  else
+    concatKernel<uint16_t><<<gridFor(elements), gpu::kThreads, 0, s>>>(c, reinterpret_cast<uint16_t *>(out), rows);
+  gpu::checkLaunch("launch of the network's concatenation kernel");
+}
+
+void countMapPairs(const std::vector<CUdeviceptr> &maps, const std::vector<long long> &entries, CUdeviceptr counts,
+                   CUstream stream) {
+  auto s = gpu::runtimeStream(stream);
+  gpu::check(cudaMemsetAsync(reinterpret_cast<void *>(counts), 0, maps.size() * sizeof(unsigned long long), s),
+             "cudaMemsetAsync of the pair counts");
+  auto *count = reinterpret_cast<unsigned long long *>(counts);
+  for (size_t i = 0; i < maps.size(); ++i) {
+    if (entries[i] == 0)
+      continue;
+    countPairsKernel<<<gridFor(entries[i]), gpu::kThreads, 0, s>>>(reinterpret_cast<const int32_t *>(maps[i]),
+                                                                   entries[i], count + i);
+    gpu::checkLaunch("launch of the kernel-map pair count");
+  }
+}
+
+} // namespace sparsekgen

@@ -1,0 +1,254 @@
+#include "sparsekgen/ConfigTable.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "tuning/JsonReader.h"
+#include "sparsekgen/DataflowTable.h"
+#include "sparsekgen/Errors.h"
+
+namespace sparsekgen {
+
+using nlohmann::json;
+
+bool LayerKey::sameShape(const LayerKey &o) const {
+  return inChannels == o.inChannels && outChannels == o.outChannels && kernelVolume == o.kernelVolume &&
+         transposed == o.transposed && dtype == o.dtype && epilogue == o.epilogue;
+}
+
+LayerKey layerKey(int inChannels, int outChannels, int kernelVolume, bool transposed, const std::string &dtype,
+                  const std::vector<std::string> &epilogue, long long outputs, long long pairs) {
+  LayerKey key{inChannels, outChannels, kernelVolume, transposed, dtype, epilogue, 0, 0};
+  key.outputsLog2 = outputs > 0 ? static_cast<int>(std::floor(std::log2(static_cast<double>(outputs)))) : 0;
+  key.neighbours = outputs > 0 ? static_cast<int>(std::lround(static_cast<double>(pairs) / outputs)) : 0;
+  return key;
+}
+
+KernelDescription describeKernel(const std::string &name, const json &spec) {
+  KernelDescription d;
+  d.name = name;
+  d.dataflow = spec.at("dataflow").get<std::string>();
+  d.operand = spec.at("dtypes").at("input").get<std::string>();
+  d.output = spec.at("dtypes").at("output").get<std::string>();
+  d.math = spec.value("math", std::string("tensor_core"));
+  d.alignment = spec.value("channel_alignment", 8);
+  d.tileM = spec.at("tile").at("cta").at(0).get<int>();
+  d.tileN = spec.at("tile").at("cta").at(1).get<int>();
+  d.stages = spec.at("stages").get<int>();
+  if (spec.contains("epilogue"))
+    d.epilogue = spec.at("epilogue").value("ops", std::vector<std::string>{});
+  return d;
+}
+
+std::vector<KernelDescription> describeKernels(const std::vector<const skg_kernel_record *> &records) {
+  std::vector<KernelDescription> descriptions;
+  for (const auto *record : records)
+    descriptions.push_back(describeKernel(record->name, json::parse(record->spec_json)));
+  return descriptions;
+}
+
+bool kernelFits(const KernelDescription &k, const LayerKey &key) {
+  return k.operand == key.dtype && k.output == key.dtype && k.epilogue == key.epilogue &&
+         key.inChannels % k.alignment == 0 && key.outChannels % k.alignment == 0;
+}
+
+namespace {
+
+json keyJson(const LayerKey &k) {
+  return {{"in_channels", k.inChannels}, {"out_channels", k.outChannels}, {"kernel_volume", k.kernelVolume},
+          {"transposed", k.transposed},  {"dtype", k.dtype},             {"epilogue", k.epilogue},
+          {"outputs_log2", k.outputsLog2}, {"neighbours", k.neighbours}};
+}
+
+std::string describeKey(const LayerKey &k) {
+  return fmt::format("Cin {} Cout {} volume {}{} {} epilogue [{}], 2^{} outputs, {} neighbours", k.inChannels,
+                     k.outChannels, k.kernelVolume, k.transposed ? " transposed" : "", k.dtype,
+                     fmt::join(k.epilogue, ", "), k.outputsLog2, k.neighbours);
+}
+
+bool exists(const std::vector<KernelDescription> &kernels, const std::string &name) {
+  return std::any_of(kernels.begin(), kernels.end(), [&](const auto &k) { return k.name == name; });
+}
+
+} // namespace
+
+ConfigTable ConfigTable::parse(const std::string &text, const std::string &source) {
+  const JsonReader r("config table " + source);
+  json document;
+  try {
+    document = json::parse(text);
+  } catch (const json::parse_error &error) {
+    r.fail(fmt::format("byte {}", error.byte), std::string("malformed JSON: ") + error.what());
+  }
+  if (!document.is_object() || document.value("format", "") != "sparsekgen-config-table")
+    r.fail("/format", "not a sparsekgen config table (expected \"format\": \"sparsekgen-config-table\")");
+  if (document.value("version", 0) != 1)
+    r.fail("/version", fmt::format("version {} is not 1", document.value("version", 0)));
+  ConfigTable table;
+  const json &gpu = r.field(document, "", "gpu");
+  table.gpuName = r.get<std::string>(gpu, "/gpu", "name");
+  table.gpuSm = r.get<int>(gpu, "/gpu", "sm");
+  table.cudaDriverVersion = gpu.value("cuda_driver_version", 0);
+  table.bundleHash = r.get<std::string>(document, "", "bundle_hash");
+  table.date = r.get<std::string>(document, "", "date");
+  table.workload = document.value("workload", "");
+  table.tunedOn = document.value("tuned_on", std::vector<std::string>{});
+  const json &entries = r.field(document, "", "entries");
+  if (!entries.is_array())
+    r.fail("/entries", "expected an array");
+  for (size_t i = 0; i < entries.size(); ++i) {
+    std::string pointer = fmt::format("/entries/{}", i);
+    const json &e = entries[i];
+    const json &k = r.field(e, pointer, "key");
+    std::string kp = pointer + "/key";
+    ConfigEntry entry;
+    entry.key = {r.get<int>(k, kp, "in_channels"),
+                 r.get<int>(k, kp, "out_channels"),
+                 r.get<int>(k, kp, "kernel_volume"),
+                 r.get<bool>(k, kp, "transposed"),
+                 r.get<std::string>(k, kp, "dtype"),
+                 r.get<std::vector<std::string>>(k, kp, "epilogue"),
+                 r.get<int>(k, kp, "outputs_log2"),
+                 r.get<int>(k, kp, "neighbours")};
+    entry.choice = {r.get<std::string>(e, pointer, "kernel"), r.get<int>(e, pointer, "splits")};
+    entry.timeMs = r.get<double>(e, pointer, "time_ms");
+    entry.runnerUp = e.value("runner_up", "");
+    entry.runnerUpMs = e.value("runner_up_ms", 0.0);
+    entry.defaultMs = e.value("default_ms", 0.0);
+    entry.layers = e.value("layers", std::vector<std::string>{});
+    table.entries.push_back(std::move(entry));
+  }
+  return table;
+}
+
+ConfigTable ConfigTable::load(const std::string &path) {
+  std::ifstream file(path);
+  if (!file)
+    throw RuntimeError(fmt::format("config table {}: cannot open", path));
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse(text.str(), path);
+}
+
+json ConfigTable::toJson() const {
+  json list = json::array();
+  for (const auto &e : entries)
+    list.push_back({{"key", keyJson(e.key)},
+                    {"kernel", e.choice.kernel},
+                    {"splits", e.choice.splits},
+                    {"time_ms", e.timeMs},
+                    {"runner_up", e.runnerUp},
+                    {"runner_up_ms", e.runnerUpMs},
+                    {"default_ms", e.defaultMs},
+                    {"layers", e.layers}});
+  return {{"$schema", "../../schemas/config-table.schema.json"},
+          {"format", "sparsekgen-config-table"},
+          {"version", 1},
+          {"gpu", {{"name", gpuName}, {"sm", gpuSm}, {"cuda_driver_version", cudaDriverVersion}}},
+          {"bundle_hash", bundleHash},
+          {"date", date},
+          {"workload", workload},
+          {"tuned_on", tunedOn},
+          {"entries", list}};
+}
+
+void ConfigTable::save(const std::string &path) const {
+  std::string partial = path + ".partial";
+  {
+    std::ofstream file(partial, std::ios::trunc);
+    file << toJson().dump(2) << "\n";
+    if (!file)
+      throw RuntimeError(fmt::format("cannot write {}", partial));
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0)
+    throw RuntimeError(fmt::format("cannot move {} into place", path));
+}
+
+void ConfigTable::requireMatch(const std::string &gpu, int sm, const std::string &bundle, bool allowMismatch) {
+  std::vector<std::string> differences;
+  if (gpu != gpuName || sm != gpuSm)
+    differences.push_back(fmt::format("tuned on {} (sm_{}), running on {} (sm_{})", gpuName, gpuSm, gpu, sm));
+  if (bundle != bundleHash)
+    differences.push_back(fmt::format("tuned for bundle {:.12}, the linked bundle is {:.12}", bundleHash, bundle));
+  if (differences.empty())
+    return;
+  std::string message = fmt::format("config table: {}", fmt::join(differences, "; "));
+  if (!allowMismatch)
+    throw RuntimeError(message + "; retune with sparsekgen-tune, or accept the table anyway (allowMismatch)");
+  warnings.push_back(message + "; used anyway on request");
+}
+
+Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescription> &kernels) {
+  bool sortedPays = key.outputsLog2 >= 15 && key.neighbours * 3 <= key.kernelVolume;
+  // The dataflow table names the heuristic's two dataflows (sorted for large sparse maps, else dense).
+  auto heuristicRole = [&](const std::string &spelling) -> int {
+    const DataflowInfo *info = findDataflow(spelling);
+    if (!info || !(info->heuristicDense || info->heuristicSparse))
+      return -1;
+    return info->heuristicSparse == sortedPays ? 0 : 1; // 0: the preferred one, 1: the other
+  };
+  int tileN = key.outChannels <= 32 ? 32 : key.outChannels >= 128 ? 128 : 64;
+  int tileM = tileN == 32 ? 64 : 128;
+  const KernelDescription *best = nullptr;
+  long bestScore = 0;
+  for (const auto &k : kernels) {
+    int role = heuristicRole(k.dataflow);
+    if (!kernelFits(k, key) || role < 0)
+      continue;
+    // Lower is better: dataflow, alignment (wider first), tile, stages, in that order of weight;
+    // for f32 the exact ffma kernels, since tf32 is never chosen without a tuned entry asking.
+    long score = role * 1000000 + (8 - k.alignment) * 100000 + (k.math == "tf32" ? 50000 : 0) +
+                 (std::abs(k.tileN - tileN) + std::abs(k.tileM - tileM)) * 100 + std::abs(k.stages - 3);
+    if (!best || score < bestScore) {
+      best = &k;
+      bestScore = score;
+    }
+  }
+  if (!best)
+    throw RuntimeError(fmt::format("no kernel of the bundle fits the layer ({}): none has its types, epilogue and a "
+                                   "channel alignment dividing Cin and Cout",
+                                   describeKey(key)));
+  Dispatch d;
+  d.source = Dispatch::Source::Heuristic;
+  d.choice = {best->name, 1};
+  d.reason = fmt::format("heuristic (no table entry of this shape): {} for {} outputs 2^{} with {} of {} offsets used; "
+                         "tile {}x{} nearest to {}x{}",
+                         best->dataflow, sortedPays ? "large maps," : "this map,", key.outputsLog2, key.neighbours,
+                         key.kernelVolume, best->tileM, best->tileN, tileM, tileN);
+  return d;
+}
+
+Dispatch ConfigTable::dispatch(const LayerKey &key, const std::vector<KernelDescription> &kernels) const {
+  const ConfigEntry *nearest = nullptr;
+  int nearestDistance = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ConfigEntry &e = entries[i];
+    if (!e.key.sameShape(key) || !exists(kernels, e.choice.kernel))
+      continue;
+    if (e.key == key)
+      return {Dispatch::Source::Exact, e.choice,
+              fmt::format("exact entry {} (tuned {:.4f} ms{}{})", i, e.timeMs,
+                          e.layers.empty() ? "" : " for ", fmt::join(e.layers, ", "))};
+    int distance = std::abs(e.key.outputsLog2 - key.outputsLog2) + std::abs(e.key.neighbours - key.neighbours);
+    if (!nearest || distance < nearestDistance) {
+      nearest = &e;
+      nearestDistance = distance;
+    }
+  }
+  if (nearest)
+    return {Dispatch::Source::Nearest, nearest->choice,
+            fmt::format("nearest entry of this shape: tuned for 2^{} outputs and {} neighbours, this map has 2^{} and "
+                        "{} (distance {})",
+                        nearest->key.outputsLog2, nearest->key.neighbours, key.outputsLog2, key.neighbours,
+                        nearestDistance)};
+  return heuristicChoice(key, kernels);
+}
+
+} // namespace sparsekgen

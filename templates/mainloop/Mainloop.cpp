@@ -1,0 +1,224 @@
+#include "Mainloop.h"
+
+#include <optional>
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include "sparsekgen/generator/blocks/GatheredAsyncCopy.h"
+#include "sparsekgen/generator/blocks/WarpMma.h"
+
+namespace sparsekgen {
+
+MainloopState::MainloopState(KernelBuilder &kb, const KernelSpec &spec, const KernelArguments &arguments)
+    : kb(kb), spec(spec), arguments(arguments), layout(sharedRingLayout(spec)) {
+  auto index = [&](const char *name) {
+    mlir::Value value = arguments.optional(name);
+    return value ? kb.toIndex(value) : mlir::Value();
+  };
+  operandA = arguments.optional("input") ? arguments["input"] : arguments["gathered"];
+  weight = arguments["weight"];
+  outputs = index("outputs");
+  inChannels = index("in_channels");
+  outChannels = index("out_channels");
+  kernelVolume = index("kernel_volume");
+  maskWords = index("mask_words");
+  splits = index("splits");
+}
+
+int MainloopState::mmaRows() const { return spec.warp.m / kMmaM; }
+int MainloopState::mmaCols() const { return spec.warp.n / kMmaN; }
+mlir::Value MainloopState::fragmentRow(mlir::Value first, int i) { return kb.add(first, kb.add(warpRow, i * kMmaM)); }
+mlir::Value MainloopState::fragmentColumn(int j) { return kb.add(colBase, kb.add(warpCol, j * kMmaN)); }
+
+mlir::Value RowSourcePart::slabBase(MainloopState &state) { return state.kb.mul(state.splitGroup, state.outputs); }
+mlir::Value OffsetSchedulePart::splitGroup(MainloopState &state) { return state.kb.index(0); }
+
+namespace {
+
+// The pipeline around the parts: a prologue filling S-1 stages, then per K step a wait, a barrier,
+// the copies of step k + S - 1 and the MMAs of step k.
+class Mainloop {
+public:
+  Mainloop(MainloopState &state, MainloopParts &parts) : s(state), kb(state.kb), spec(state.spec), parts(parts) {}
+
+  void build() {
+    auto &b = kb.b;
+    s.threads = spec.threadCount();
+    s.async = isAsyncCopy(spec.channelAlignment, elementBytes(spec.dtypes.input));
+    s.thread = mlir::gpu::ThreadIdOp::create(b, mlir::gpu::Dimension::x);
+    s.lane = kb.rem(s.thread, 32);
+    mlir::Value warp = kb.div(s.thread, 32);
+    int warpsN = spec.cta.n / spec.warp.n;
+    s.warpRow = kb.mul(kb.div(warp, warpsN), spec.warp.m);
+    s.warpCol = kb.mul(kb.rem(warp, warpsN), spec.warp.n);
+    s.rowBase = kb.mul(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::x), spec.cta.m); // row tiles only
+    s.colBase = kb.mul(mlir::gpu::BlockIdOp::create(b, mlir::gpu::Dimension::y), spec.cta.n);
+    s.splitGroup = parts.offsets->splitGroup(s);
+    s.slabBase = parts.rows->slabBase(s);
+    s.channelSteps = kb.ceilDiv(s.inChannels, spec.cta.k);
+    auto operand = mlir::cast<mlir::MemRefType>(s.operandA.getType()).getElementType();
+    s.ring = buildSharedRing(kb, s.layout, operand);
+    parts.rows->prepare(s);
+    kSteps = parts.offsets->steps(s);
+    runPipeline();
+  }
+
+private:
+  int accumulatorCount() const { return s.mmaRows() * s.mmaCols(); }
+
+  void runPipeline() {
+    auto &b = kb.b;
+    // Prologue: fill stages 0 .. S-2. Every thread commits the same number of groups whether or
+    // not the tile exists, so "at most S-2 groups pending" always means "tile k has landed".
+    mlir::Value group;
+    for (int stage = 0; stage < spec.stages - 1; ++stage) {
+      auto tokens = issueTile(kb.index(stage), kb.index(stage));
+      if (s.async)
+        group = commitAsyncGroup(kb, tokens);
+    }
+    llvm::SmallVector<mlir::Value> carried(accumulatorCount(), zeroAccumulator(kb));
+    if (s.async)
+      carried.push_back(group);
+    auto loop = mlir::scf::ForOp::create(b, kb.index(0), kSteps, kb.index(1), carried);
+    {
+      mlir::OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      mlir::Value kStep = loop.getInductionVar();
+      auto iterArgs = loop.getRegionIterArgs();
+      if (s.async)
+        waitAsyncGroups(kb, iterArgs.back(), spec.stages - 2);
+      // After this barrier every thread has finished reading stage (k-1) % S, the one refilled next.
+      mlir::gpu::BarrierOp::create(b);
+      mlir::Value next = kb.add(kStep, spec.stages - 1);
+      auto tokens = issueTile(next, kb.rem(next, spec.stages));
+      llvm::SmallVector<mlir::Value> accumulators(iterArgs.begin(), iterArgs.begin() + accumulatorCount());
+      mlir::Value nextGroup = s.async ? commitAsyncGroup(kb, tokens) : mlir::Value();
+      computeStage(kb.rem(kStep, spec.stages), accumulators);
+      if (s.async)
+        accumulators.push_back(nextGroup);
+      mlir::scf::YieldOp::create(b, accumulators);
+    }
+    // Copies of the tiles past the end are still in flight; let them land before the CTA exits.
+    if (s.async)
+      waitAsyncGroups(kb, loop.getResults().back(), 0);
+    parts.sink->store(s, *parts.rows, loop.getResults().take_front(accumulatorCount()));
+  }
+
+  // Copies of one thread's share of `total` chunks: chunk = thread + i * threads. When the chunks
+  // do not divide evenly, the surplus copies read nothing and land in the row padding of row 0,
+  // which ldmatrix never reads.
+  template <typename IssueChunk>
+  void forEachChunk(int total, IssueChunk issueChunk) {
+    int perThread = (total + s.threads - 1) / s.threads;
+    for (int i = 0; i < perThread; ++i) {
+      mlir::Value chunk = kb.add(s.thread, i * s.threads);
+      mlir::Value inRange = total % s.threads == 0 ? mlir::Value() : kb.lessThan(chunk, kb.index(total));
+      issueChunk(chunk, inRange);
+    }
+  }
+
+  // Issues the copies of K-step `kStep` into ring stage `stage`; returns their tokens.
+  llvm::SmallVector<mlir::Value> issueTile(mlir::Value kStep, mlir::Value stage) {
+    auto &b = kb.b;
+    llvm::SmallVector<mlir::Value> tokens;
+    auto keep = [&](std::optional<mlir::Value> token) {
+      if (token)
+        tokens.push_back(*token);
+    };
+    // Steps past the end still issue (zero-filling) copies so group counts stay uniform; their
+    // addresses are computed from a real step so no index leaves its tensor.
+    mlir::Value stepExists = kb.lessThan(kStep, kSteps);
+    mlir::Value lastStep = mlir::arith::MaxSIOp::create(b, kb.sub(kSteps, kb.index(1)), kb.index(0));
+    mlir::Value step = kb.select(stepExists, kStep, lastStep);
+    mlir::Value slot = kb.div(step, s.channelSteps);
+    mlir::Value offset = parts.offsets->offsetOf(s, slot, stepExists);
+    mlir::Value channelBase = kb.mul(kb.rem(step, s.channelSteps), spec.cta.k);
+    mlir::Value zeroI32 = kb.i32(0);
+    const int elements = spec.channelAlignment;
+
+    int aChunksPerRow = spec.cta.k / elements;
+    forEachChunk(spec.cta.m * aChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
+      mlir::Value tileRow = kb.div(chunk, aChunksPerRow);
+      mlir::Value tileCol = kb.mul(kb.rem(chunk, aChunksPerRow), elements);
+      auto [hasNeighbour, neighbour] = parts.rows->gatheredRow(s, tileRow, offset, zeroI32);
+      mlir::Value channel = kb.add(channelBase, tileCol);
+      mlir::Value valid = kb.both(stepExists, kb.both(hasNeighbour, kb.lessThan(channel, s.inChannels)));
+      mlir::Value source = kb.add(kb.mul(kb.toIndex(neighbour), s.inChannels), channel);
+      auto [dstRow, dstCol] = destination(tileRow, tileCol, inRange, spec.cta.k, valid);
+      keep(gatheredCopy(kb, s.ring.a, {stage, dstRow, dstCol}, s.operandA, source, valid, elements));
+    });
+
+    int bChunksPerRow = spec.cta.n / elements;
+    forEachChunk(spec.cta.k * bChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
+      mlir::Value tileRow = kb.div(chunk, bChunksPerRow);
+      mlir::Value tileCol = kb.mul(kb.rem(chunk, bChunksPerRow), elements);
+      mlir::Value channel = kb.add(channelBase, tileRow);
+      mlir::Value column = kb.add(s.colBase, tileCol);
+      mlir::Value valid =
+          kb.both(stepExists, kb.both(kb.lessThan(channel, s.inChannels), kb.lessThan(column, s.outChannels)));
+      // W is [volume, Cin, Cout]: row (offset * Cin + channel), column `column`.
+      mlir::Value source = kb.add(kb.mul(kb.add(kb.mul(offset, s.inChannels), channel), s.outChannels), column);
+      auto [dstRow, dstCol] = destination(tileRow, tileCol, inRange, spec.cta.n, valid);
+      keep(gatheredCopy(kb, s.ring.b, {stage, dstRow, dstCol}, s.weight, source, valid, elements));
+    });
+    return tokens;
+  }
+
+  // Surplus chunks (inRange false) are redirected to the padding of row 0 and copy nothing.
+  std::pair<mlir::Value, mlir::Value> destination(mlir::Value row, mlir::Value col, mlir::Value inRange,
+                                                  int paddingColumn, mlir::Value &valid) {
+    if (!inRange)
+      return {row, col};
+    valid = kb.both(valid, inRange);
+    return {kb.select(inRange, row, kb.index(0)), kb.select(inRange, col, kb.index(paddingColumn))};
+  }
+
+  void computeStage(mlir::Value stage, llvm::SmallVector<mlir::Value> &accumulators) {
+    accumulateStage(kb, spec.math, s.ring.a, s.ring.b, stage, spec.cta.k, s.warpRow, s.warpCol, s.mmaRows(),
+                    s.mmaCols(), s.lane, accumulators);
+  }
+
+  MainloopState &s;
+  KernelBuilder &kb;
+  const KernelSpec &spec;
+  MainloopParts &parts;
+  mlir::Value kSteps;
+};
+
+} // namespace
+
+std::vector<KernelParameter> outputTileParameters(const KernelSpec &spec, KernelParameter destination) {
+  return {operandBuffer(spec, "input", SKG_ROLE_READ), operandBuffer(spec, "weight", SKG_ROLE_READ),
+          i32Buffer("out_in_map", SKG_ROLE_READ),      std::move(destination),
+          i32Size("outputs"),                          i32Size("in_channels"),
+          i32Size("out_channels"),                     i32Size("kernel_volume")};
+}
+
+std::vector<KernelParameter> sortInputParameters() {
+  return {i32Buffer("permutation", SKG_ROLE_READ), i32Buffer("tile_masks", SKG_ROLE_READ), i32Size("mask_words")};
+}
+
+std::vector<KernelParameter> pairTileParameters() {
+  return {i32Buffer("tile_offsets", SKG_ROLE_SCRATCH), i32Buffer("tile_begins", SKG_ROLE_SCRATCH),
+          i32Buffer("tile_ends", SKG_ROLE_SCRATCH)};
+}
+
+FunctionTemplate mainloopFunction(const KernelSpec &spec, std::vector<KernelParameter> parameters,
+                                  skg_grid_rule grid, std::function<MainloopParts()> makeParts) {
+  KernelFunctionAbi abi;
+  abi.name = kernelName(spec);
+  abi.role = SKG_FUNCTION_MAIN;
+  abi.grid = grid;
+  abi.threadsPerBlock = spec.threadCount();
+  abi.sharedMemoryBytes = sharedRingLayout(spec).totalBytes();
+  abi.rowsPerBlock = spec.cta.m;
+  abi.columnsPerBlock = spec.cta.n;
+  abi.parameters = std::move(parameters);
+  return {std::move(abi), [spec, makeParts](KernelBuilder &kb, const KernelArguments &arguments) {
+            MainloopParts parts = makeParts();
+            MainloopState state(kb, spec, arguments);
+            Mainloop(state, parts).build();
+          }};
+}
+
+} // namespace sparsekgen
