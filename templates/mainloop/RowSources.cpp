@@ -47,6 +47,13 @@ public:
     s.tileBegin = load("tile_begins");
     s.tileEnd = load("tile_ends");
   }
+
+protected:
+  // Tile row `tileRow`'s pair and whether it exists (the tile's last rows may lie past its end).
+  static std::pair<mlir::Value, mlir::Value> pairOf(MainloopState &s, mlir::Value tileRow) {
+    mlir::Value pair = s.kb.add(s.tileBegin, tileRow);
+    return {pair, s.kb.lessThan(pair, s.tileEnd)};
+  }
 };
 
 // Fetch-on-demand: the pair's input row, through pair_inputs.
@@ -55,8 +62,7 @@ public:
   std::pair<mlir::Value, mlir::Value> gatheredRow(MainloopState &s, mlir::Value tileRow, mlir::Value,
                                                   mlir::Value) override {
     auto &kb = s.kb;
-    mlir::Value pair = kb.add(s.tileBegin, tileRow);
-    mlir::Value exists = kb.lessThan(pair, s.tileEnd);
+    auto [pair, exists] = pairOf(s, tileRow);
     mlir::Value input = mlir::memref::LoadOp::create(kb.b, s.arguments["pair_inputs"],
                                                      mlir::ValueRange{kb.select(exists, pair, s.tileBegin)});
     return {exists, input};
@@ -68,10 +74,8 @@ class GatheredPairRows : public PairTileRows {
 public:
   std::pair<mlir::Value, mlir::Value> gatheredRow(MainloopState &s, mlir::Value tileRow, mlir::Value,
                                                   mlir::Value) override {
-    auto &kb = s.kb;
-    mlir::Value pair = kb.add(s.tileBegin, tileRow);
-    mlir::Value exists = kb.lessThan(pair, s.tileEnd);
-    return {exists, mlir::arith::IndexCastOp::create(kb.b, kb.b.getI32Type(), pair)};
+    auto [pair, exists] = pairOf(s, tileRow);
+    return {exists, mlir::arith::IndexCastOp::create(s.kb.b, s.kb.b.getI32Type(), pair)};
   }
 };
 

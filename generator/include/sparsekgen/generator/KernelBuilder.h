@@ -16,7 +16,7 @@ namespace sparsekgen {
 
 // Global tensors are passed as bare pointers. MLIR's bare-pointer calling convention needs a static
 // shape, so each is typed as a 1-D buffer of the largest extent 32-bit indexing reaches; the runtime
-// refuses tensors with more elements (runtime/src/Conv.cpp).
+// refuses tensors with more elements (runtime/src/conv/ConvArguments.cpp).
 constexpr int64_t kGlobalBufferExtent = (int64_t{1} << 31) - 1;
 
 class KernelBuilder {
