@@ -3,6 +3,7 @@
 
 #include "Commands.h"
 #include "sparsekgen/ConfigTable.h"
+#include "sparsekgen/EnumNames.h"
 #include "sparsekgen/generator/Errors.h"
 
 namespace sparsekgen {
@@ -60,7 +61,7 @@ void addExplainCommand(CLI::App &app) {
   command->add_option("--out", o.outChannels, "output channels")->required()->check(CLI::PositiveNumber);
   command->add_option("--kernel-volume", o.kernelVolume, "kernel offsets (27 for 3x3x3)")->capture_default_str();
   command->add_flag("--transposed", o.transposed, "a transposed (upsampling) layer");
-  command->add_option("--dtype", o.dtype, "operand type")->check(CLI::IsMember({"f16", "bf16", "f32"}))->capture_default_str();
+  command->add_option("--dtype", o.dtype, "operand type")->check(CLI::IsMember(std::vector<std::string>(dtypeSpellings().begin(), dtypeSpellings().end())))->capture_default_str();
   command->add_option("--epilogue", o.epilogue, "fused ops, comma-separated (e.g. scale_shift,relu)");
   command->add_option("--outputs", o.outputs, "output points of the layer's map")->required();
   command->add_option("--pairs", o.pairs, "neighbour pairs of the map (outputs x mean neighbours)")->required();
