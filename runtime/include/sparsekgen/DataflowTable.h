@@ -84,8 +84,9 @@ struct DataflowInfo {
   bool pairTiled() const { return rows == RowSource::PairList || rows == RowSource::GatheredPairs; }
   bool has(CompanionKernel kernel) const;
   bool serves(skg_operation operation) const;
-  // The launch ABI name of this dataflow's `operation` kernels, e.g. "implicit_gemm_sorted_forward.v3".
-  std::string abiName(skg_operation operation) const;
+  // The launch ABI name of this dataflow's `operation` kernels, e.g. "implicit_gemm_sorted_forward.v3"
+  // (made once: every launch compares a kernel's record against it).
+  const std::string &abiName(skg_operation operation) const;
   // The split count a launch uses when a config table asks for `requested` on a map of `volume`
   // offsets: 1 for dataflows without splits, else clamped to [1, volume].
   int splitsFor(int requested, int volume) const;

@@ -4,7 +4,6 @@
 // be checked without a GPU.
 #pragma once
 
-#include <map>
 #include <string>
 #include <vector>
 
@@ -15,12 +14,17 @@ namespace sparsekgen {
 // A device address (the driver API's CUdeviceptr).
 using DevicePointer = unsigned long long;
 
+// Every convolution builds one, on the host path of each launch: a flat list (a call names about 20
+// values, each parameter is found by a short linear search) rather than a tree of nodes.
 class LaunchArguments {
 public:
+  LaunchArguments() { values_.reserve(24); }
+  // Sets (or replaces) the value of `name`. Replacing keeps the value's place, so argument arrays
+  // bound earlier stay valid.
   void setPointer(const std::string &name, DevicePointer pointer);
   // Throws RuntimeError when `value` does not fit the kernels' int32 sizes.
   void setSize(const std::string &name, long long value);
-  bool has(const std::string &name) const { return pointers_.count(name) || sizes_.count(name); }
+  bool has(const std::string &name) const { return find(name) != nullptr; }
 
   // The argument array of `function` (of `kernel`): one pointer per recorded parameter, pointing
   // into this object (valid while it lives and the value is not set again). Throws RuntimeError
@@ -29,8 +33,16 @@ public:
   std::vector<void *> bind(const skg_kernel_record &kernel, const skg_kernel_function &function) const;
 
 private:
-  mutable std::map<std::string, DevicePointer> pointers_;
-  mutable std::map<std::string, int> sizes_;
+  struct Value {
+    std::string name;
+    bool pointer = true;
+    DevicePointer address = 0; // pointers
+    int size = 0;              // sizes
+  };
+  const Value *find(const std::string &name) const;
+  Value &slot(const std::string &name);
+
+  std::vector<Value> values_;
 };
 
 // The sizes grid rules read.

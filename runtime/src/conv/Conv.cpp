@@ -2,7 +2,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <type_traits>
 #include <vector>
 
@@ -27,16 +26,19 @@ void launch(Context &context, const LoadedKernel &loaded, const skg_kernel_funct
             const LaunchArguments &arguments, const GridSizes &sizes, CUstream stream) {
   std::vector<void *> parameters = arguments.bind(*loaded.record, function);
   LaunchShape shape = launchShape(function, sizes);
-  std::string description =
-      fmt::format("of {} (grid {}x{}x{}, block {}x1x1, {} bytes dynamic shared memory, {})", function.name,
-                  shape.grid[0], shape.grid[1], shape.grid[2], shape.threads, shape.sharedBytes,
-                  loaded.imageDescription);
+  // Formatted only for a message: this runs for every launch of every layer.
+  auto description = [&] {
+    return fmt::format("of {} (grid {}x{}x{}, block {}x1x1, {} bytes dynamic shared memory, {})", function.name,
+                       shape.grid[0], shape.grid[1], shape.grid[2], shape.threads, shape.sharedBytes,
+                       loaded.imageDescription);
+  };
   checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent");
-  checkCuda(cuLaunchKernel(loaded.function(function), shape.grid[0], shape.grid[1], shape.grid[2], shape.threads, 1,
-                           1, shape.sharedBytes, stream, parameters.data(), nullptr),
-            "cuLaunchKernel", description);
+  CUresult launched = cuLaunchKernel(loaded.function(function), shape.grid[0], shape.grid[1], shape.grid[2],
+                                     shape.threads, 1, 1, shape.sharedBytes, stream, parameters.data(), nullptr);
+  if (launched != CUDA_SUCCESS)
+    checkCuda(launched, "cuLaunchKernel", description());
   if (synchronousLaunches())
-    checkCuda(cuStreamSynchronize(stream), "cuStreamSynchronize", "after the launch " + description);
+    checkCuda(cuStreamSynchronize(stream), "cuStreamSynchronize", "after the launch " + description());
 }
 
 } // namespace

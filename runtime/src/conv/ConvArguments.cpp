@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -24,7 +25,7 @@ void checkElements(const char *tensor, long long rows, long long columns, const 
 }
 
 void checkPointer(const char *tensor, DevicePointer pointer, unsigned alignment, const char *kernel,
-                  const std::string &why) {
+                  std::string_view why) {
   if (!pointer)
     throw RuntimeError(fmt::format("{}: {} is null; {}", kernel, tensor, why));
   if (pointer % alignment != 0)
@@ -74,7 +75,7 @@ void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArgume
   checkPointer("input", args.input, copyBytes, name, needed);
   checkPointer("weight", args.weight, copyBytes, name, needed);
   if (info.extras == MapExtras::PairLists) {
-    std::string why = fmt::format("{} kernels take the pair lists of kernelMapExtrasGpu", info.spelling());
+    const char *why = "this dataflow takes the pair lists of kernelMapExtrasGpu";
     if (args.pairOffsets.size() != static_cast<size_t>(args.kernelVolume) + 1)
       throw RuntimeError(fmt::format("{}: {} pair offsets for a kernel volume of {} (expected {})", name,
                                      args.pairOffsets.size(), args.kernelVolume, args.kernelVolume + 1));
@@ -95,8 +96,7 @@ void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArgume
   if (fuses(kernel, SKG_EPILOGUE_RESIDUAL_ADD))
     checkPointer("residual", args.residual, storeBytes, name, "the kernel fuses a residual add");
   if (info.extras == MapExtras::SortInputs) {
-    std::string why =
-        fmt::format("{} kernels take the sort permutation and tile masks of kernelMapExtrasGpu", info.spelling());
+    const char *why = "this dataflow takes the sort permutation and tile masks of kernelMapExtrasGpu";
     checkPointer("permutation", args.permutation, 4, name, why);
     checkPointer("tile_masks", args.tileMasks, 4, name, why);
     if (args.kernelVolume > kMaxMaskedVolume)

@@ -98,8 +98,15 @@ bool DataflowInfo::serves(skg_operation operation) const {
   return std::find(operations.begin(), operations.end(), operation) != operations.end();
 }
 
-std::string DataflowInfo::abiName(skg_operation operation) const {
-  return fmt::format("{}_{}.v3", spelling(), operationSpellings().at(operation));
+const std::string &DataflowInfo::abiName(skg_operation operation) const {
+  static const std::vector<std::vector<std::string>> names = [] {
+    std::vector<std::vector<std::string>> all(SKG_DATAFLOW_COUNT);
+    for (size_t d = 0; d < all.size(); ++d)
+      for (const auto &op : operationSpellings())
+        all[d].push_back(fmt::format("{}_{}.v3", dataflowSpellings()[d], op));
+    return all;
+  }();
+  return names.at(id).at(operation);
 }
 
 int DataflowInfo::splitsFor(int requested, int volume) const {

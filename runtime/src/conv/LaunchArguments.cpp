@@ -9,41 +9,58 @@
 
 namespace sparsekgen {
 
-void LaunchArguments::setPointer(const std::string &name, DevicePointer pointer) { pointers_[name] = pointer; }
+const LaunchArguments::Value *LaunchArguments::find(const std::string &name) const {
+  for (const Value &value : values_)
+    if (value.name == name)
+      return &value;
+  return nullptr;
+}
 
-void LaunchArguments::setSize(const std::string &name, long long value) {
-  if (value < std::numeric_limits<int>::min() || value > std::numeric_limits<int>::max())
-    throw RuntimeError(fmt::format("{} = {} does not fit the kernels' 32-bit sizes", name, value));
-  sizes_[name] = static_cast<int>(value);
+LaunchArguments::Value &LaunchArguments::slot(const std::string &name) {
+  if (const Value *existing = find(name))
+    return const_cast<Value &>(*existing);
+  values_.push_back({name});
+  return values_.back();
+}
+
+void LaunchArguments::setPointer(const std::string &name, DevicePointer pointer) {
+  Value &value = slot(name);
+  value.pointer = true;
+  value.address = pointer;
+}
+
+void LaunchArguments::setSize(const std::string &name, long long size) {
+  if (size < std::numeric_limits<int>::min() || size > std::numeric_limits<int>::max())
+    throw RuntimeError(fmt::format("{} = {} does not fit the kernels' 32-bit sizes", name, size));
+  Value &value = slot(name);
+  value.pointer = false;
+  value.size = static_cast<int>(size);
 }
 
 std::vector<void *> LaunchArguments::bind(const skg_kernel_record &kernel, const skg_kernel_function &function) const {
   std::vector<void *> arguments;
+  arguments.reserve(function.parameter_count);
   for (uint32_t i = 0; i < function.parameter_count; ++i) {
     const skg_parameter &parameter = function.parameters[i];
-    auto where = [&] {
-      return fmt::format("{}: parameter {} ('{}', {} {}) of {}", kernel.name, i, parameter.name,
-                         spellingOf(static_cast<skg_parameter_role>(parameter.role)),
-                         spellingOf(static_cast<skg_parameter_type>(parameter.type)), function.name);
+    auto fail = [&](const char *what) {
+      throw RuntimeError(fmt::format("{}: parameter {} ('{}', {} {}) of {} {}", kernel.name, i, parameter.name,
+                                     spellingOf(static_cast<skg_parameter_role>(parameter.role)),
+                                     spellingOf(static_cast<skg_parameter_type>(parameter.type)), function.name,
+                                     what));
     };
     const bool scalar = parameter.type == SKG_PARAMETER_I32;
-    if (scalar) {
-      auto it = sizes_.find(parameter.name);
-      if (it == sizes_.end())
-        throw RuntimeError(fmt::format("{} {}", where(),
-                                       pointers_.count(parameter.name) ? "was given a pointer, not a size"
-                                                                       : "is not provided by this runtime's call"));
-      arguments.push_back(&it->second);
-      continue;
-    }
-    auto it = pointers_.find(parameter.name);
-    if (it == pointers_.end())
-      throw RuntimeError(fmt::format("{} {}", where(),
-                                     sizes_.count(parameter.name) ? "was given a size, not a pointer"
-                                                                  : "is not provided by this runtime's call"));
-    if (it->second == 0)
-      throw RuntimeError(fmt::format("{} is null", where()));
-    arguments.push_back(&it->second);
+    const Value *value = find(parameter.name);
+    if (!value)
+      fail("is not provided by this runtime's call");
+    if (scalar && value->pointer)
+      fail("was given a pointer, not a size");
+    if (!scalar && !value->pointer)
+      fail("was given a size, not a pointer");
+    if (!scalar && value->address == 0)
+      fail("is null");
+    // cuLaunchKernel reads the values through these pointers and never writes them.
+    const void *address = scalar ? static_cast<const void *>(&value->size) : static_cast<const void *>(&value->address);
+    arguments.push_back(const_cast<void *>(address));
   }
   return arguments;
 }
