@@ -87,6 +87,37 @@ FunctionTemplate reductionFunction(const KernelSpec &spec) {
           }};
 }
 
+FunctionTemplate weightReductionFunction(const KernelSpec &spec) {
+  auto abi = companionAbi(spec, CompanionKernel::Reduce, SKG_FUNCTION_REDUCE, SKG_GRID_WEIGHT_ELEMENTS, 1,
+                          {f32Buffer("partials", SKG_ROLE_SCRATCH), i32Buffer("tile_first", SKG_ROLE_SCRATCH),
+                           f32Buffer("weight_grad", SKG_ROLE_WRITE), i32Size("kernel_volume"),
+                           i32Size("in_channels"), i32Size("out_channels")});
+  return {std::move(abi), [](KernelBuilder &kb, const KernelArguments &arguments) {
+            auto &b = kb.b;
+            mlir::Value slabElements =
+                kb.mul(kb.toIndex(arguments["in_channels"]), kb.toIndex(arguments["out_channels"]));
+            mlir::Value item = workItem(kb);
+            kb.ifThen(kb.lessThan(item, kb.mul(kb.toIndex(arguments["kernel_volume"]), slabElements)), [&] {
+              mlir::Value offset = kb.div(item, slabElements), element = kb.rem(item, slabElements);
+              auto tileFirst = [&](mlir::Value k) {
+                return kb.toIndex(mlir::memref::LoadOp::create(b, arguments["tile_first"], mlir::ValueRange{k}));
+              };
+              mlir::Value zero = mlir::arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+              auto loop = mlir::scf::ForOp::create(b, tileFirst(offset), tileFirst(kb.add(offset, 1)), kb.index(1),
+                                                   mlir::ValueRange{zero});
+              {
+                mlir::OpBuilder::InsertionGuard guard(b);
+                b.setInsertionPointToStart(loop.getBody());
+                mlir::Value at = kb.add(kb.mul(loop.getInductionVar(), slabElements), element);
+                mlir::Value partial = mlir::memref::LoadOp::create(b, arguments["partials"], mlir::ValueRange{at});
+                mlir::scf::YieldOp::create(
+                    b, mlir::ValueRange{mlir::arith::AddFOp::create(b, loop.getRegionIterArgs()[0], partial)});
+              }
+              mlir::memref::StoreOp::create(b, loop.getResult(0), arguments["weight_grad"], mlir::ValueRange{item});
+            });
+          }};
+}
+
 FunctionTemplate gatherFunction(const KernelSpec &spec) {
   auto abi = companionAbi(spec, CompanionKernel::Gather, SKG_FUNCTION_GATHER, SKG_GRID_PAIR_INPUT_ELEMENTS, 1,
                           {operandBuffer(spec, "input", SKG_ROLE_READ), i32Buffer("pair_inputs", SKG_ROLE_READ),

@@ -43,6 +43,10 @@ struct TemplateRegistration {
   TemplateRegistration(skg_dataflow dataflow, skg_operation operation, TemplateFunctions functions);
 };
 
+// The template registered for (dataflow, operation); throws GeneratorError when there is none.
+// Call it while building (not during static initialisation, whose order across files is unspecified).
+const TemplateFunctions &registeredTemplate(skg_dataflow dataflow, skg_operation operation);
+
 // Parameter helpers shared by the templates.
 skg_parameter_type bufferOf(DataType type);
 KernelParameter operandBuffer(const KernelSpec &spec, std::string name, skg_parameter_role role);

@@ -7,6 +7,7 @@
 
 #include "KernelTemplate.h"
 #include "sparsekgen/DataflowTable.h"
+#include "sparsekgen/EnumNames.h"
 #include "sparsekgen/generator/Errors.h"
 #include "sparsekgen/generator/Legality.h"
 #include "sparsekgen/templates/Templates.h"
@@ -41,10 +42,7 @@ std::vector<FunctionTemplate> functionsOf(const KernelSpec &spec) {
   if (!violations.empty())
     throw GeneratorError(fmt::format("cannot build {}: [{}] {}", kernelName(spec), violations.front().rule,
                                      violations.front().message));
-  auto it = registry().find({spec.dataflow, operationOf(spec)});
-  if (it == registry().end())
-    throw GeneratorError(fmt::format("no template for {} {}", toString(spec.dataflow), toString(spec.operation)));
-  std::vector<FunctionTemplate> functions = it->second(spec);
+  std::vector<FunctionTemplate> functions = registeredTemplate(spec.dataflow, operationOf(spec))(spec);
   const DataflowInfo &info = spec.dataflowInfo();
   bool matches = !functions.empty() && functions.front().abi.role == SKG_FUNCTION_MAIN &&
                  functions.size() == info.companions.size() + 1;
@@ -102,6 +100,14 @@ void buildFunction(mlir::ModuleOp module, const FunctionTemplate &function) {
 TemplateRegistration::TemplateRegistration(skg_dataflow dataflow, skg_operation operation,
                                            TemplateFunctions functions) {
   registry()[{dataflow, operation}] = std::move(functions);
+}
+
+const TemplateFunctions &registeredTemplate(skg_dataflow dataflow, skg_operation operation) {
+  auto it = registry().find({dataflow, operation});
+  if (it == registry().end())
+    throw GeneratorError(fmt::format("no template for {} {}", dataflowSpellings().at(dataflow),
+                                     operationSpellings().at(operation)));
+  return it->second;
 }
 
 bool hasTemplate(const KernelSpec &spec) { return registry().count({spec.dataflow, operationOf(spec)}) > 0; }

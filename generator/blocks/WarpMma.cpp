@@ -50,26 +50,44 @@ mlir::Value bf16MmaSync(KernelBuilder &kb, mlir::Value a, mlir::Value b, mlir::V
 }
 } // namespace
 
-mlir::Value loadAFragment(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value row0, mlir::Value col0,
-                          mlir::Value lane) {
+mlir::Value loadAFragment(KernelBuilder &kb, TileRows layout, mlir::Value ring, mlir::Value stage, mlir::Value row0,
+                          mlir::Value k0, mlir::Value lane) {
   // ldmatrix.x4: lanes 8i..8i+7 address the rows of 8x8 matrix i; the mma wants matrices
   // (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
-  mlir::Value row = kb.add(row0, kb.rem(lane, 16));
-  mlir::Value col = kb.add(col0, kb.mul(kb.div(lane, 16), 8));
   auto type = fragmentType(kb.b, 4, elementOf(ring));
+  if (layout == TileRows::K) {
+    // Stored K x M: matrix i's rows are k, and .trans hands each lane (m = lane / 4, k = 2 (lane % 4)
+    // and + 1), the A fragment's element pair.
+    mlir::Value k = kb.add(k0, kb.add(kb.rem(lane, 8), kb.mul(kb.div(lane, 16), 8)));
+    mlir::Value row = kb.add(row0, kb.mul(kb.rem(kb.div(lane, 8), 2), 8));
+    return mlir::nvgpu::LdMatrixOp::create(kb.b, type, ring, mlir::ValueRange{stage, k, row}, /*transpose=*/true,
+                                           /*numTiles=*/4);
+  }
+  mlir::Value row = kb.add(row0, kb.rem(lane, 16));
+  mlir::Value col = kb.add(k0, kb.mul(kb.div(lane, 16), 8));
   return mlir::nvgpu::LdMatrixOp::create(kb.b, type, ring, mlir::ValueRange{stage, row, col}, /*transpose=*/false,
                                          /*numTiles=*/4);
 }
 
-std::array<mlir::Value, 2> loadBFragmentPair(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value k0,
-                                             mlir::Value col0, mlir::Value lane) {
-  // ldmatrix.x4.trans over a 16(K) x 16(N) block: matrices (k 0-7, n 0-7), (k 8-15, n 0-7),
+std::array<mlir::Value, 2> loadBFragmentPair(KernelBuilder &kb, TileRows layout, mlir::Value ring, mlir::Value stage,
+                                             mlir::Value k0, mlir::Value col0, mlir::Value lane) {
+  // ldmatrix.x4 over a 16(K) x 16(N) block: matrices (k 0-7, n 0-7), (k 8-15, n 0-7),
   // (k 0-7, n 8-15), (k 8-15, n 8-15); registers 0-1 feed the first 8 columns, 2-3 the next 8.
-  mlir::Value k = kb.add(k0, kb.rem(lane, 16));
-  mlir::Value col = kb.add(col0, kb.mul(kb.div(lane, 16), 8));
   auto type = fragmentType(kb.b, 4, elementOf(ring));
-  mlir::Value both = mlir::nvgpu::LdMatrixOp::create(kb.b, type, ring, mlir::ValueRange{stage, k, col},
-                                                     /*transpose=*/true, /*numTiles=*/4);
+  mlir::Value both;
+  if (layout == TileRows::N) {
+    // Stored N x K: each matrix's rows are n, and the plain load hands each lane (n = lane / 4,
+    // k = 2 (lane % 4) and + 1), the B fragment's element pair.
+    mlir::Value n = kb.add(col0, kb.add(kb.rem(lane, 8), kb.mul(kb.div(lane, 16), 8)));
+    mlir::Value k = kb.add(k0, kb.mul(kb.rem(kb.div(lane, 8), 2), 8));
+    both = mlir::nvgpu::LdMatrixOp::create(kb.b, type, ring, mlir::ValueRange{stage, n, k}, /*transpose=*/false,
+                                           /*numTiles=*/4);
+  } else {
+    mlir::Value k = kb.add(k0, kb.rem(lane, 16));
+    mlir::Value col = kb.add(col0, kb.mul(kb.div(lane, 16), 8));
+    both = mlir::nvgpu::LdMatrixOp::create(kb.b, type, ring, mlir::ValueRange{stage, k, col}, /*transpose=*/true,
+                                           /*numTiles=*/4);
+  }
   // Rows are moved one by one: n-D strided slices have no direct lowering to LLVM.
   auto operandType = fragmentType(kb.b, 2, elementOf(ring));
   auto half = [&](int64_t first) -> mlir::Value {
@@ -97,21 +115,42 @@ mlir::Value mmaSync(KernelBuilder &kb, mlir::Value a, mlir::Value b, mlir::Value
 
 namespace {
 
-mlir::Value loadShared(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value row, mlir::Value col) {
-  return mlir::memref::LoadOp::create(kb.b, ring, mlir::ValueRange{stage, row, col});
-}
+// The operands' rings, read by (row, k) for A and (k, column) for B whatever their layout.
+struct Rings {
+  OperandLayouts layouts;
+  mlir::Value a, b, stage;
+  mlir::Value loadA(KernelBuilder &kb, mlir::Value row, mlir::Value k) const {
+    return layouts.aTransposed() ? load(kb, a, k, row) : load(kb, a, row, k);
+  }
+  mlir::Value loadB(KernelBuilder &kb, mlir::Value k, mlir::Value col) const {
+    return layouts.bTransposed() ? load(kb, b, col, k) : load(kb, b, k, col);
+  }
+  // B at (k, col) and (k, col + 1): one vector load where N is contiguous.
+  mlir::Value loadBPair(KernelBuilder &kb, mlir::Value k, mlir::Value col) const {
+    auto pairType = mlir::VectorType::get({2}, kb.b.getF32Type());
+    if (!layouts.bTransposed())
+      return mlir::vector::LoadOp::create(kb.b, pairType, b, mlir::ValueRange{stage, k, col});
+    return mlir::vector::FromElementsOp::create(kb.b, pairType,
+                                                mlir::ValueRange{loadB(kb, k, col), loadB(kb, k, kb.add(col, 1))});
+  }
 
-void accumulateTensorCore16(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mlir::Value stage, int ctaK,
+private:
+  mlir::Value load(KernelBuilder &kb, mlir::Value ring, mlir::Value row, mlir::Value col) const {
+    return mlir::memref::LoadOp::create(kb.b, ring, mlir::ValueRange{stage, row, col});
+  }
+};
+
+void accumulateTensorCore16(KernelBuilder &kb, const Rings &rings, int ctaK,
                             mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
                             llvm::SmallVector<mlir::Value> &accumulators) {
   for (int kk = 0; kk < ctaK; kk += kMmaK) {
     mlir::Value k0 = kb.index(kk);
     llvm::SmallVector<mlir::Value> a;
     for (int i = 0; i < mmaRows; ++i)
-      a.push_back(loadAFragment(kb, ringA, stage, kb.add(warpRow, i * kMmaM), k0, lane));
+      a.push_back(loadAFragment(kb, rings.layouts.a, rings.a, rings.stage, kb.add(warpRow, i * kMmaM), k0, lane));
     llvm::SmallVector<mlir::Value> b;
     for (int j = 0; j < mmaCols / 2; ++j) {
-      auto pair = loadBFragmentPair(kb, ringB, stage, k0, kb.add(warpCol, j * 16), lane);
+      auto pair = loadBFragmentPair(kb, rings.layouts.b, rings.b, rings.stage, k0, kb.add(warpCol, j * 16), lane);
       b.append(pair.begin(), pair.end());
     }
     for (int i = 0; i < mmaRows; ++i)
@@ -125,7 +164,7 @@ void accumulateTensorCore16(KernelBuilder &kb, mlir::Value ringA, mlir::Value ri
 // m16n8k8 tf32 fragments (PTX ISA, "Matrix Fragments for mma.m16n8k8" with .tf32): with
 // g = lane / 4 and t = lane % 4, A holds (g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4) and B holds
 // (k = t, n = g), (k = t + 4, n = g).
-void accumulateTf32(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mlir::Value stage, int ctaK,
+void accumulateTf32(KernelBuilder &kb, const Rings &rings, int ctaK,
                     mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
                     llvm::SmallVector<mlir::Value> &accumulators) {
   auto &b = kb.b;
@@ -139,14 +178,14 @@ void accumulateTf32(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mli
       mlir::Value row = kb.add(kb.add(warpRow, i * kMmaM), g), row8 = kb.add(row, 8);
       a.push_back(mlir::vector::FromElementsOp::create(
           b, aType,
-          mlir::ValueRange{loadShared(kb, ringA, stage, row, k), loadShared(kb, ringA, stage, row8, k),
-                           loadShared(kb, ringA, stage, row, k4), loadShared(kb, ringA, stage, row8, k4)}));
+          mlir::ValueRange{rings.loadA(kb, row, k), rings.loadA(kb, row8, k), rings.loadA(kb, row, k4),
+                           rings.loadA(kb, row8, k4)}));
     }
     llvm::SmallVector<mlir::Value> bFragments;
     for (int j = 0; j < mmaCols; ++j) {
       mlir::Value col = kb.add(kb.add(warpCol, j * kMmaN), g);
       bFragments.push_back(mlir::vector::FromElementsOp::create(
-          b, bType, mlir::ValueRange{loadShared(kb, ringB, stage, k, col), loadShared(kb, ringB, stage, k4, col)}));
+          b, bType, mlir::ValueRange{rings.loadB(kb, k, col), rings.loadB(kb, k4, col)}));
     }
     for (int i = 0; i < mmaRows; ++i)
       for (int j = 0; j < mmaCols; ++j) {
@@ -160,7 +199,7 @@ void accumulateTf32(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mli
 // Exact fp32: for each k, a thread's accumulator (rows g and g + 8, columns 2t and 2t + 1 of each
 // m16n8 tile) gains the outer product of its two A values and two B values, row by row as 1-D
 // fused multiply-adds (which lower straight to fma.rn.f32).
-void accumulateFfma(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mlir::Value stage, int ctaK,
+void accumulateFfma(KernelBuilder &kb, const Rings &rings, int ctaK,
                     mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
                     llvm::SmallVector<mlir::Value> &accumulators) {
   auto &b = kb.b;
@@ -172,12 +211,12 @@ void accumulateFfma(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mli
     llvm::SmallVector<mlir::Value> bPairs;
     for (int i = 0; i < mmaRows; ++i) {
       mlir::Value row = kb.add(kb.add(warpRow, i * kMmaM), row0);
-      a.push_back({mlir::vector::BroadcastOp::create(b, pairType, loadShared(kb, ringA, stage, row, k)),
-                   mlir::vector::BroadcastOp::create(b, pairType, loadShared(kb, ringA, stage, kb.add(row, 8), k))});
+      a.push_back({mlir::vector::BroadcastOp::create(b, pairType, rings.loadA(kb, row, k)),
+                   mlir::vector::BroadcastOp::create(b, pairType, rings.loadA(kb, kb.add(row, 8), k))});
     }
     for (int j = 0; j < mmaCols; ++j) {
       mlir::Value col = kb.add(kb.add(warpCol, j * kMmaN), col0);
-      bPairs.push_back(mlir::vector::LoadOp::create(b, pairType, ringB, mlir::ValueRange{stage, k, col}));
+      bPairs.push_back(rings.loadBPair(kb, k, col));
     }
     for (int i = 0; i < mmaRows; ++i)
       for (int j = 0; j < mmaCols; ++j) {
@@ -193,17 +232,17 @@ void accumulateFfma(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mli
 
 } // namespace
 
-void accumulateStage(KernelBuilder &kb, MathMode math, mlir::Value ringA, mlir::Value ringB, mlir::Value stage,
-                     int ctaK, mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
-                     llvm::SmallVector<mlir::Value> &accumulators) {
+void accumulateStage(KernelBuilder &kb, MathMode math, OperandLayouts layouts, mlir::Value ringA, mlir::Value ringB,
+                     mlir::Value stage, int ctaK, mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols,
+                     mlir::Value lane, llvm::SmallVector<mlir::Value> &accumulators) {
+  const Rings rings{layouts, ringA, ringB, stage};
   switch (math) {
   case MathMode::TensorCore:
-    return accumulateTensorCore16(kb, ringA, ringB, stage, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane,
-                                  accumulators);
+    return accumulateTensorCore16(kb, rings, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane, accumulators);
   case MathMode::Tf32:
-    return accumulateTf32(kb, ringA, ringB, stage, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane, accumulators);
+    return accumulateTf32(kb, rings, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane, accumulators);
   case MathMode::Ffma:
-    return accumulateFfma(kb, ringA, ringB, stage, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane, accumulators);
+    return accumulateFfma(kb, rings, ctaK, warpRow, warpCol, mmaRows, mmaCols, lane, accumulators);
   }
 }
 

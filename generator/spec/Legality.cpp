@@ -24,6 +24,18 @@ bool typesAvailable(const DataTypes &t) {
                   t.weight == t.input;
   return operands && t.accumulator == DataType::F32 && (t.output == t.input || t.output == DataType::F32);
 }
+
+// "implicit_gemm: forward, input_grad; ...": what the dataflow table says each dataflow serves.
+std::string servedOperations() {
+  std::string text;
+  for (const DataflowInfo &info : dataflowTable()) {
+    std::string operations;
+    for (skg_operation operation : info.operations)
+      operations += fmt::format("{}{}", operations.empty() ? "" : ", ", toString(static_cast<ConvOperation>(operation)));
+    text += fmt::format("{}{}: {}", text.empty() ? "" : "; ", info.spelling(), operations);
+  }
+  return text;
+}
 } // namespace
 
 int sharedMemoryBytes(const KernelSpec &spec) { return sharedRingLayout(spec).totalBytes(); }
@@ -39,11 +51,23 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
     std::string field = !served ? "/operation" : "/dtypes";
     add("template-available", field,
         fmt::format("no template implements {} {} with input/weight/output/accumulator {}/{}/{}/{} yet; available: "
-                    "the operations of the dataflow table (every dataflow: forward), with f16, bf16 or f32 "
-                    "input and weight, output of the same type or f32, f32 accumulator",
+                    "the operations of the dataflow table ({}), with f16, bf16 or f32 input and weight, output "
+                    "of the same type or f32, f32 accumulator",
                     toString(spec.dataflow), toString(spec.operation), toString(spec.dtypes.input),
-                    toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator)));
+                    toString(spec.dtypes.weight), toString(spec.dtypes.output), toString(spec.dtypes.accumulator),
+                    servedOperations()));
   }
+  // Batch norm, ReLU and residual backward need values the store does not have (saved
+  // activations, batch statistics): they run as the runtime's element-wise backward kernels.
+  if (spec.operation != ConvOperation::Forward && !spec.epilogue.empty())
+    add("gradient-epilogue", "/epilogue",
+        fmt::format("{} kernels fuse no epilogue (the element-wise backward ops run on their own); remove the ops",
+                    toString(spec.operation)));
+  // Weight gradients update fp32 master weights, and the split-K partials are fp32 already.
+  if (spec.operation == ConvOperation::WeightGrad && spec.dtypes.output != DataType::F32)
+    add("weight-grad-output", "/dtypes/output",
+        fmt::format("weight_grad writes an f32 gradient (for fp32 master weights), not {}",
+                    toString(spec.dtypes.output)));
   bool fp32 = spec.dtypes.input == DataType::F32;
   if (fp32 && spec.math == MathMode::TensorCore)
     add("math-for-fp32", "/math",

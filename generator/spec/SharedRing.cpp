@@ -2,14 +2,25 @@
 
 namespace sparsekgen {
 
+OperandLayouts operandLayouts(const KernelSpec &spec) {
+  OperandLayouts layouts;
+  if (spec.operation == ConvOperation::InputGrad)
+    layouts.b = TileRows::N;
+  if (spec.operation == ConvOperation::WeightGrad)
+    layouts.a = TileRows::K;
+  return layouts;
+}
+
 SharedRingLayout sharedRingLayout(const KernelSpec &spec) {
   SharedRingLayout layout;
+  layout.operands = operandLayouts(spec);
   layout.elementBytes = elementBytes(spec.dtypes.input);
   const int pad = SharedRingLayout::kRowPadBytes / layout.elementBytes;
-  layout.aRows = spec.cta.m;
-  layout.aRowElements = spec.cta.k + pad;
-  layout.bRows = spec.cta.k;
-  layout.bRowElements = spec.cta.n + pad;
+  const bool aByK = layout.operands.aTransposed(), bByN = layout.operands.bTransposed();
+  layout.aRows = aByK ? spec.cta.k : spec.cta.m;
+  layout.aRowElements = (aByK ? spec.cta.m : spec.cta.k) + pad;
+  layout.bRows = bByN ? spec.cta.n : spec.cta.k;
+  layout.bRowElements = (bByN ? spec.cta.k : spec.cta.n) + pad;
   layout.stages = spec.stages;
   bool masked = spec.dataflowInfo().offsets == OffsetSchedule::MaskedList;
   layout.offsetListEntries = masked ? kMaxMaskedVolume + 1 : 0; // the list and its length

@@ -16,7 +16,7 @@ MainloopState::MainloopState(KernelBuilder &kb, const KernelSpec &spec, const Ke
     return value ? kb.toIndex(value) : mlir::Value();
   };
   operandA = arguments.optional("input") ? arguments["input"] : arguments["gathered"];
-  weight = arguments["weight"];
+  weight = arguments.optional("weight");
   outputs = index("outputs");
   inChannels = index("in_channels");
   outChannels = index("out_channels");
@@ -104,77 +104,20 @@ private:
     parts.sink->store(s, *parts.rows, loop.getResults().take_front(accumulatorCount()));
   }
 
-  // Copies of one thread's share of `total` chunks: chunk = thread + i * threads. When the chunks
-  // do not divide evenly, the surplus copies read nothing and land in the row padding of row 0,
-  // which ldmatrix never reads.
-  template <typename IssueChunk>
-  void forEachChunk(int total, IssueChunk issueChunk) {
-    int perThread = (total + s.threads - 1) / s.threads;
-    for (int i = 0; i < perThread; ++i) {
-      mlir::Value chunk = kb.add(s.thread, i * s.threads);
-      mlir::Value inRange = total % s.threads == 0 ? mlir::Value() : kb.lessThan(chunk, kb.index(total));
-      issueChunk(chunk, inRange);
-    }
-  }
-
-  // Issues the copies of K-step `kStep` into ring stage `stage`; returns their tokens.
+  // Issues the copies of K-step `kStep` into ring stage `stage`; returns their tokens. Steps past
+  // the end still issue (zero-filling) copies so group counts stay uniform; their addresses are
+  // computed from a real step so no index leaves its tensor.
   llvm::SmallVector<mlir::Value> issueTile(mlir::Value kStep, mlir::Value stage) {
-    auto &b = kb.b;
-    llvm::SmallVector<mlir::Value> tokens;
-    auto keep = [&](std::optional<mlir::Value> token) {
-      if (token)
-        tokens.push_back(*token);
-    };
-    // Steps past the end still issue (zero-filling) copies so group counts stay uniform; their
-    // addresses are computed from a real step so no index leaves its tensor.
     mlir::Value stepExists = kb.lessThan(kStep, kSteps);
-    mlir::Value lastStep = mlir::arith::MaxSIOp::create(b, kb.sub(kSteps, kb.index(1)), kb.index(0));
+    mlir::Value lastStep = mlir::arith::MaxSIOp::create(kb.b, kb.sub(kSteps, kb.index(1)), kb.index(0));
     mlir::Value step = kb.select(stepExists, kStep, lastStep);
-    mlir::Value slot = kb.div(step, s.channelSteps);
-    mlir::Value offset = parts.offsets->offsetOf(s, slot, stepExists);
-    mlir::Value channelBase = kb.mul(kb.rem(step, s.channelSteps), spec.cta.k);
-    mlir::Value zeroI32 = kb.i32(0);
-    const int elements = spec.channelAlignment;
-
-    int aChunksPerRow = spec.cta.k / elements;
-    forEachChunk(spec.cta.m * aChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
-      mlir::Value tileRow = kb.div(chunk, aChunksPerRow);
-      mlir::Value tileCol = kb.mul(kb.rem(chunk, aChunksPerRow), elements);
-      auto [hasNeighbour, neighbour] = parts.rows->gatheredRow(s, tileRow, offset, zeroI32);
-      mlir::Value channel = kb.add(channelBase, tileCol);
-      mlir::Value valid = kb.both(stepExists, kb.both(hasNeighbour, kb.lessThan(channel, s.inChannels)));
-      mlir::Value source = kb.add(kb.mul(kb.toIndex(neighbour), s.inChannels), channel);
-      auto [dstRow, dstCol] = destination(tileRow, tileCol, inRange, spec.cta.k, valid);
-      keep(gatheredCopy(kb, s.ring.a, {stage, dstRow, dstCol}, s.operandA, source, valid, elements));
-    });
-
-    int bChunksPerRow = spec.cta.n / elements;
-    forEachChunk(spec.cta.k * bChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
-      mlir::Value tileRow = kb.div(chunk, bChunksPerRow);
-      mlir::Value tileCol = kb.mul(kb.rem(chunk, bChunksPerRow), elements);
-      mlir::Value channel = kb.add(channelBase, tileRow);
-      mlir::Value column = kb.add(s.colBase, tileCol);
-      mlir::Value valid =
-          kb.both(stepExists, kb.both(kb.lessThan(channel, s.inChannels), kb.lessThan(column, s.outChannels)));
-      // W is [volume, Cin, Cout]: row (offset * Cin + channel), column `column`.
-      mlir::Value source = kb.add(kb.mul(kb.add(kb.mul(offset, s.inChannels), channel), s.outChannels), column);
-      auto [dstRow, dstCol] = destination(tileRow, tileCol, inRange, spec.cta.n, valid);
-      keep(gatheredCopy(kb, s.ring.b, {stage, dstRow, dstCol}, s.weight, source, valid, elements));
-    });
+    llvm::SmallVector<mlir::Value> tokens;
+    parts.copies->issue(s, parts, step, stepExists, stage, tokens);
     return tokens;
   }
 
-  // Surplus chunks (inRange false) are redirected to the padding of row 0 and copy nothing.
-  std::pair<mlir::Value, mlir::Value> destination(mlir::Value row, mlir::Value col, mlir::Value inRange,
-                                                  int paddingColumn, mlir::Value &valid) {
-    if (!inRange)
-      return {row, col};
-    valid = kb.both(valid, inRange);
-    return {kb.select(inRange, row, kb.index(0)), kb.select(inRange, col, kb.index(paddingColumn))};
-  }
-
   void computeStage(mlir::Value stage, llvm::SmallVector<mlir::Value> &accumulators) {
-    accumulateStage(kb, spec.math, s.ring.a, s.ring.b, stage, spec.cta.k, s.warpRow, s.warpCol, s.mmaRows(),
+    accumulateStage(kb, spec.math, s.layout.operands, s.ring.a, s.ring.b, stage, spec.cta.k, s.warpRow, s.warpCol, s.mmaRows(),
                     s.mmaCols(), s.lane, accumulators);
   }
 
@@ -186,6 +129,102 @@ private:
 };
 
 } // namespace
+
+void forEachChunk(MainloopState &s, int total, const std::function<void(mlir::Value, mlir::Value)> &issueChunk) {
+  auto &kb = s.kb;
+  int perThread = (total + s.threads - 1) / s.threads;
+  for (int i = 0; i < perThread; ++i) {
+    mlir::Value chunk = kb.add(s.thread, i * s.threads);
+    mlir::Value inRange = total % s.threads == 0 ? mlir::Value() : kb.lessThan(chunk, kb.index(total));
+    issueChunk(chunk, inRange);
+  }
+}
+
+static std::pair<mlir::Value, mlir::Value> chunkDestination(MainloopState &s, mlir::Value row, mlir::Value col,
+                                                     mlir::Value inRange, int paddingColumn, mlir::Value &valid) {
+  auto &kb = s.kb;
+  if (!inRange)
+    return {row, col};
+  valid = kb.both(valid, inRange);
+  return {kb.select(inRange, row, kb.index(0)), kb.select(inRange, col, kb.index(paddingColumn))};
+}
+
+void copyChunk(MainloopState &s, mlir::Value ring, mlir::Value stage, mlir::Value row, mlir::Value col,
+               mlir::Value inRange, int rowElements, mlir::Value source, mlir::Value sourceOffset, mlir::Value valid,
+               llvm::SmallVector<mlir::Value> &tokens) {
+  auto [dstRow, dstCol] = chunkDestination(s, row, col, inRange, rowElements, valid);
+  if (auto token = gatheredCopy(s.kb, ring, {stage, dstRow, dstCol}, source, sourceOffset, valid,
+                                s.spec.channelAlignment))
+    tokens.push_back(*token);
+}
+
+namespace {
+
+// Forward and input-gradient tiles: a K step covers one kernel offset and CTA-K channels of it. A
+// rows are gathered through the row source; B is the offset's weight, W[k] = [Cin, Cout]. The input
+// gradient is the forward on the transposed map with the transposed weight: its K runs over the
+// layer's Cout and its N over the layer's Cin, so B(k, n) = W[offset][n][k], copied K-contiguous
+// into an N x K tile (OperandLayouts).
+class ConvolutionTiles : public TileCopiesPart {
+public:
+  void issue(MainloopState &s, MainloopParts &parts, mlir::Value step, mlir::Value stepExists, mlir::Value stage,
+             llvm::SmallVector<mlir::Value> &tokens) override {
+    auto &kb = s.kb;
+    const KernelSpec &spec = s.spec;
+    mlir::Value slot = kb.div(step, s.channelSteps);
+    mlir::Value offset = parts.offsets->offsetOf(s, slot, stepExists);
+    mlir::Value channelBase = kb.mul(kb.rem(step, s.channelSteps), spec.cta.k);
+    mlir::Value zeroI32 = kb.i32(0);
+    const int elements = spec.channelAlignment;
+
+    int aChunksPerRow = spec.cta.k / elements;
+    forEachChunk(s, spec.cta.m * aChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
+      mlir::Value tileRow = kb.div(chunk, aChunksPerRow);
+      mlir::Value tileCol = kb.mul(kb.rem(chunk, aChunksPerRow), elements);
+      auto [hasNeighbour, neighbour] = parts.rows->gatheredRow(s, tileRow, offset, zeroI32);
+      mlir::Value channel = kb.add(channelBase, tileCol);
+      mlir::Value valid = kb.both(stepExists, kb.both(hasNeighbour, kb.lessThan(channel, s.inChannels)));
+      mlir::Value source = kb.add(kb.mul(kb.toIndex(neighbour), s.inChannels), channel);
+      copyChunk(s, s.ring.a, stage, tileRow, tileCol, inRange, spec.cta.k, s.operandA, source, valid, tokens);
+    });
+
+    // The tile's (K channel, N column) of chunk coordinates (kIndex, nIndex), and the element of W
+    // it starts at. W is [volume, Cin, Cout]; forward: row (offset * K + channel), column n;
+    // transposed: row (offset * N + n), column channel.
+    const bool transposed = s.layout.operands.bTransposed();
+    auto weightChunk = [&](mlir::Value kIndex, mlir::Value nIndex, mlir::Value tileRow, mlir::Value tileCol,
+                           mlir::Value inRange) {
+      mlir::Value channel = kb.add(channelBase, kIndex);
+      mlir::Value column = kb.add(s.colBase, nIndex);
+      mlir::Value valid =
+          kb.both(stepExists, kb.both(kb.lessThan(channel, s.inChannels), kb.lessThan(column, s.outChannels)));
+      mlir::Value source =
+          transposed ? kb.add(kb.mul(kb.add(kb.mul(offset, s.outChannels), column), s.inChannels), channel)
+                     : kb.add(kb.mul(kb.add(kb.mul(offset, s.inChannels), channel), s.outChannels), column);
+      copyChunk(s, s.ring.b, stage, tileRow, tileCol, inRange, transposed ? spec.cta.k : spec.cta.n, s.weight,
+                source, valid, tokens);
+    };
+    if (transposed) {
+      int chunksPerRow = spec.cta.k / elements; // rows are N, chunks run along K
+      forEachChunk(s, spec.cta.n * chunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
+        mlir::Value tileRow = kb.div(chunk, chunksPerRow);
+        mlir::Value tileCol = kb.mul(kb.rem(chunk, chunksPerRow), elements);
+        weightChunk(tileCol, tileRow, tileRow, tileCol, inRange);
+      });
+    } else {
+      int chunksPerRow = spec.cta.n / elements; // rows are K, chunks run along N
+      forEachChunk(s, spec.cta.k * chunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
+        mlir::Value tileRow = kb.div(chunk, chunksPerRow);
+        mlir::Value tileCol = kb.mul(kb.rem(chunk, chunksPerRow), elements);
+        weightChunk(tileRow, tileCol, tileRow, tileCol, inRange);
+      });
+    }
+  }
+};
+
+} // namespace
+
+std::unique_ptr<TileCopiesPart> convolutionTiles() { return std::make_unique<ConvolutionTiles>(); }
 
 std::vector<KernelParameter> outputTileParameters(const KernelSpec &spec, KernelParameter destination) {
   return {operandBuffer(spec, "input", SKG_ROLE_READ), operandBuffer(spec, "weight", SKG_ROLE_READ),
@@ -216,6 +255,8 @@ FunctionTemplate mainloopFunction(const KernelSpec &spec, std::vector<KernelPara
   abi.parameters = std::move(parameters);
   return {std::move(abi), [spec, makeParts](KernelBuilder &kb, const KernelArguments &arguments) {
             MainloopParts parts = makeParts();
+            if (!parts.copies)
+              parts.copies = convolutionTiles();
             MainloopState state(kb, spec, arguments);
             Mainloop(state, parts).build();
           }};

@@ -4,9 +4,13 @@
 //   RowSourcePart       which rows of A a CTA's tile rows stand for, and which output rows they feed
 //   OffsetSchedulePart  which kernel offsets the K loop visits
 //   OutputSinkPart      where the accumulators go
-// Each part mirrors one column of the dataflow table (sparsekgen/DataflowTable.h).
+//   TileCopiesPart      which global elements each K step copies into the ring (by operation:
+//                       forward and input gradient gather A rows and read W; the weight gradient
+//                       gathers both operands along K)
+// The first three mirror columns of the dataflow table (sparsekgen/DataflowTable.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -81,29 +85,58 @@ public:
   virtual void store(MainloopState &state, RowSourcePart &rows, mlir::ValueRange accumulators) = 0;
 };
 
+struct MainloopParts;
+
+class TileCopiesPart {
+public:
+  virtual ~TileCopiesPart() = default;
+  // Issues K step `step`'s copies into ring stage `stage` (zero-filling where `stepExists` is
+  // false), appending their async tokens.
+  virtual void issue(MainloopState &state, MainloopParts &parts, mlir::Value step, mlir::Value stepExists,
+                     mlir::Value stage, llvm::SmallVector<mlir::Value> &tokens) = 0;
+};
+
 struct MainloopParts {
   std::unique_ptr<RowSourcePart> rows;
   std::unique_ptr<OffsetSchedulePart> offsets;
   std::unique_ptr<OutputSinkPart> sink;
+  std::unique_ptr<TileCopiesPart> copies; // null: convolutionTiles()
 };
+
+// Tile copies (Mainloop.cpp): A rows from the row source, B from the weight (transposed for the
+// input gradient).
+std::unique_ptr<TileCopiesPart> convolutionTiles();
+
+// Calls `issueChunk(chunk, inRange)` for this thread's share of `total` copy chunks
+// (chunk = thread + i * threads); inRange is null when the chunks divide evenly.
+void forEachChunk(MainloopState &state, int total, const std::function<void(mlir::Value, mlir::Value)> &issueChunk);
+// Copies `sourceOffset..` of `source` (when `valid`) to ring[stage][row][col]. A surplus chunk
+// (inRange false) copies nothing and lands in the row padding of row 0 (column `rowElements`),
+// which the fragment loads never read.
+void copyChunk(MainloopState &state, mlir::Value ring, mlir::Value stage, mlir::Value row, mlir::Value col,
+               mlir::Value inRange, int rowElements, mlir::Value source, mlir::Value sourceOffset, mlir::Value valid,
+               llvm::SmallVector<mlir::Value> &tokens);
 
 // Row sources (RowSources.cpp).
 std::unique_ptr<RowSourcePart> naturalRows();   // output rows in order, A rows through out_in_map
 std::unique_ptr<RowSourcePart> permutedRows();  // through the split group's sort permutation
 std::unique_ptr<RowSourcePart> pairListRows();  // one offset's pairs, A rows through pair_inputs
 std::unique_ptr<RowSourcePart> gatheredPairRows(); // one offset's pairs, rows of the gathered matrix
+std::unique_ptr<RowSourcePart> pairChunkRows();    // a K chunk of one offset's pairs (tile = blockIdx.z)
 
 // Offset schedules (OffsetSchedules.cpp).
 std::unique_ptr<OffsetSchedulePart> allOffsets();
 // The offsets set in the tile's OR-reduced mask; with `splitGroups`, of the CTA's grid.z group only.
 std::unique_ptr<OffsetSchedulePart> maskedOffsets(bool splitGroups);
 std::unique_ptr<OffsetSchedulePart> onePerTile();
+std::unique_ptr<OffsetSchedulePart> pairChunkSteps(); // the K chunk's pairs, CTA K per step
 
 // Output sinks (OutputSinks.cpp).
 std::unique_ptr<OutputSinkPart> epilogueStore();   // fused epilogue, conversion, store through outputRow
 std::unique_ptr<OutputSinkPart> splitPartials();   // fp32 into the split group's [outputs, Cout] slab
 std::unique_ptr<OutputSinkPart> atomicPartials();  // fp32 atomic adds to the pairs' output rows
 std::unique_ptr<OutputSinkPart> pairProducts();    // dense fp32 products, one row per pair
+std::unique_ptr<OutputSinkPart> tilePartials();    // fp32 [Cin, Cout] partial per K chunk
 
 // Parameters of the output-row-tiled main kernels, in launch order: input, weight, out_in_map,
 // `destination`, outputs, in_channels, out_channels, kernel_volume.

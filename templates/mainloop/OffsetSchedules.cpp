@@ -86,8 +86,16 @@ public:
   mlir::Value offsetOf(MainloopState &s, mlir::Value, mlir::Value) override { return s.tileOffset; }
 };
 
+// The weight gradient's K chunk: one offset, ceil(pairs of the chunk / CTA K) steps.
+class PairChunkSteps : public OffsetSchedulePart {
+public:
+  mlir::Value steps(MainloopState &s) override { return s.kb.ceilDiv(s.kb.sub(s.tileEnd, s.tileBegin), s.spec.cta.k); }
+  mlir::Value offsetOf(MainloopState &s, mlir::Value, mlir::Value) override { return s.tileOffset; }
+};
+
 } // namespace
 
+std::unique_ptr<OffsetSchedulePart> pairChunkSteps() { return std::make_unique<PairChunkSteps>(); }
 std::unique_ptr<OffsetSchedulePart> allOffsets() { return std::make_unique<AllOffsets>(); }
 std::unique_ptr<OffsetSchedulePart> maskedOffsets(bool splitGroups) { return std::make_unique<MaskedOffsets>(splitGroups); }
 std::unique_ptr<OffsetSchedulePart> onePerTile() { return std::make_unique<OnePerTile>(); }

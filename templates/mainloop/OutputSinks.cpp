@@ -73,8 +73,27 @@ public:
   }
 };
 
+// The weight gradient: tile rows are input channels (rowBase + r < Cin), and K chunk t's fp32
+// partial is [Cin, Cout] slab t of `partials`; the reduction adds an offset's slabs in chunk order.
+class TilePartials : public OutputSinkPart {
+public:
+  void store(MainloopState &s, RowSourcePart &, mlir::ValueRange accumulators) override {
+    auto &kb = s.kb;
+    OutputTensor out{s.arguments["partials"], s.outChannels, s.outChannels};
+    mlir::Value slab = kb.mul(mlir::gpu::BlockIdOp::create(kb.b, mlir::gpu::Dimension::z), s.inChannels);
+    std::function<mlir::Value(mlir::Value)> slabRow = [&](mlir::Value channel) { return kb.add(slab, channel); };
+    EpilogueOperands none;
+    for (int i = 0; i < s.mmaRows(); ++i)
+      for (int j = 0; j < s.mmaCols(); ++j)
+        storeAccumulatorFragment(kb, out, none, accumulators[i * s.mmaCols() + j], s.fragmentRow(s.rowBase, i),
+                                 s.fragmentColumn(j), s.lane, s.inChannels, slabRow,
+                                 storeWidth(s.spec.channelAlignment));
+  }
+};
+
 } // namespace
 
+std::unique_ptr<OutputSinkPart> tilePartials() { return std::make_unique<TilePartials>(); }
 std::unique_ptr<OutputSinkPart> epilogueStore() { return std::make_unique<EpilogueStore>(); }
 std::unique_ptr<OutputSinkPart> splitPartials() { return std::make_unique<SplitPartials>(); }
 std::unique_ptr<OutputSinkPart> atomicPartials() { return std::make_unique<AtomicPartials>(); }

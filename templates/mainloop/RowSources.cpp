@@ -33,13 +33,15 @@ public:
   }
 };
 
-// A tile of one offset's pairs [tile_begins[t], tile_ends[t]) (grid.x = tiles).
+// A tile of one offset's pairs [tile_begins[t], tile_ends[t]) (t = blockIdx.x, or blockIdx.z for
+// the weight gradient's K chunks, whose grid x and y cover the weight).
 class PairTileRows : public RowSourcePart {
 public:
+  explicit PairTileRows(mlir::gpu::Dimension tileDimension = mlir::gpu::Dimension::x) : tileDimension_(tileDimension) {}
   mlir::Value slabBase(MainloopState &s) override { return s.kb.index(0); }
   void prepare(MainloopState &s) override {
     auto &kb = s.kb;
-    mlir::Value tile = mlir::gpu::BlockIdOp::create(kb.b, mlir::gpu::Dimension::x);
+    mlir::Value tile = mlir::gpu::BlockIdOp::create(kb.b, tileDimension_);
     auto load = [&](const char *buffer) {
       return kb.toIndex(mlir::memref::LoadOp::create(kb.b, s.arguments[buffer], mlir::ValueRange{tile}));
     };
@@ -54,11 +56,16 @@ protected:
     mlir::Value pair = s.kb.add(s.tileBegin, tileRow);
     return {pair, s.kb.lessThan(pair, s.tileEnd)};
   }
+
+private:
+  mlir::gpu::Dimension tileDimension_;
 };
 
-// Fetch-on-demand: the pair's input row, through pair_inputs.
+// Fetch-on-demand: the pair's input row, through pair_inputs. The weight gradient's K rows are
+// pairs too: tile row r of its K chunk is pair tile_begins[t] + r.
 class PairListRows : public PairTileRows {
 public:
+  using PairTileRows::PairTileRows;
   std::pair<mlir::Value, mlir::Value> gatheredRow(MainloopState &s, mlir::Value tileRow, mlir::Value,
                                                   mlir::Value) override {
     auto &kb = s.kb;
@@ -85,5 +92,6 @@ std::unique_ptr<RowSourcePart> naturalRows() { return std::make_unique<NaturalRo
 std::unique_ptr<RowSourcePart> permutedRows() { return std::make_unique<PermutedRows>(); }
 std::unique_ptr<RowSourcePart> pairListRows() { return std::make_unique<PairListRows>(); }
 std::unique_ptr<RowSourcePart> gatheredPairRows() { return std::make_unique<GatheredPairRows>(); }
+std::unique_ptr<RowSourcePart> pairChunkRows() { return std::make_unique<PairListRows>(mlir::gpu::Dimension::z); }
 
 } // namespace sparsekgen

@@ -53,7 +53,12 @@ enum skg_image_format { SKG_IMAGE_PTX = 0, SKG_IMAGE_CUBIN = 1 };
   /* one thread per (pair, input channel) */                                                          \
   X(SKG_GRID_PAIR_INPUT_ELEMENTS, "x = ceil(pairs * in_channels / threads)")                             \
   /* one thread per (pair, output channel) */                                                         \
-  X(SKG_GRID_PAIR_OUTPUT_ELEMENTS, "x = ceil(pairs * out_channels / threads)")
+  X(SKG_GRID_PAIR_OUTPUT_ELEMENTS, "x = ceil(pairs * out_channels / threads)")                          \
+  /* weight tiles: x = ceil(in_channels / rows_per_block), y = ceil(out_channels / columns_per_block), \
+   * z = the K tiles of the launch (chunks of one offset's pairs) */                                   \
+  X(SKG_GRID_WEIGHT_TILES, "x = ceil(in_channels / rows), y = ceil(out_channels / columns), z = pair tiles") \
+  /* one thread per element of the [kernel_volume, in_channels, out_channels] weight */              \
+  X(SKG_GRID_WEIGHT_ELEMENTS, "x = ceil(kernel_volume * in_channels * out_channels / threads)")
 
 #define SKG_ENUMERATOR_(enumerator, ...) enumerator,
 typedef enum skg_parameter_type { SKG_PARAMETER_TYPE_LIST(SKG_ENUMERATOR_) SKG_PARAMETER_TYPE_COUNT } skg_parameter_type;

@@ -20,6 +20,7 @@ struct LayerKey {
   std::vector<std::string> epilogue; // fused ops, in order
   int outputsLog2 = 0;               // floor(log2(outputs))
   int neighbours = 0;                // round(pairs / outputs)
+  std::string operation = "forward"; // forward, input_grad or weight_grad: tuned separately
   bool operator==(const LayerKey &) const = default;
   bool sameShape(const LayerKey &other) const; // all but the two map buckets
 };
@@ -29,7 +30,7 @@ LayerKey layerKey(int inChannels, int outChannels, int kernelVolume, bool transp
 
 // A kernel of the bundle as dispatch sees it: from its spec JSON (record spec_json or manifest).
 struct KernelDescription {
-  std::string name, dataflow, operand, output, math;
+  std::string name, dataflow, operation, operand, output, math;
   int alignment = 8, tileM = 0, tileN = 0, stages = 0;
   std::vector<std::string> epilogue;
 };
@@ -37,8 +38,8 @@ KernelDescription describeKernel(const std::string &name, const nlohmann::json &
 // The descriptions of a linked bundle's kernels (Context::kernels()), in that order.
 std::vector<KernelDescription> describeKernels(const std::vector<const skg_kernel_record *> &records);
 
-// Whether `kernel` computes the layer of `key`: its operand type, an output of that same type,
-// its fused epilogue, and a channel alignment dividing Cin and Cout.
+// Whether `kernel` computes the layer of `key`: its operation, its operand type, an output of that
+// same type (f32 for weight gradients), its fused epilogue, and a channel alignment dividing Cin and Cout.
 bool kernelFits(const KernelDescription &kernel, const LayerKey &key);
 
 struct KernelChoice {

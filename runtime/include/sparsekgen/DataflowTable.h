@@ -23,6 +23,8 @@ enum class RowSource {
   Permuted,      // output rows through a sort permutation (by offset bitmask); A rows through out_in_map
   PairList,      // a tile of one offset's (input, output) pairs; A rows through the pair list
   GatheredPairs, // a tile of one offset's pairs; A rows are those of a gathered matrix, in pair order
+  PairsAlongK,   // the weight gradient: the GEMM's K runs over a chunk of one offset's pairs, and both
+                 // operands (x rows, dy rows) are gathered along it through the pair lists
 };
 
 // Which kernel offsets a tile's K loop visits.
@@ -38,11 +40,12 @@ enum class OutputSink {
   SplitPartials,  // fp32 partial sums, one [outputs, Cout] slab per split, for the reduction
   AtomicPartials, // fp32 atomic adds into one [outputs, Cout] slab, for the reduction
   PairProducts,   // dense fp32 products per pair, for the scatter
+  TilePartials,   // one fp32 [Cin, Cout] partial per K tile, which the reduction adds in tile order
 };
 
 // Kernels of the same image run with the main kernel; each is named <main kernel><suffix>.
 enum class CompanionKernel {
-  Reduce,  // "_reduce": sums fp32 partial slabs, applies the epilogue, converts and stores
+  Reduce,  // "_reduce": sums fp32 partial slabs (in a fixed order), applies the epilogue, converts and stores
   Gather,  // "_gather": copies the pairs' input rows into a dense matrix
   Scatter, // "_scatter": adds per-pair products to the pairs' output rows (fp32 atomics)
 };
@@ -59,6 +62,7 @@ enum class MapExtras {
 enum class PairTileLaunches {
   None,
   AllOffsetsInOne,   // every offset's tiles in one launch
+  KChunks,           // every offset's pairs in chunks of ceil(pairs / splits) (a multiple of CTA K), one launch
   SimilarPairCounts, // one launch per group of offsets whose pair counts are within a factor of two
 };
 
@@ -75,12 +79,13 @@ struct DataflowInfo {
   int maxSplits = 1;
   int tunedSplitsFirst = 1, tunedSplitsLast = 1;
   std::vector<skg_operation> operations; // the operations it has templates for
-  // The dataflow the dispatch heuristic takes for small or dense maps (at most one), and the one it
-  // takes for large sparse maps (at most one); others are chosen by tuned tables only.
+  // Per operation, the dataflow the dispatch heuristic takes for small or dense maps (at most one),
+  // and the one it takes for large sparse maps (at most one); others are chosen by tuned tables only.
   bool heuristicDense = false, heuristicSparse = false;
 
   std::string_view spelling() const;
   bool takesSplits() const { return maxSplits > 1; }
+  // Row tiles of one offset's pairs (forward and input-gradient kernels over pair lists).
   bool pairTiled() const { return rows == RowSource::PairList || rows == RowSource::GatheredPairs; }
   bool has(CompanionKernel kernel) const;
   bool serves(skg_operation operation) const;

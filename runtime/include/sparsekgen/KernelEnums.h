@@ -13,7 +13,8 @@
   X(SKG_IMPLICIT_GEMM_SORTED, "implicit_gemm_sorted", "igemmsorted")                                      \
   X(SKG_IMPLICIT_GEMM_SPLIT, "implicit_gemm_split", "igemmsplit")                                         \
   X(SKG_GATHER_GEMM_SCATTER, "gather_gemm_scatter", "ggs")                                                \
-  X(SKG_FETCH_ON_DEMAND, "fetch_on_demand", "fod")
+  X(SKG_FETCH_ON_DEMAND, "fetch_on_demand", "fod")                                                      \
+  X(SKG_PAIR_SPLIT_K, "pair_split_k", "pairsk")
 
 /* X(enumerator, spelling, code in kernel names) */
 #define SKG_OPERATION_LIST(X)                                                                             \

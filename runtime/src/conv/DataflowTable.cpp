@@ -21,7 +21,7 @@ const std::vector<DataflowInfo> &dataflowTable() {
          .companions = {},
          .extras = MapExtras::None,
          .pairTileLaunches = PairTileLaunches::None,
-         .operations = {SKG_FORWARD},
+         .operations = {SKG_FORWARD, SKG_INPUT_GRAD},
          .heuristicDense = true},
         // Sorted by offset bitmask: a tile visits only the offsets its rows use.
         {.id = SKG_IMPLICIT_GEMM_SORTED,
@@ -31,7 +31,7 @@ const std::vector<DataflowInfo> &dataflowTable() {
          .companions = {},
          .extras = MapExtras::SortInputs,
          .pairTileLaunches = PairTileLaunches::None,
-         .operations = {SKG_FORWARD},
+         .operations = {SKG_FORWARD, SKG_INPUT_GRAD},
          .heuristicSparse = true},
         // Split mask: offsets in grid.z groups, each sorted; fp32 partials reduced after.
         {.id = SKG_IMPLICIT_GEMM_SPLIT,
@@ -44,7 +44,7 @@ const std::vector<DataflowInfo> &dataflowTable() {
          .maxSplits = kMaxMaskedVolume,
          .tunedSplitsFirst = 2,
          .tunedSplitsLast = 4,
-         .operations = {SKG_FORWARD}},
+         .operations = {SKG_FORWARD, SKG_INPUT_GRAD}},
         // Gather the pairs' rows, grouped GEMM over offsets of similar pair counts, scatter, reduce.
         {.id = SKG_GATHER_GEMM_SCATTER,
          .rows = RowSource::GatheredPairs,
@@ -53,7 +53,7 @@ const std::vector<DataflowInfo> &dataflowTable() {
          .companions = {C::Gather, C::Scatter, C::Reduce},
          .extras = MapExtras::PairLists,
          .pairTileLaunches = PairTileLaunches::SimilarPairCounts,
-         .operations = {SKG_FORWARD}},
+         .operations = {SKG_FORWARD, SKG_INPUT_GRAD}},
         // Gather, GEMM and scatter fused: tiles of one offset's pairs, fp32 atomics, reduce.
         {.id = SKG_FETCH_ON_DEMAND,
          .rows = RowSource::PairList,
@@ -62,7 +62,24 @@ const std::vector<DataflowInfo> &dataflowTable() {
          .companions = {C::Reduce},
          .extras = MapExtras::PairLists,
          .pairTileLaunches = PairTileLaunches::AllOffsetsInOne,
-         .operations = {SKG_FORWARD}},
+         .operations = {SKG_FORWARD, SKG_INPUT_GRAD}},
+        // The weight gradient dW[k] = sum over offset k's pairs of x[in]^T dy[out]: a GEMM with
+        // M = Cin, N = Cout and K = the pairs, both operands gathered along K; each offset's pairs
+        // in `splits` K chunks (split-K), one fp32 partial per chunk, added in chunk order by the
+        // reduction (deterministic: no floating-point atomics).
+        {.id = SKG_PAIR_SPLIT_K,
+         .rows = RowSource::PairsAlongK,
+         .offsets = OffsetSchedule::OnePerTile,
+         .sink = OutputSink::TilePartials,
+         .companions = {C::Reduce},
+         .extras = MapExtras::PairLists,
+         .pairTileLaunches = PairTileLaunches::KChunks,
+         .maxSplits = 64,
+         .tunedSplitsFirst = 4,
+         .tunedSplitsLast = 32,
+         .operations = {SKG_WEIGHT_GRAD},
+         .heuristicDense = true,
+         .heuristicSparse = true},
     };
     // The table is indexed by skg_dataflow: an entry out of place is a programming error.
     for (size_t i = 0; i < entries.size(); ++i)

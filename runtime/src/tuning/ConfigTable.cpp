@@ -20,7 +20,7 @@ using nlohmann::json;
 
 bool LayerKey::sameShape(const LayerKey &o) const {
   return inChannels == o.inChannels && outChannels == o.outChannels && kernelVolume == o.kernelVolume &&
-         transposed == o.transposed && dtype == o.dtype && epilogue == o.epilogue;
+         transposed == o.transposed && dtype == o.dtype && epilogue == o.epilogue && operation == o.operation;
 }
 
 LayerKey layerKey(int inChannels, int outChannels, int kernelVolume, bool transposed, const std::string &dtype,
@@ -35,6 +35,7 @@ KernelDescription describeKernel(const std::string &name, const json &spec) {
   KernelDescription d;
   d.name = name;
   d.dataflow = spec.at("dataflow").get<std::string>();
+  d.operation = spec.value("operation", std::string("forward"));
   d.operand = spec.at("dtypes").at("input").get<std::string>();
   d.output = spec.at("dtypes").at("output").get<std::string>();
   d.math = spec.value("math", std::string("tensor_core"));
@@ -55,7 +56,8 @@ std::vector<KernelDescription> describeKernels(const std::vector<const skg_kerne
 }
 
 bool kernelFits(const KernelDescription &k, const LayerKey &key) {
-  return k.operand == key.dtype && k.output == key.dtype && k.epilogue == key.epilogue &&
+  const std::string output = key.operation == "weight_grad" ? "f32" : key.dtype;
+  return k.operation == key.operation && k.operand == key.dtype && k.output == output && k.epilogue == key.epilogue &&
          key.inChannels % k.alignment == 0 && key.outChannels % k.alignment == 0;
 }
 
@@ -64,11 +66,12 @@ namespace {
 json keyJson(const LayerKey &k) {
   return {{"in_channels", k.inChannels}, {"out_channels", k.outChannels}, {"kernel_volume", k.kernelVolume},
           {"transposed", k.transposed},  {"dtype", k.dtype},             {"epilogue", k.epilogue},
-          {"outputs_log2", k.outputsLog2}, {"neighbours", k.neighbours}};
+          {"outputs_log2", k.outputsLog2}, {"neighbours", k.neighbours}, {"operation", k.operation}};
 }
 
 std::string describeKey(const LayerKey &k) {
-  return fmt::format("Cin {} Cout {} volume {}{} {} epilogue [{}], 2^{} outputs, {} neighbours", k.inChannels,
+  return fmt::format("{}{}Cin {} Cout {} volume {}{} {} epilogue [{}], 2^{} outputs, {} neighbours",
+                     k.operation == "forward" ? "" : k.operation, k.operation == "forward" ? "" : " ", k.inChannels,
                      k.outChannels, k.kernelVolume, k.transposed ? " transposed" : "", k.dtype,
                      fmt::join(k.epilogue, ", "), k.outputsLog2, k.neighbours);
 }
@@ -116,7 +119,8 @@ ConfigTable ConfigTable::parse(const std::string &text, const std::string &sourc
                  r.get<std::string>(k, kp, "dtype"),
                  r.get<std::vector<std::string>>(k, kp, "epilogue"),
                  r.get<int>(k, kp, "outputs_log2"),
-                 r.get<int>(k, kp, "neighbours")};
+                 r.get<int>(k, kp, "neighbours"),
+                 k.value("operation", std::string("forward"))};
     entry.choice = {r.get<std::string>(e, pointer, "kernel"), r.get<int>(e, pointer, "splits")};
     entry.timeMs = r.get<double>(e, pointer, "time_ms");
     entry.runnerUp = e.value("runner_up", "");

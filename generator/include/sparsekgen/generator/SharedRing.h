@@ -6,13 +6,28 @@
 
 namespace sparsekgen {
 
+// How an operand's tile sits in its ring stage. The MMA wants A as M x K and B as K x N; each
+// operation stores a tile the way its global rows run, so copies stay contiguous:
+//   forward      A rows = M (gathered points, K channels contiguous), B rows = K (W[k] rows, N contiguous)
+//   input_grad   B rows = N: the weight is read transposed (W[k] is [Cin, Cout] and dgrad's K is Cout)
+//   weight_grad  A rows = K: the pairs' input rows, whose channels are M, run along K
+enum class TileRows { M, K, N };
+struct OperandLayouts {
+  TileRows a = TileRows::M; // M (K contiguous) or K (M contiguous)
+  TileRows b = TileRows::K; // K (N contiguous) or N (K contiguous)
+  bool aTransposed() const { return a == TileRows::K; }
+  bool bTransposed() const { return b == TileRows::N; }
+};
+OperandLayouts operandLayouts(const KernelSpec &spec);
+
 struct SharedRingLayout {
   // Each row is padded by 16 bytes so that the 8 row addresses of one ldmatrix (or the rows of
   // scalar fragment loads) fall in distinct bank groups; without it, rows 64 or 128 bytes apart conflict.
   static constexpr int kRowPadBytes = 16;
 
-  int aRows = 0, aRowElements = 0; // A stage: CTA M rows of CTA K (+pad) elements
-  int bRows = 0, bRowElements = 0; // B stage: CTA K rows of CTA N (+pad) elements
+  OperandLayouts operands;
+  int aRows = 0, aRowElements = 0; // A stage: CTA M rows of CTA K (+pad) elements, or K rows of M
+  int bRows = 0, bRowElements = 0; // B stage: CTA K rows of CTA N (+pad) elements, or N rows of K
   int elementBytes = 2;
   int stages = 0;
 

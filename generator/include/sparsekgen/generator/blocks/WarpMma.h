@@ -9,18 +9,20 @@
 #include "sparsekgen/generator/KernelBuilder.h"
 #include "sparsekgen/generator/KernelSpec.h"
 #include "sparsekgen/generator/MmaShapes.h"
+#include "sparsekgen/generator/SharedRing.h"
 
 namespace sparsekgen {
 
-// A fragment of the 16x16 A tile whose top-left element is ring[stage][row0][col0] (row-major, K
-// contiguous): one ldmatrix.x4.
-mlir::Value loadAFragment(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value row0, mlir::Value col0,
-                          mlir::Value lane);
+// A fragment of the 16x16 A tile at rows row0.., K k0..: one ldmatrix.x4 from a ring stored M x K
+// (K contiguous), or one ldmatrix.x4.trans from a ring stored K x M (`layout` TileRows::K).
+mlir::Value loadAFragment(KernelBuilder &kb, TileRows layout, mlir::Value ring, mlir::Value stage, mlir::Value row0,
+                          mlir::Value k0, mlir::Value lane);
 
-// B fragments of two adjacent 16x8 tiles (K x N, N contiguous in shared memory) starting at
-// ring[stage][k0][col0]: one ldmatrix.x4.trans, split into the two mma operands.
-std::array<mlir::Value, 2> loadBFragmentPair(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value k0,
-                                             mlir::Value col0, mlir::Value lane);
+// B fragments of two adjacent 16x8 tiles at K k0.., columns col0..: one ldmatrix.x4.trans from a
+// ring stored K x N (N contiguous), or one ldmatrix.x4 from a ring stored N x K (`layout`
+// TileRows::N), split into the two mma operands.
+std::array<mlir::Value, 2> loadBFragmentPair(KernelBuilder &kb, TileRows layout, mlir::Value ring, mlir::Value stage,
+                                             mlir::Value k0, mlir::Value col0, mlir::Value lane);
 
 mlir::Value zeroAccumulator(KernelBuilder &kb);
 
@@ -33,7 +35,8 @@ mlir::Value mmaSync(KernelBuilder &kb, mlir::Value a, mlir::Value b, mlir::Value
 // ldmatrix + mma.sync m16n8k16 (fp16, bf16). Tf32: scalar fragment loads (ldmatrix moves 16-bit
 // halves, which cannot form tf32 B fragments) + mma.sync m16n8k8 with tf32 operands. Ffma: exact
 // fp32 outer products into the same accumulator layout, so the stores and epilogues are shared.
-void accumulateStage(KernelBuilder &kb, MathMode math, mlir::Value ringA, mlir::Value ringB, mlir::Value stage,
+// `layouts` say how each operand's tile sits in its ring (SharedRing.h).
+void accumulateStage(KernelBuilder &kb, MathMode math, OperandLayouts layouts, mlir::Value ringA, mlir::Value ringB, mlir::Value stage,
                      int ctaK, mlir::Value warpRow, mlir::Value warpCol, int mmaRows, int mmaCols, mlir::Value lane,
                      llvm::SmallVector<mlir::Value> &accumulators);
 

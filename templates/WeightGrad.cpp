@@ -1,0 +1,76 @@
+// The weight gradient (wgrad): dW[k] = sum over the pairs (i, j) of offset k of x[i]^T dy[j], for
+// every offset k. Per offset a GEMM with M = Cin, N = Cout and K = its pairs, both operands
+// gathered along K: A's K row p is x[pair_inputs[p]] (its Cin channels are M, so the A tile is
+// stored K x M and read by ldmatrix.trans, OperandLayouts), B's K row p is dy[pair_outputs[p]] (a
+// K x N tile, as the forward's weight). Split-K: each offset's pairs come in K chunks (the runtime
+// cuts ceil(pairs / splits) pairs, a multiple of CTA K, per chunk); grid x and y tile the [Cin,
+// Cout] weight and grid z is the chunk. Each chunk writes its own fp32 [Cin, Cout] partial, and the
+// reduction adds an offset's partials in chunk order, so two runs give the same bits (no
+// floating-point atomics).
+#include "CompanionKernels.h"
+#include "mainloop/Mainloop.h"
+
+namespace sparsekgen {
+
+namespace {
+
+class PairGradientTiles : public TileCopiesPart {
+public:
+  void issue(MainloopState &s, MainloopParts &parts, mlir::Value step, mlir::Value stepExists, mlir::Value stage,
+             llvm::SmallVector<mlir::Value> &tokens) override {
+    auto &kb = s.kb;
+    const KernelSpec &spec = s.spec;
+    const int elements = spec.channelAlignment;
+    mlir::Value firstRow = kb.mul(step, spec.cta.k); // the step's first pair, from the chunk's start
+    mlir::Value zeroI32 = kb.i32(0);
+
+    int aChunksPerRow = spec.cta.m / elements;
+    forEachChunk(s, spec.cta.k * aChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
+      mlir::Value kRow = kb.div(chunk, aChunksPerRow);
+      mlir::Value tileCol = kb.mul(kb.rem(chunk, aChunksPerRow), elements);
+      auto [exists, input] = parts.rows->gatheredRow(s, kb.add(firstRow, kRow), s.tileOffset, zeroI32);
+      mlir::Value channel = kb.add(s.rowBase, tileCol);
+      mlir::Value valid = kb.both(stepExists, kb.both(exists, kb.lessThan(channel, s.inChannels)));
+      mlir::Value source = kb.add(kb.mul(kb.toIndex(input), s.inChannels), channel);
+      copyChunk(s, s.ring.a, stage, kRow, tileCol, inRange, spec.cta.m, s.operandA, source, valid, tokens);
+    });
+
+    int bChunksPerRow = spec.cta.n / elements;
+    forEachChunk(s, spec.cta.k * bChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
+      mlir::Value kRow = kb.div(chunk, bChunksPerRow);
+      mlir::Value tileCol = kb.mul(kb.rem(chunk, bChunksPerRow), elements);
+      mlir::Value pair = kb.add(s.tileBegin, kb.add(firstRow, kRow));
+      mlir::Value exists = kb.lessThan(pair, s.tileEnd);
+      mlir::Value output = mlir::memref::LoadOp::create(kb.b, s.arguments["pair_outputs"],
+                                                        mlir::ValueRange{kb.select(exists, pair, s.tileBegin)});
+      mlir::Value column = kb.add(s.colBase, tileCol);
+      mlir::Value valid = kb.both(stepExists, kb.both(exists, kb.lessThan(column, s.outChannels)));
+      mlir::Value source = kb.add(kb.mul(kb.toIndex(output), s.outChannels), column);
+      copyChunk(s, s.ring.b, stage, kRow, tileCol, inRange, spec.cta.n, s.arguments["output_grad"], source, valid,
+                tokens);
+    });
+  }
+};
+
+std::vector<FunctionTemplate> weightGrad(const KernelSpec &spec) {
+  std::vector<KernelParameter> parameters = {operandBuffer(spec, "input", SKG_ROLE_READ),
+                                             operandBuffer(spec, "output_grad", SKG_ROLE_READ),
+                                             i32Buffer("pair_inputs", SKG_ROLE_READ),
+                                             i32Buffer("pair_outputs", SKG_ROLE_READ)};
+  for (auto &parameter : pairTileParameters())
+    parameters.push_back(parameter);
+  for (auto &parameter : {f32Buffer("partials", SKG_ROLE_SCRATCH), i32Size("in_channels"), i32Size("out_channels")})
+    parameters.push_back(parameter);
+  return {mainloopFunction(spec, std::move(parameters), SKG_GRID_WEIGHT_TILES,
+                           [] {
+                             return MainloopParts{pairChunkRows(), pairChunkSteps(), tilePartials(),
+                                                  std::make_unique<PairGradientTiles>()};
+                           }),
+          weightReductionFunction(spec)};
+}
+
+const TemplateRegistration registration(SKG_PAIR_SPLIT_K, SKG_WEIGHT_GRAD, weightGrad);
+
+} // namespace
+
+} // namespace sparsekgen
