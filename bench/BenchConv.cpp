@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
         for (const skg_kernel_record *kernel : context.kernels()) {
           // The plain fp16 convolution of every dataflow and tile; other types and fused
           // epilogues are verified by the GPU tests.
-          if (kernel->operand_type != SKG_F16 || kernel->output_type != SKG_F16 || kernel->epilogue_op_count != 0 ||
+          if (kernel->operation != SKG_FORWARD || kernel->operand_type != SKG_F16 || kernel->output_type != SKG_F16 || kernel->epilogue_op_count != 0 ||
               kernel->channel_alignment != 8)
             continue;
           auto check = sparsekgen::runAndCheck(context, *kernel, gpu, reference);

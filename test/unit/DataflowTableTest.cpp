@@ -2,6 +2,7 @@
 // rules the templates and the runtime rely on when they read the table instead of dataflow names.
 #include <gtest/gtest.h>
 
+#include "sparsekgen/ConvArguments.h"
 #include "sparsekgen/DataflowTable.h"
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
@@ -24,30 +25,60 @@ TEST(DataflowTable, OneEntryPerDataflowInEnumerationOrder) {
 }
 
 TEST(DataflowTable, ColumnsAgree) {
-  int dense = 0, sparse = 0;
+  std::vector<int> dense(SKG_OPERATION_COUNT), sparse(SKG_OPERATION_COUNT);
   for (const auto &entry : dataflowTable()) {
     SCOPED_TRACE(std::string(entry.spelling()));
-    // Pair-tiled rows visit one offset per tile and read pair lists; masked lists need sort inputs.
-    EXPECT_EQ(entry.pairTiled(), entry.offsets == OffsetSchedule::OnePerTile);
-    EXPECT_EQ(entry.pairTiled(), entry.extras == MapExtras::PairLists);
-    EXPECT_EQ(entry.pairTiled(), entry.pairTileLaunches != PairTileLaunches::None);
+    // Rows of pairs (row tiles or the weight gradient's K) visit one offset per tile and read pair
+    // lists; masked lists need sort inputs.
+    const bool pairRows = entry.pairTiled() || entry.rows == RowSource::PairsAlongK;
+    EXPECT_EQ(pairRows, entry.offsets == OffsetSchedule::OnePerTile);
+    EXPECT_EQ(pairRows, entry.extras == MapExtras::PairLists);
+    EXPECT_EQ(pairRows, entry.pairTileLaunches != PairTileLaunches::None);
+    EXPECT_EQ(entry.rows == RowSource::PairsAlongK, entry.pairTileLaunches == PairTileLaunches::KChunks);
     EXPECT_EQ(entry.offsets == OffsetSchedule::MaskedList, entry.extras == MapExtras::SortInputs);
     EXPECT_EQ(entry.rows == RowSource::Permuted, entry.offsets == OffsetSchedule::MaskedList);
     // Whatever the main kernel leaves unfinished, the reduction finishes.
     EXPECT_EQ(entry.sink != OutputSink::EpilogueStore, entry.has(CompanionKernel::Reduce));
     EXPECT_EQ(entry.sink == OutputSink::PairProducts, entry.has(CompanionKernel::Scatter));
     EXPECT_EQ(entry.rows == RowSource::GatheredPairs, entry.has(CompanionKernel::Gather));
-    // Only split partials have a slab per split.
-    EXPECT_EQ(entry.takesSplits(), entry.sink == OutputSink::SplitPartials);
+    // Only split partials (a slab per split) and the weight gradient's chunk partials take splits.
+    EXPECT_EQ(entry.takesSplits(),
+              entry.sink == OutputSink::SplitPartials || entry.sink == OutputSink::TilePartials);
     EXPECT_LE(entry.tunedSplitsFirst, entry.tunedSplitsLast);
     EXPECT_LE(entry.tunedSplitsLast, entry.maxSplits);
-    EXPECT_TRUE(entry.serves(SKG_FORWARD));
-    EXPECT_EQ(entry.abiName(SKG_FORWARD), std::string(entry.spelling()) + "_forward.v3");
-    dense += entry.heuristicDense;
-    sparse += entry.heuristicSparse;
+    // Every forward dataflow serves the input gradient (the forward on the transposed map); the
+    // weight gradient has a dataflow of its own.
+    EXPECT_EQ(entry.serves(SKG_FORWARD), entry.serves(SKG_INPUT_GRAD));
+    EXPECT_NE(entry.serves(SKG_FORWARD), entry.serves(SKG_WEIGHT_GRAD));
+    EXPECT_EQ(entry.serves(SKG_WEIGHT_GRAD), entry.rows == RowSource::PairsAlongK);
+    for (skg_operation operation : entry.operations) {
+      EXPECT_EQ(entry.abiName(operation),
+                std::string(entry.spelling()) + "_" + std::string(operationSpellings()[operation]) + ".v3");
+      dense[operation] += entry.heuristicDense;
+      sparse[operation] += entry.heuristicSparse;
+    }
   }
-  EXPECT_EQ(dense, 1) << "the heuristic needs exactly one dataflow for dense maps";
-  EXPECT_EQ(sparse, 1) << "the heuristic needs exactly one dataflow for sparse maps";
+  for (int operation = 0; operation < SKG_OPERATION_COUNT; ++operation) {
+    SCOPED_TRACE(std::string(operationSpellings()[operation]));
+    EXPECT_EQ(dense[operation], 1) << "the heuristic needs exactly one dataflow for dense maps";
+    EXPECT_EQ(sparse[operation], 1) << "the heuristic needs exactly one dataflow for sparse maps";
+  }
+}
+
+TEST(WeightGradChunks, ChunksCoverEachOffsetsPairsInOrder) {
+  // Offsets with 0, 1, 130 and 64 pairs, 2 splits: chunk lengths round up to 64.
+  std::vector<int32_t> pairOffsets = {0, 0, 1, 131, 195};
+  WeightGradChunks chunks = weightGradChunks(pairOffsets, 2);
+  const unsigned n = chunks.count;
+  ASSERT_EQ(n, 4u); // offset 1: 1 chunk; offset 2: [1, 129) and [129, 131); offset 3: 1 chunk
+  std::vector<int32_t> offsets(chunks.arrays.begin(), chunks.arrays.begin() + n);
+  std::vector<int32_t> begins(chunks.arrays.begin() + n, chunks.arrays.begin() + 2 * n);
+  std::vector<int32_t> ends(chunks.arrays.begin() + 2 * n, chunks.arrays.begin() + 3 * n);
+  std::vector<int32_t> first(chunks.arrays.begin() + 3 * n, chunks.arrays.end());
+  EXPECT_EQ(offsets, (std::vector<int32_t>{1, 2, 2, 3}));
+  EXPECT_EQ(begins, (std::vector<int32_t>{0, 1, 129, 131}));
+  EXPECT_EQ(ends, (std::vector<int32_t>{1, 129, 131, 195}));
+  EXPECT_EQ(first, (std::vector<int32_t>{0, 0, 1, 3, 4}));
 }
 
 TEST(DataflowTable, SplitCountsAreClampedToTheMap) {

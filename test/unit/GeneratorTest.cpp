@@ -54,11 +54,7 @@ TEST_F(GeneratorTest, EveryDefaultCatalogKernelBuildsAndVerifies) {
         EXPECT_TRUE(func.isKernel());
       }
     });
-    size_t expected = 1;               // the main kernel
-    if (spec.dataflow == SKG_IMPLICIT_GEMM_SPLIT || spec.dataflow == SKG_FETCH_ON_DEMAND)
-      expected = 2;                    // + the reduction
-    if (spec.dataflow == SKG_GATHER_GEMM_SCATTER)
-      expected = 4;                    // + gather, scatter, reduction
+    const size_t expected = 1 + spec.dataflowInfo().companions.size(); // the main kernel + its companions
     ASSERT_EQ(functions.size(), expected) << kernelName(spec);
     // The launch record lists the module's functions in order, each with its MLIR signature.
     auto launch = launchAbi(spec);

@@ -64,6 +64,34 @@ LaunchArguments boundAsConvForward(const skg_kernel_record &kernel, const ConvFo
   return arguments;
 }
 
+// A backward call every default weight-gradient kernel takes, and its arguments as convBackward
+// binds them (the call's tensors, the K-chunk arrays, the partials).
+ConvBackwardArguments sampleBackwardCall() {
+  ConvForwardArguments forward = sampleCall(sparsekgen_kernels.kernels[0]);
+  ConvBackwardArguments args;
+  args.input = forward.input;
+  args.weight = forward.weight;
+  args.outputGrad = forward.output;
+  args.weightGrad = forward.bias;
+  args.inputs = forward.inputs;
+  args.outputs = forward.outputs;
+  args.inChannels = forward.inChannels;
+  args.outChannels = forward.outChannels;
+  args.kernelVolume = forward.kernelVolume;
+  args.pairInputs = forward.pairInputs;
+  args.pairOutputs = forward.pairOutputs;
+  args.pairOffsets = forward.pairOffsets;
+  return args;
+}
+
+LaunchArguments boundAsConvBackward(const ConvBackwardArguments &args) {
+  LaunchArguments arguments = weightGradCallArguments(args);
+  DevicePointer scratch = 0x8000000;
+  for (const char *name : {kTileOffsets, kTileBegins, kTileEnds, kTileFirst, kPartials})
+    arguments.setPointer(name, scratch += 0x100000);
+  return arguments;
+}
+
 std::vector<const skg_kernel_record *> bundleKernels() {
   std::vector<const skg_kernel_record *> kernels;
   for (uint32_t i = 0; i < sparsekgen_kernels.kernel_count; ++i)
@@ -73,13 +101,23 @@ std::vector<const skg_kernel_record *> bundleKernels() {
 
 TEST(LaunchBinding, EveryFunctionOfEveryDefaultKernelBindsByName) {
   ASSERT_EQ(sparsekgen_kernels.abi_version, SPARSEKGEN_BUNDLE_ABI_VERSION);
-  ASSERT_EQ(sparsekgen_kernels.kernel_count, 191u);
+  ASSERT_EQ(sparsekgen_kernels.kernel_count, 228u);
   std::set<uint32_t> dataflowsSeen;
+  std::map<uint32_t, int> operationsSeen;
   for (const auto *kernel : bundleKernels()) {
     dataflowsSeen.insert(kernel->dataflow);
+    ++operationsSeen[kernel->operation];
+    const auto operation = static_cast<skg_operation>(kernel->operation);
     ConvForwardArguments args = sampleCall(*kernel);
-    ASSERT_NO_THROW(checkConvArguments(*kernel, args)) << kernel->name;
-    LaunchArguments arguments = boundAsConvForward(*kernel, args);
+    ConvBackwardArguments backward = sampleBackwardCall();
+    LaunchArguments arguments;
+    if (operation == SKG_WEIGHT_GRAD) {
+      ASSERT_NO_THROW(checkWeightGradArguments(*kernel, backward)) << kernel->name;
+      arguments = boundAsConvBackward(backward);
+    } else {
+      ASSERT_NO_THROW(checkConvArguments(*kernel, args, operation)) << kernel->name;
+      arguments = boundAsConvForward(*kernel, args);
+    }
     const DataflowInfo &info = dataflowInfo(kernel->dataflow);
     EXPECT_EQ(kernel->function_count, info.companions.size() + 1) << kernel->name;
     EXPECT_EQ(mainFunction(*kernel).name, std::string(kernel->name));
@@ -96,13 +134,14 @@ TEST(LaunchBinding, EveryFunctionOfEveryDefaultKernelBindsByName) {
           EXPECT_NE(*static_cast<DevicePointer *>(bound[i]), 0u) << function.name << " " << parameter.name;
       }
       GridSizes sizes{args.outputs, args.inChannels, args.outChannels, launchSplits(*kernel, args), 5,
-                      args.pairCount()};
+                      args.pairCount(), args.kernelVolume};
       LaunchShape shape = launchShape(function, sizes);
       EXPECT_GT(shape.grid[0], 0u) << function.name;
       EXPECT_EQ(shape.threads, function.threads_per_block) << function.name;
     }
   }
   EXPECT_EQ(dataflowsSeen.size(), dataflowTable().size()) << "the default catalog covers every dataflow";
+  EXPECT_EQ(operationsSeen.size(), static_cast<size_t>(SKG_OPERATION_COUNT)) << "and every operation";
 }
 
 TEST(LaunchBinding, ValuesReachTheParametersOfTheirName) {

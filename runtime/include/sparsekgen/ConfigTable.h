@@ -30,9 +30,10 @@ LayerKey layerKey(int inChannels, int outChannels, int kernelVolume, bool transp
 
 // A kernel of the bundle as dispatch sees it: from its spec JSON (record spec_json or manifest).
 struct KernelDescription {
-  std::string name, dataflow, operation, operand, output, math;
+  std::string name, dataflow, operand, output, math;
   int alignment = 8, tileM = 0, tileN = 0, stages = 0;
   std::vector<std::string> epilogue;
+  std::string operation = "forward";
 };
 KernelDescription describeKernel(const std::string &name, const nlohmann::json &spec);
 // The descriptions of a linked bundle's kernels (Context::kernels()), in that order.

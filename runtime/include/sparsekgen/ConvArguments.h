@@ -42,10 +42,64 @@ struct ConvForwardArguments {
   long long pairCount() const { return pairOffsets.empty() ? 0 : pairOffsets.back(); }
 };
 
-// Throws RuntimeError for a call `kernel` cannot take: an ABI this runtime does not know, sizes out
-// of range, channel counts not multiples of its alignment, missing or misaligned tensors its
-// dataflow or epilogue reads, sort inputs that do not match the splits, tensors past 32-bit indexing.
-void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArguments &args);
+// Throws RuntimeError for a call `kernel` cannot take: a kernel of another operation than
+// `operation`, an ABI this runtime does not know, sizes out of range, channel counts not multiples of
+// its alignment, missing or misaligned tensors its dataflow or epilogue reads, sort inputs that do
+// not match the splits, tensors past 32-bit indexing.
+void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArguments &args,
+                        skg_operation operation = SKG_FORWARD);
+
+// Device tensors of one convolution's backward pass, row-major: the forward's input x [inputs, Cin]
+// and weight W [volume, Cin, Cout] in the kernels' operand type, the output gradient dy [outputs,
+// Cout] in the operand type; the gradients it writes: inputGrad dx [inputs, Cin] in the input-
+// gradient kernel's output type, weightGrad dW [volume, Cin, Cout] f32 (overwritten, not added to).
+struct ConvBackwardArguments {
+  DevicePointer input = 0, weight = 0, outputGrad = 0;
+  DevicePointer inputGrad = 0, weightGrad = 0;
+  int inputs = 0, outputs = 0, inChannels = 0, outChannels = 0, kernelVolume = 0;
+
+  // The input gradient runs on the transposed map: transposedKernelMapGpu(map).outInMap [inputs,
+  // volume]. Dataflows with sort inputs take those of the transposed map (kernelMapExtrasGpu on it,
+  // tileRows = the kernel's rows_per_block), with their split count.
+  DevicePointer transposedMap = 0, transposedPermutation = 0, transposedTileMasks = 0;
+  int transposedMaskWords = 0;
+  int inputGradSplits = 1;
+
+  // The forward map's pair lists (kernelMapExtrasGpu(map, {pairs = true})): the weight gradient
+  // reads them, and so do input gradients of pair-list dataflows (with inputs and outputs swapped).
+  DevicePointer pairInputs = 0, pairOutputs = 0;
+  std::vector<int32_t> pairOffsets;
+  // K chunks per offset of the weight gradient; 0: weightGradSplits chooses.
+  int weightGradSplits = 0;
+
+  long long pairCount() const { return pairOffsets.empty() ? 0 : pairOffsets.back(); }
+};
+
+// The input gradient as the call its kernel computes: a forward convolution of dy on the
+// transposed map, with the layer's Cout as its input channels and Cin as its output channels
+// (templates/InputGrad.cpp).
+ConvForwardArguments inputGradCall(const ConvBackwardArguments &args);
+
+// Throws RuntimeError for a weight-gradient call `kernel` cannot take (as checkConvArguments).
+void checkWeightGradArguments(const skg_kernel_record &kernel, const ConvBackwardArguments &args);
+
+// The K chunks per offset a weight-gradient launch uses: args.weightGradSplits clamped to the
+// dataflow's range, or, for 0, enough chunks for about kWeightGradTargetBlocks blocks over the
+// weight's tiles and the offsets with pairs, with at least kWeightGradMinChunkPairs pairs per chunk.
+constexpr int kWeightGradTargetBlocks = 512, kWeightGradMinChunkPairs = 256;
+int weightGradSplits(const skg_kernel_record &kernel, const ConvBackwardArguments &args);
+
+// The weight gradient's K chunks: chunk length ceil(pairs / splits) rounded up to 64 pairs per
+// offset; `tiles` as for pair tiles (offset, first pair, end pair), `tileFirst` [volume + 1] the
+// first chunk of each offset (the reduction adds chunks tileFirst[k] .. tileFirst[k + 1] - 1).
+struct WeightGradChunks {
+  std::vector<int32_t> arrays; // the chunks' offsets, first pairs, end pairs, then tileFirst
+  unsigned count = 0;
+};
+WeightGradChunks weightGradChunks(const std::vector<int32_t> &pairOffsets, int splits);
+
+// The weight-gradient call's tensors and sizes under the template's names (templates/WeightGrad.cpp).
+LaunchArguments weightGradCallArguments(const ConvBackwardArguments &args);
 
 // The split count the launch uses (1 for dataflows without splits).
 int launchSplits(const skg_kernel_record &kernel, const ConvForwardArguments &args);
@@ -63,6 +117,8 @@ std::vector<ScratchBuffer> scratchBuffers(const skg_kernel_record &kernel, const
 
 // The parameter names of the tile arrays of pair-tiled main kernels.
 constexpr const char *kTileOffsets = "tile_offsets", *kTileBegins = "tile_begins", *kTileEnds = "tile_ends";
+// The weight gradient's scratch: each offset's first K chunk, and the chunks' fp32 partials.
+constexpr const char *kTileFirst = "tile_first", *kPartials = "partials";
 
 // Pair tiles of some offsets: rows_per_block pairs of one offset each, as three int32 arrays in one
 // block (the tiles' offsets, then first pairs, then end pairs).

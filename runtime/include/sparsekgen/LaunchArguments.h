@@ -49,6 +49,7 @@ private:
 struct GridSizes {
   long long outputs = 0, inChannels = 0, outChannels = 0, splits = 1;
   long long pairTiles = 0, pairs = 0;
+  long long kernelVolume = 0;
 };
 
 struct LaunchShape {

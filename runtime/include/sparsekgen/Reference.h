@@ -17,6 +17,15 @@ std::vector<double> referenceConvForward(const std::vector<float> &input, const 
 std::vector<double> referenceConvForward(const std::vector<double> &input, const std::vector<float> &weight,
                                          const KernelMap &map, int inChannels, int outChannels);
 
+// The backward pass of referenceConvForward, in double precision, for the output gradient
+// outputGrad [map.outputCount(), outChannels]:
+//   input gradient  dx[i][ci] = sum over (j, k) with map(j, k) = i of sum_co dy[j][co] * W[k][ci][co]
+//   weight gradient dW[k][ci][co] = sum over j with map(j, k) >= 0 of x[map(j, k)][ci] * dy[j][co]
+std::vector<double> referenceConvInputGrad(const std::vector<float> &outputGrad, const std::vector<float> &weight,
+                                           const KernelMap &map, int inChannels, int outChannels);
+std::vector<double> referenceConvWeightGrad(const std::vector<float> &input, const std::vector<float> &outputGrad,
+                                            const KernelMap &map, int inChannels, int outChannels);
+
 // The fused epilogue in double precision, ops (skg_epilogue_op values) in order: bias, scale and
 // shift are [outChannels], residual is [rows, outChannels]; unused ones may be empty.
 struct EpilogueReference {

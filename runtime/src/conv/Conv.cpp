@@ -41,11 +41,11 @@ void launch(Context &context, const LoadedKernel &loaded, const skg_kernel_funct
     checkCuda(cuStreamSynchronize(stream), "cuStreamSynchronize", "after the launch " + description());
 }
 
-} // namespace
-
-void convForward(Context &context, const skg_kernel_record &kernel, const ConvForwardArguments &args,
-                 CUstream stream) {
-  checkConvArguments(kernel, args);
+// The forward launch sequence, which input-gradient kernels share (they are forward convolutions
+// on the transposed map).
+void convolve(Context &context, const skg_kernel_record &kernel, const ConvForwardArguments &args,
+              skg_operation operation, CUstream stream) {
+  checkConvArguments(kernel, args, operation);
   if (args.outputs == 0)
     return; // nothing to compute; a zero-sized grid is not a valid launch
   const DataflowInfo &info = dataflowInfo(kernel.dataflow);
@@ -86,6 +86,48 @@ void convForward(Context &context, const skg_kernel_record &kernel, const ConvFo
   }
   companion(CompanionKernel::Scatter, SKG_FUNCTION_SCATTER, pairs);
   companion(CompanionKernel::Reduce, SKG_FUNCTION_REDUCE, true);
+}
+
+void convWeightGrad(Context &context, const skg_kernel_record &kernel, const ConvBackwardArguments &args,
+                    CUstream stream) {
+  checkWeightGradArguments(kernel, args);
+  const size_t weightBytes = static_cast<size_t>(args.kernelVolume) * args.inChannels * args.outChannels * 4;
+  if (args.pairCount() == 0) { // no pair contributes: dW = 0
+    checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent");
+    checkCuda(cuMemsetD32Async(args.weightGrad, 0, weightBytes / 4, stream), "cuMemsetD32Async",
+              fmt::format("zeroing the weight gradient of {}", kernel.name));
+    return;
+  }
+  const LoadedKernel &loaded = context.load(kernel);
+  WeightGradChunks chunks = weightGradChunks(args.pairOffsets, weightGradSplits(kernel, args));
+  LaunchArguments arguments = weightGradCallArguments(args);
+  // Kept alive until the launches are ordered on the stream.
+  DeviceBuffer chunkArrays = DeviceBuffer::from(chunks.arrays, stream);
+  DeviceBuffer partials(static_cast<size_t>(chunks.count) * args.inChannels * args.outChannels * sizeof(float), stream);
+  CUdeviceptr base = chunkArrays.get();
+  arguments.setPointer(kTileOffsets, base);
+  arguments.setPointer(kTileBegins, base + 4ull * chunks.count);
+  arguments.setPointer(kTileEnds, base + 8ull * chunks.count);
+  arguments.setPointer(kTileFirst, base + 12ull * chunks.count);
+  arguments.setPointer(kPartials, partials.get());
+  GridSizes sizes{0, args.inChannels, args.outChannels, 1, chunks.count, args.pairCount(), args.kernelVolume};
+  launch(context, loaded, mainFunction(kernel), arguments, sizes, stream);
+  launch(context, loaded, *findFunction(kernel, SKG_FUNCTION_REDUCE), arguments, sizes, stream);
+}
+
+} // namespace
+
+void convForward(Context &context, const skg_kernel_record &kernel, const ConvForwardArguments &args,
+                 CUstream stream) {
+  convolve(context, kernel, args, SKG_FORWARD, stream);
+}
+
+void convBackward(Context &context, const skg_kernel_record *inputGradKernel,
+                  const skg_kernel_record *weightGradKernel, const ConvBackwardArguments &args, CUstream stream) {
+  if (inputGradKernel)
+    convolve(context, *inputGradKernel, inputGradCall(args), SKG_INPUT_GRAD, stream);
+  if (weightGradKernel)
+    convWeightGrad(context, *weightGradKernel, args, stream);
 }
 
 } // namespace sparsekgen

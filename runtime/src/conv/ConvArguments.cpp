@@ -41,27 +41,59 @@ bool fuses(const skg_kernel_record &kernel, uint32_t op) {
 
 } // namespace
 
-void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArguments &args) {
+namespace {
+
+// The kernel computes `expected` through an ABI this runtime knows.
+void checkOperationAndAbi(const skg_kernel_record &kernel, skg_operation expected) {
   const char *name = kernel.name;
   if (kernel.operation >= SKG_OPERATION_COUNT)
     throw RuntimeError(fmt::format("{}: operation {} is not one this runtime knows; rebuild the bundle with the "
                                    "matching sparsekgen",
                                    name, kernel.operation));
   const auto operation = static_cast<skg_operation>(kernel.operation);
+  if (operation != expected)
+    throw RuntimeError(fmt::format("{} computes {}, not {}; pass a {} kernel", name, operationSpellings()[operation],
+                                   operationSpellings()[expected], operationSpellings()[expected]));
   const DataflowInfo &info = dataflowInfo(kernel.dataflow);
   if (info.abiName(operation) != kernel.launch_abi)
     throw RuntimeError(fmt::format("{}: launch ABI {} is not one this runtime knows (it knows {}); rebuild the "
                                    "bundle with the matching sparsekgen",
                                    name, kernel.launch_abi, knownAbiNames(operation)));
-  if (args.inputs < 0 || args.outputs < 0 || args.kernelVolume <= 0 || args.inChannels <= 0 || args.outChannels <= 0)
+}
+
+void checkSizes(const char *name, int inputs, int outputs, int kernelVolume, int inChannels, int outChannels,
+                uint32_t alignment) {
+  if (inputs < 0 || outputs < 0 || kernelVolume <= 0 || inChannels <= 0 || outChannels <= 0)
     throw RuntimeError(fmt::format("{}: invalid sizes: inputs {}, outputs {}, kernel volume {}, Cin {}, Cout {}", name,
-                                   args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels));
-  const int alignment = static_cast<int>(kernel.channel_alignment);
-  for (auto [label, channels] : {std::pair{"Cin", args.inChannels}, std::pair{"Cout", args.outChannels}})
-    if (channels % alignment != 0)
+                                   inputs, outputs, kernelVolume, inChannels, outChannels));
+  for (auto [label, channels] : {std::pair{"Cin", inChannels}, std::pair{"Cout", outChannels}})
+    if (channels % static_cast<int>(alignment) != 0)
       throw RuntimeError(fmt::format("{}: {} = {} is not a multiple of {}, the kernel's channel alignment; choose a "
                                      "kernel of a smaller alignment (down to 1, which takes any count)",
                                      name, label, channels, alignment));
+}
+
+void checkPairLists(const char *name, const std::vector<int32_t> &pairOffsets, int kernelVolume,
+                    DevicePointer pairInputs, DevicePointer pairOutputs) {
+  const char *why = "this dataflow takes the pair lists of kernelMapExtrasGpu";
+  if (pairOffsets.size() != static_cast<size_t>(kernelVolume) + 1)
+    throw RuntimeError(fmt::format("{}: {} pair offsets for a kernel volume of {} (expected {})", name,
+                                   pairOffsets.size(), kernelVolume, kernelVolume + 1));
+  if (!pairOffsets.empty() && pairOffsets.back() > 0) { // a map without pairs may come with empty (null) lists
+    checkPointer("pair_inputs", pairInputs, 4, name, why);
+    checkPointer("pair_outputs", pairOutputs, 4, name, why);
+  }
+}
+
+} // namespace
+
+void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArguments &args, skg_operation operation) {
+  const char *name = kernel.name;
+  checkOperationAndAbi(kernel, operation);
+  const DataflowInfo &info = dataflowInfo(kernel.dataflow);
+  checkSizes(name, args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels,
+             kernel.channel_alignment);
+  const int alignment = static_cast<int>(kernel.channel_alignment);
   checkElements("input", args.inputs, args.inChannels, name);
   checkElements("out_in_map", args.outputs, args.kernelVolume, name);
   checkElements("output", args.outputs, args.outChannels, name);
@@ -75,14 +107,7 @@ void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArgume
   checkPointer("input", args.input, copyBytes, name, needed);
   checkPointer("weight", args.weight, copyBytes, name, needed);
   if (info.extras == MapExtras::PairLists) {
-    const char *why = "this dataflow takes the pair lists of kernelMapExtrasGpu";
-    if (args.pairOffsets.size() != static_cast<size_t>(args.kernelVolume) + 1)
-      throw RuntimeError(fmt::format("{}: {} pair offsets for a kernel volume of {} (expected {})", name,
-                                     args.pairOffsets.size(), args.kernelVolume, args.kernelVolume + 1));
-    if (args.pairCount() > 0) { // a map without pairs may come with empty (null) lists
-      checkPointer("pair_inputs", args.pairInputs, 4, name, why);
-      checkPointer("pair_outputs", args.pairOutputs, 4, name, why);
-    }
+    checkPairLists(name, args.pairOffsets, args.kernelVolume, args.pairInputs, args.pairOutputs);
   } else {
     checkPointer("out_in_map", args.outInMap, 4, name, needed);
   }
@@ -192,6 +217,106 @@ std::vector<std::vector<int>> pairTileLaunchGroups(PairTileLaunches rule, const 
     groups.back().push_back(k);
   }
   return groups;
+}
+
+ConvForwardArguments inputGradCall(const ConvBackwardArguments &args) {
+  ConvForwardArguments call;
+  call.input = args.outputGrad;
+  call.weight = args.weight;
+  call.outInMap = args.transposedMap;
+  call.output = args.inputGrad;
+  call.inputs = args.outputs;
+  call.outputs = args.inputs;
+  call.inChannels = args.outChannels;
+  call.outChannels = args.inChannels;
+  call.kernelVolume = args.kernelVolume;
+  call.permutation = args.transposedPermutation;
+  call.tileMasks = args.transposedTileMasks;
+  call.maskWords = args.transposedMaskWords;
+  call.splits = args.inputGradSplits;
+  call.pairInputs = args.pairOutputs; // the transposed map's pairs read dy rows and write dx rows
+  call.pairOutputs = args.pairInputs;
+  call.pairOffsets = args.pairOffsets;
+  return call;
+}
+
+void checkWeightGradArguments(const skg_kernel_record &kernel, const ConvBackwardArguments &args) {
+  const char *name = kernel.name;
+  checkOperationAndAbi(kernel, SKG_WEIGHT_GRAD);
+  checkSizes(name, args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels,
+             kernel.channel_alignment);
+  checkElements("input", args.inputs, args.inChannels, name);
+  checkElements("output_grad", args.outputs, args.outChannels, name);
+  checkElements("weight_grad", static_cast<long long>(args.kernelVolume) * args.inChannels, args.outChannels, name);
+  checkPairLists(name, args.pairOffsets, args.kernelVolume, args.pairInputs, args.pairOutputs);
+  checkPointer("weight_grad", args.weightGrad, 4, name, "the weight gradient writes it");
+  if (args.pairCount() == 0)
+    return; // dW = 0: nothing is read
+  const unsigned copyBytes = kernel.channel_alignment * static_cast<unsigned>(elementBytes(kernel.operand_type));
+  checkPointer("input", args.input, copyBytes, name, "the weight gradient reads it");
+  checkPointer("output_grad", args.outputGrad, copyBytes, name, "the weight gradient reads it");
+  if (args.weightGradSplits < 0)
+    throw RuntimeError(fmt::format("{}: {} weight-gradient splits (0 chooses, else 1 to {})", name,
+                                   args.weightGradSplits, dataflowInfo(kernel.dataflow).maxSplits));
+}
+
+int weightGradSplits(const skg_kernel_record &kernel, const ConvBackwardArguments &args) {
+  const DataflowInfo &info = dataflowInfo(kernel.dataflow);
+  if (args.weightGradSplits > 0)
+    return info.splitsFor(args.weightGradSplits, info.maxSplits);
+  const skg_kernel_function &main = mainFunction(kernel);
+  long long weightTiles = ((args.inChannels + main.rows_per_block - 1) / main.rows_per_block) *
+                          ((args.outChannels + main.columns_per_block - 1) / main.columns_per_block);
+  long long activeOffsets = 0, largest = 0;
+  for (size_t k = 0; k + 1 < args.pairOffsets.size(); ++k) {
+    long long pairs = args.pairOffsets[k + 1] - args.pairOffsets[k];
+    activeOffsets += pairs > 0;
+    largest = std::max(largest, pairs);
+  }
+  if (activeOffsets == 0)
+    return 1;
+  long long wanted = (kWeightGradTargetBlocks + weightTiles * activeOffsets - 1) / (weightTiles * activeOffsets);
+  long long byLength = std::max<long long>(1, largest / kWeightGradMinChunkPairs);
+  return static_cast<int>(std::clamp<long long>(std::min(wanted, byLength), 1, info.maxSplits));
+}
+
+WeightGradChunks weightGradChunks(const std::vector<int32_t> &pairOffsets, int splits) {
+  constexpr int32_t kChunkGranule = 64; // a multiple of every CTA K
+  std::vector<int32_t> offsets, begins, ends, tileFirst;
+  const int volume = static_cast<int>(pairOffsets.size()) - 1;
+  for (int k = 0; k < volume; ++k) {
+    tileFirst.push_back(static_cast<int32_t>(offsets.size()));
+    const int32_t pairs = pairOffsets[k + 1] - pairOffsets[k];
+    const int32_t perChunk = std::max<int32_t>(1, (pairs + splits - 1) / splits);
+    const int32_t length = (perChunk + kChunkGranule - 1) / kChunkGranule * kChunkGranule;
+    for (int32_t begin = pairOffsets[k]; begin < pairOffsets[k + 1]; begin += length) {
+      offsets.push_back(k);
+      begins.push_back(begin);
+      ends.push_back(std::min(begin + length, pairOffsets[k + 1]));
+    }
+  }
+  tileFirst.push_back(static_cast<int32_t>(offsets.size()));
+  WeightGradChunks chunks;
+  chunks.count = static_cast<unsigned>(offsets.size());
+  chunks.arrays = std::move(offsets);
+  for (const auto *part : {&begins, &ends, &tileFirst})
+    chunks.arrays.insert(chunks.arrays.end(), part->begin(), part->end());
+  return chunks;
+}
+
+LaunchArguments weightGradCallArguments(const ConvBackwardArguments &args) {
+  LaunchArguments a;
+  using Pointer = std::pair<const char *, DevicePointer>;
+  for (auto [name, pointer] : std::initializer_list<Pointer>{{"input", args.input},
+                                                             {"output_grad", args.outputGrad},
+                                                             {"weight_grad", args.weightGrad},
+                                                             {"pair_inputs", args.pairInputs},
+                                                             {"pair_outputs", args.pairOutputs}})
+    a.setPointer(name, pointer);
+  a.setSize("in_channels", args.inChannels);
+  a.setSize("out_channels", args.outChannels);
+  a.setSize("kernel_volume", args.kernelVolume);
+  return a;
 }
 
 } // namespace sparsekgen

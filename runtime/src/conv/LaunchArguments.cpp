@@ -95,6 +95,14 @@ LaunchShape launchShape(const skg_kernel_function &function, const GridSizes &si
   case SKG_GRID_PAIR_OUTPUT_ELEMENTS:
     shape.grid[0] = blocks(sizes.pairs * sizes.outChannels, function.threads_per_block);
     break;
+  case SKG_GRID_WEIGHT_TILES:
+    shape.grid[0] = blocks(sizes.inChannels, function.rows_per_block);
+    shape.grid[1] = blocks(sizes.outChannels, columns);
+    shape.grid[2] = static_cast<unsigned>(sizes.pairTiles);
+    break;
+  case SKG_GRID_WEIGHT_ELEMENTS:
+    shape.grid[0] = blocks(sizes.kernelVolume * sizes.inChannels * sizes.outChannels, function.threads_per_block);
+    break;
   default:
     throw RuntimeError(fmt::format("{}: grid rule {} is not one this runtime knows; rebuild the bundle with the "
                                    "matching sparsekgen",
