@@ -16,15 +16,7 @@
 #include "sparsekgen_kernels.h"
 
 int main(int argc, char **argv) {
-  std::string outPath;
-  std::vector<std::string> scans;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--out" && i + 1 < argc)
-      outPath = argv[++i];
-    else
-      scans.push_back(arg);
-  }
+  auto [outPath, scans] = sparsekgen::reports::parseScanArguments(argc, argv);
   if (scans.empty()) {
     fmt::print(stderr, "usage: sparsekgen-bench-conv [--out results.json] scan.bin [scan.bin ...]\n");
     return 2;

@@ -12,14 +12,7 @@ namespace sparsekgen {
 namespace {
 
 std::vector<FunctionTemplate> fetchOnDemand(const KernelSpec &spec) {
-  std::vector<KernelParameter> parameters = {operandBuffer(spec, "input", SKG_ROLE_READ),
-                                             operandBuffer(spec, "weight", SKG_ROLE_READ),
-                                             i32Buffer("pair_inputs", SKG_ROLE_READ),
-                                             i32Buffer("pair_outputs", SKG_ROLE_READ)};
-  for (auto &parameter : pairTileParameters())
-    parameters.push_back(parameter);
-  for (auto &parameter : {f32Buffer("partials", SKG_ROLE_SCRATCH), i32Size("in_channels"), i32Size("out_channels")})
-    parameters.push_back(parameter);
+  auto parameters = pairListParameters(spec, operandBuffer(spec, "weight", SKG_ROLE_READ));
   return {mainloopFunction(spec, std::move(parameters), SKG_GRID_PAIR_TILES,
                            [] { return MainloopParts{pairListRows(), onePerTile(), atomicPartials()}; }),
           reductionFunction(spec)};

@@ -53,14 +53,7 @@ public:
 };
 
 std::vector<FunctionTemplate> weightGrad(const KernelSpec &spec) {
-  std::vector<KernelParameter> parameters = {operandBuffer(spec, "input", SKG_ROLE_READ),
-                                             operandBuffer(spec, "output_grad", SKG_ROLE_READ),
-                                             i32Buffer("pair_inputs", SKG_ROLE_READ),
-                                             i32Buffer("pair_outputs", SKG_ROLE_READ)};
-  for (auto &parameter : pairTileParameters())
-    parameters.push_back(parameter);
-  for (auto &parameter : {f32Buffer("partials", SKG_ROLE_SCRATCH), i32Size("in_channels"), i32Size("out_channels")})
-    parameters.push_back(parameter);
+  auto parameters = pairListParameters(spec, operandBuffer(spec, "output_grad", SKG_ROLE_READ));
   return {mainloopFunction(spec, std::move(parameters), SKG_GRID_WEIGHT_TILES,
                            [] {
                              return MainloopParts{pairChunkRows(), pairChunkSteps(), tilePartials(),

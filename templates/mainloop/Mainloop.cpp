@@ -242,6 +242,17 @@ std::vector<KernelParameter> pairTileParameters() {
           i32Buffer("tile_ends", SKG_ROLE_SCRATCH)};
 }
 
+std::vector<KernelParameter> pairListParameters(const KernelSpec &spec, KernelParameter second) {
+  std::vector<KernelParameter> parameters = {operandBuffer(spec, "input", SKG_ROLE_READ), std::move(second),
+                                             i32Buffer("pair_inputs", SKG_ROLE_READ),
+                                             i32Buffer("pair_outputs", SKG_ROLE_READ)};
+  for (auto &parameter : pairTileParameters())
+    parameters.push_back(parameter);
+  for (auto &parameter : {f32Buffer("partials", SKG_ROLE_SCRATCH), i32Size("in_channels"), i32Size("out_channels")})
+    parameters.push_back(parameter);
+  return parameters;
+}
+
 FunctionTemplate mainloopFunction(const KernelSpec &spec, std::vector<KernelParameter> parameters,
                                   skg_grid_rule grid, std::function<MainloopParts()> makeParts) {
   KernelFunctionAbi abi;

@@ -145,6 +145,10 @@ std::vector<KernelParameter> outputTileParameters(const KernelSpec &spec, Kernel
 std::vector<KernelParameter> sortInputParameters();
 // Parameters of the pair-tiled main kernels: the tile arrays tile_offsets, tile_begins, tile_ends.
 std::vector<KernelParameter> pairTileParameters();
+// Parameters of main kernels that gather through the pair lists and write fp32 partials, in launch
+// order: input, `second` (the weight, or the weight gradient's output_grad), pair_inputs,
+// pair_outputs, the tile arrays, partials, in_channels, out_channels.
+std::vector<KernelParameter> pairListParameters(const KernelSpec &spec, KernelParameter second);
 
 // The main kernel of a GEMM dataflow: `parameters` in launch order, `parts` made per build.
 FunctionTemplate mainloopFunction(const KernelSpec &spec, std::vector<KernelParameter> parameters,

@@ -13,6 +13,7 @@
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Verification.h"
+#include "CatalogSweep.h"
 #include "KernelsOfOperation.h"
 #include "TestClouds.h"
 #include "TestContext.h"
@@ -22,66 +23,15 @@ namespace sparsekgen {
 namespace {
 
 using testclouds::randomCloud;
-using testclouds::testDataDirectory;
 
-// Relative-error tolerance per kernel. Operands are exactly representable (the reference reads
-// the same rounded values) and accumulation is fp32, so the error is the output's rounding: about
-// 5e-4 for fp16 (11-bit significand), 4e-3 for bf16 (8-bit), 1e-6 for fp32; tf32 math truncates
-// fp32 operands to a 10-bit mantissa (about 1e-3); ffma is exact fp32.
-double toleranceFor(const skg_kernel_record &kernel) {
-  if (kernel.math == SKG_MATH_TF32)
-    return 5e-3;
-  if (kernel.math == SKG_MATH_FFMA)
-    return 1e-5;
-  switch (kernel.output_type) {
-  case SKG_BF16:
-    return 2e-2;
-  case SKG_F32:
-    return 1e-3;
-  default:
-    return 1e-2;
-  }
-}
-
+using testclouds::toleranceFor;
 using testclouds::context;
 
-// Channel counts a kernel of `alignment` takes, including counts no wider alignment takes.
-std::vector<std::pair<int, int>> channelPairsFor(uint32_t alignment) {
-  switch (alignment) {
-  case 1:
-    return {{3, 5}, {13, 20}};
-  case 2:
-    return {{6, 10}, {18, 34}};
-  case 4:
-    return {{12, 20}};
-  default:
-    return {{32, 32}, {16, 48}};
-  }
-}
+using testclouds::channelPairsFor;
+using Input = testclouds::TestInput;
 
-struct Input {
-  std::string name;
-  std::vector<Coordinate> coordinates;
-  ConvGeometry geometry;
-};
+const std::vector<Input> &inputs() { return testclouds::sweepInputs(); }
 
-const std::vector<Input> &inputs() {
-  static const std::vector<Input> all = [] {
-    std::vector<Input> list;
-    list.push_back({"random_1000_submanifold", randomCloud(1000, 2), ConvGeometry{}});
-    list.push_back({"random_8192_submanifold", randomCloud(8192, 1), ConvGeometry{}});
-    list.push_back({"random_30001_strided_2x2x2", randomCloud(30001, 4), ConvGeometry{{2, 2, 2}, {2, 2, 2}, {1, 1, 1}}});
-    // Volumes above 32: several mask words per row (4 for 125, 11 for 343) and per split group.
-    list.push_back({"random_3000_5x5x5", randomCloud(3000, 7), ConvGeometry{{5, 5, 5}, {1, 1, 1}, {1, 1, 1}}});
-    list.push_back({"random_2000_7x7x7", randomCloud(2000, 8), ConvGeometry{{7, 7, 7}, {1, 1, 1}, {1, 1, 1}}});
-    list.push_back({"kitti_000008_submanifold",
-                    voxelize(loadPointFile(testDataDirectory() + "/kitti_000008.bin", 4), 0.05f), ConvGeometry{}});
-    return list;
-  }();
-  return all;
-}
-
-// Sorted and split kernels take volumes up to 343, so every kernel meets all five geometries.
 // Problems and their references, shared by the kernels of the same types, epilogue and channels.
 struct Verified {
   ConvProblem problem;
@@ -101,14 +51,7 @@ Verified &problemFor(size_t input, int cin, int cout, const ConvTypes &types) {
   return *cache.emplace(key, std::move(verified)).first->second;
 }
 
-struct Tally : ::testing::Environment {
-  static inline int kernels = 0, passed = 0, checks = 0;
-  void TearDown() override {
-    if (kernels > 0)
-      std::printf("default catalog: %d of %d forward kernels passed every check (%d checks)\n", passed, kernels, checks);
-  }
-};
-const auto *tally = ::testing::AddGlobalTestEnvironment(new Tally);
+testclouds::CatalogTally &tally = testclouds::registerTally("forward");
 
 class EveryKernel : public ::testing::TestWithParam<size_t> {};
 
@@ -124,14 +67,9 @@ TEST_P(EveryKernel, MatchesFloat64ReferenceOnRandomAndRealInputs) {
       std::string what = inputs()[input].name + " Cin " + std::to_string(cin) + " Cout " + std::to_string(cout);
       Verified &v = problemFor(input, cin, cout, types);
       ConvCheck check = runAndCheck(context(), kernel, v.device, v.reference);
-      ++Tally::checks;
-      bool ok = check.unwrittenRows == 0 && check.relativeError <= tolerance;
-      failures += !ok;
-      EXPECT_EQ(check.unwrittenRows, 0) << kernel.name << " on " << what;
-      EXPECT_LE(check.relativeError, tolerance) << kernel.name << " on " << what;
+      failures += !tally.expectPasses(check, tolerance, kernel.name, what);
     }
-  ++Tally::kernels;
-  Tally::passed += failures == 0;
+  tally.countKernel(failures == 0);
 }
 
 std::string kernelTestName(const ::testing::TestParamInfo<size_t> &info) {

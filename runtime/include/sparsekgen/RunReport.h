@@ -56,6 +56,23 @@ inline void dumpCoordinates(const std::string &dir, const BenchInput &input) {
       .write(reinterpret_cast<const char *>(input.coordinates.data()), input.coordinates.size() * sizeof(Coordinate));
 }
 
+// The command line of the per-scan benchmarks: `[--out results.json] scan.bin [scan.bin ...]`.
+struct ScanArguments {
+  std::string outPath;
+  std::vector<std::string> scans;
+};
+inline ScanArguments parseScanArguments(int argc, char **argv) {
+  ScanArguments parsed;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--out" && i + 1 < argc)
+      parsed.outPath = argv[++i];
+    else
+      parsed.scans.push_back(arg);
+  }
+  return parsed;
+}
+
 inline void writeReport(const nlohmann::json &report, const std::string &path) {
   if (path.empty())
     return;
