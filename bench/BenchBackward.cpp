@@ -2,9 +2,10 @@
 // submanifold convolution (voxelized at 0.05 m), Cin = Cout in {32, 64, 128}, fp16 operands with
 // 16-byte alignment and no epilogue. For each kernel: verified against the float64 reference
 // first (forward output, input gradient, weight gradient), then CUDA-event medians after warm-up;
-// weight gradients with the runtime's chunk count. Writes JSON with the GPU and the date.
+// weight gradients with the runtime's chunk count. Writes JSON with the GPU and the date, and with
+// --dump-coordinates the voxels of each input for bench/peers/spconv_backward.py.
 //
-//   sparsekgen-bench-backward [--out results.json] scan.bin [scan.bin ...]
+//   sparsekgen-bench-backward [--out results.json] [--dump-coordinates DIR] scan.bin:COLUMNS ...
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -19,18 +20,21 @@
 
 namespace {
 
+// fp16 operands, 16-byte alignment, no epilogue; outputs in fp16 (weight gradients: f32).
 bool benchmarked(const skg_kernel_record &kernel) {
-  return kernel.operand_type == SKG_F16 && kernel.epilogue_op_count == 0 && kernel.channel_alignment == 8 &&
-         kernel.math == SKG_MATH_TENSOR_CORE;
+  const uint32_t output = kernel.operation == SKG_WEIGHT_GRAD ? SKG_F32 : SKG_F16;
+  return kernel.operand_type == SKG_F16 && kernel.output_type == output && kernel.epilogue_op_count == 0 &&
+         kernel.channel_alignment == 8 && kernel.math == SKG_MATH_TENSOR_CORE;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   using namespace sparsekgen;
-  auto [outPath, scans] = sparsekgen::reports::parseScanArguments(argc, argv);
+  auto [outPath, coordinatesDir, scans] = reports::parseScanArguments(argc, argv);
   if (scans.empty()) {
-    fmt::print(stderr, "usage: sparsekgen-bench-backward [--out results.json] scan.bin [scan.bin ...]\n");
+    fmt::print(stderr, "usage: sparsekgen-bench-backward [--out results.json] [--dump-coordinates DIR] "
+                       "scan.bin:COLUMNS [...]\n");
     return 2;
   }
   try {
@@ -39,10 +43,14 @@ int main(int argc, char **argv) {
     nlohmann::json runs = nlohmann::json::array(), best = nlohmann::json::array();
     fmt::print("{:<22} {:>7} {:>4}  {:<12} {:<66} {:>9} {:>8}\n", "scan", "voxels", "C", "operation", "kernel", "ms",
                "error");
-    for (const auto &scan : scans) {
-      auto voxels = voxelize(loadPointFile(scan, 4), 0.05f);
+    for (const auto &spec : scans) {
+      reports::BenchInput input = reports::loadBenchInput(spec);
+      if (!coordinatesDir.empty())
+        reports::dumpCoordinates(coordinatesDir, input);
+      const std::string &scan = input.label;
+      const std::vector<Coordinate> &voxels = input.coordinates;
       for (int channels : {32, 64, 128}) {
-        fmt::print(stderr, "{}: {} voxels, C = {}: float64 references ...\n", reports::baseName(scan), voxels.size(),
+        fmt::print(stderr, "{}: {} voxels, C = {}: float64 references ...\n", scan, voxels.size(),
                    channels);
         ConvBackwardProblem problem = makeConvBackwardProblem(voxels, ConvGeometry{}, channels, channels, 7, SKG_F16);
         ConvProblem forward = makeConvProblem(problem.map, channels, channels, 7);
@@ -79,10 +87,10 @@ int main(int argc, char **argv) {
             bestMs[operation] = ms;
             bestKernel[operation] = kernel->name;
           }
-          fmt::print("{:<22} {:>7} {:>4}  {:<12} {:<66} {:>9.4f} {:>8.1e}{}\n", reports::baseName(scan), voxels.size(),
+          fmt::print("{:<22} {:>7} {:>4}  {:<12} {:<66} {:>9.4f} {:>8.1e}{}\n", scan, voxels.size(),
                      channels, operationSpellings()[operation], kernel->name, ms, check.relativeError,
                      verified ? "" : "  (FAILED verification)");
-          runs.push_back({{"scan", reports::baseName(scan)},
+          runs.push_back({{"scan", scan},
                           {"voxels", voxels.size()},
                           {"neighbour_pairs", problem.map.pairCount()},
                           {"channels", channels},
@@ -93,7 +101,7 @@ int main(int argc, char **argv) {
                           {"unwritten_rows", check.unwrittenRows},
                           {"verified", verified}});
         }
-        nlohmann::json entry = {{"scan", reports::baseName(scan)}, {"voxels", voxels.size()}, {"channels", channels}};
+        nlohmann::json entry = {{"scan", scan}, {"voxels", voxels.size()}, {"channels", channels}};
         for (int op = 0; op < SKG_OPERATION_COUNT; ++op)
           entry[std::string(operationSpellings()[op])] = {{"kernel", bestKernel[op]}, {"median_ms", bestMs[op]}};
         fmt::print("  fastest: forward {:.4f} ms, input_grad {:.4f} ms, weight_grad {:.4f} ms\n", bestMs[0],

@@ -16,7 +16,7 @@
 #include "sparsekgen_kernels.h"
 
 int main(int argc, char **argv) {
-  auto [outPath, scans] = sparsekgen::reports::parseScanArguments(argc, argv);
+  auto [outPath, coordinatesDir, scans] = sparsekgen::reports::parseScanArguments(argc, argv);
   if (scans.empty()) {
     fmt::print(stderr, "usage: sparsekgen-bench-conv [--out results.json] scan.bin [scan.bin ...]\n");
     return 2;

@@ -1,5 +1,6 @@
 """Plots of the benchmark results in bench/results/ for docs/: the kernel-map comparison with
-TorchSparse, the forward-convolution timings and tuned tables against the default. Run from the repository root:
+TorchSparse, the forward-convolution timings, the backward against spconv, and tuned tables
+against the default. Run from the repository root:
 
     python3 bench/plot_results.py
 """
@@ -96,6 +97,32 @@ def plot_conv_forward(name, out):
     finish(fig, ax, "ms (median)", f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", out)
 
 
+def plot_conv_backward(peer_name, out):
+    """Per scan and channel count: our forward, input and weight gradients (stacked: the backward)
+    against spconv's forward and backward kernel time, from the same device run."""
+    data = load(peer_name)
+    runs = data["runs"]
+    labels = [f"{r['scan'].replace('.bin', '')}\nC={r['channels']}" for r in runs]
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    xs = list(range(len(runs)))
+    w = 0.2
+    ax.bar([x - 1.5 * w for x in xs], [r["ours_ms"]["forward"] for r in runs], w, label="sparsekgen forward", color="#1f77b4")
+    dgrad = [r["ours_ms"]["input_grad"] for r in runs]
+    ax.bar([x - 0.5 * w for x in xs], dgrad, w, label="sparsekgen input grad", color="#6baed6")
+    ax.bar([x - 0.5 * w for x in xs], [r["ours_ms"]["weight_grad"] for r in runs], w, bottom=dgrad,
+           label="sparsekgen weight grad (stacked)", color="#c6dbef")
+    ax.bar([x + 0.5 * w for x in xs], [r["spconv_kernel_ms"]["forward"] for r in runs], w,
+           label=f"spconv {data['spconv']} forward", color="#d62728")
+    ax.bar([x + 1.5 * w for x in xs], [r["spconv_kernel_ms"]["backward"] for r in runs], w,
+           label="spconv backward (input + weight grad)", color="#ff9896")
+    for x, r in zip(xs, runs):
+        top = r["ours_ms"]["backward"]
+        ax.text(x - 0.5 * w, top, f"{r['backward_speedup']:.2f}x", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(xs, labels, fontsize=7)
+    finish(fig, ax, "ms per call, lower is better",
+           f"3x3x3 submanifold backward, fp16 (label: spconv backward / ours), {data['gpu']}, {data['date']}", out)
+
+
 def plot_tuned(names, out):
     """Network forward time with the tuned table against the heuristic default, per input."""
     bars = []
@@ -120,6 +147,7 @@ if __name__ == "__main__":
                      "2026-11-21-h200-minkunet42-kernel-maps-torchsparse-2.1.json", "kernel-maps-h200.png")
     plot_conv_forward("2026-11-21-h200-conv-forward-real-scans.json", "conv-forward-h200.png")
     plot_dataflows("2026-11-21-h200-conv-forward-dataflows.json", "conv-dataflows-h200.png")
+    plot_conv_backward("2026-12-02-h200-conv-backward-spconv-2.3.8.json", "conv-backward-h200.png")
     plot_tuned([f"2026-11-21-h200-tuned-vs-default-{w}.json" for w in
                 ("minkunet42_1.0x", "minkunet42_0.5x", "sparse_resnet21d", "centerpoint_nuscenes_backbone")],
                "tuned-vs-default-h200.png")

@@ -56,9 +56,10 @@ inline void dumpCoordinates(const std::string &dir, const BenchInput &input) {
       .write(reinterpret_cast<const char *>(input.coordinates.data()), input.coordinates.size() * sizeof(Coordinate));
 }
 
-// The command line of the per-scan benchmarks: `[--out results.json] scan.bin [scan.bin ...]`.
+// The command line of the per-scan benchmarks: `[--out results.json] [--dump-coordinates DIR]
+// input [input ...]`.
 struct ScanArguments {
-  std::string outPath;
+  std::string outPath, coordinatesDir;
   std::vector<std::string> scans;
 };
 inline ScanArguments parseScanArguments(int argc, char **argv) {
@@ -67,6 +68,8 @@ inline ScanArguments parseScanArguments(int argc, char **argv) {
     std::string arg = argv[i];
     if (arg == "--out" && i + 1 < argc)
       parsed.outPath = argv[++i];
+    else if (arg == "--dump-coordinates" && i + 1 < argc)
+      parsed.coordinatesDir = argv[++i];
     else
       parsed.scans.push_back(arg);
   }
