@@ -102,7 +102,7 @@ def plot_conv_backward(peer_name, out):
     against spconv's forward and backward kernel time, from the same device run."""
     data = load(peer_name)
     runs = data["runs"]
-    labels = [f"{r['scan'].replace('.bin', '')}\nC={r['channels']}" for r in runs]
+    labels = [f"{r['scan'].replace('.bin', '').replace('_lidar_top', '')}\nC={r['channels']}" for r in runs]
     fig, ax = plt.subplots(figsize=(9, 4.2))
     xs = list(range(len(runs)))
     w = 0.2
