@@ -12,9 +12,11 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/maps/KernelMapCpu.cpp
   ${runtime_src}/maps/PointCloud.cpp
   ${runtime_src}/check/Reference.cpp
+  ${runtime_src}/check/TrainingReference.cpp
   ${runtime_src}/tuning/ConfigTable.cpp
   ${runtime_src}/tuning/Workload.cpp
   ${runtime_src}/network/Network.cpp
+  ${runtime_src}/network/DynamicLossScale.cpp
 )
 target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include PRIVATE ${runtime_src})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)

@@ -4,20 +4,15 @@
 #include <cuda_fp16.h>
 
 #include "device/DeviceUtil.cuh"
+#include "device/ElementAccess.cuh"
 #include "sparsekgen/BundleAbi.h"
 
 namespace sparsekgen {
 
 namespace {
 
-template <typename T> __device__ float load(const T *p, long long i);
-template <> __device__ float load(const float *p, long long i) { return p[i]; }
-template <> __device__ float load(const __half *p, long long i) { return __half2float(p[i]); }
-template <> __device__ float load(const __nv_bfloat16 *p, long long i) { return __bfloat162float(p[i]); }
-template <typename T> __device__ T store(float v);
-template <> __device__ float store(float v) { return v; }
-template <> __device__ __half store(float v) { return __float2half_rn(v); }
-template <> __device__ __nv_bfloat16 store(float v) { return __float2bfloat16_rn(v); }
+using gpu::load;
+using gpu::store;
 
 struct EpilogueOps {
   uint32_t op[SKG_MAX_EPILOGUE_OPS];
@@ -107,12 +102,7 @@ void elementwiseForward(const ElementwiseArguments &a, CUstream stream) {
   ops.count = static_cast<int>(a.ops.size());
   for (size_t k = 0; k < a.ops.size(); ++k)
     ops.op[k] = a.ops[k];
-  if (a.dtype == SKG_F32)
-    launchElementwise<float>(a, ops, stream);
-  else if (a.dtype == SKG_BF16)
-    launchElementwise<__nv_bfloat16>(a, ops, stream);
-  else
-    launchElementwise<__half>(a, ops, stream);
+  gpu::withElementType(a.dtype, [&](auto element) { launchElementwise<decltype(element)>(a, ops, stream); });
 }
 
 void concatChannels(const std::vector<CUdeviceptr> &inputs, const std::vector<int> &widths, CUdeviceptr out,
