@@ -10,7 +10,7 @@ namespace sparsekgen {
 
 namespace {
 struct ExplainOptions {
-  std::string table, bundle, dtype = "f16", epilogue;
+  std::string table, bundle, dtype = "f16", epilogue, operation = "forward";
   int inChannels = 0, outChannels = 0, kernelVolume = 27;
   long long outputs = 0, pairs = 0;
   bool transposed = false, allowMismatch = false;
@@ -36,6 +36,7 @@ void runExplain(const ExplainOptions &o) {
   }
   LayerKey key = layerKey(o.inChannels, o.outChannels, o.kernelVolume, o.transposed, o.dtype, epilogue, o.outputs,
                           o.pairs);
+  key.operation = o.operation;
   Dispatch dispatch;
   if (o.table.empty()) {
     dispatch = heuristicChoice(key, kernels);
@@ -63,6 +64,9 @@ void addExplainCommand(CLI::App &app) {
   command->add_flag("--transposed", o.transposed, "a transposed (upsampling) layer");
   command->add_option("--dtype", o.dtype, "operand type")->check(CLI::IsMember(std::vector<std::string>(dtypeSpellings().begin(), dtypeSpellings().end())))->capture_default_str();
   command->add_option("--epilogue", o.epilogue, "fused ops, comma-separated (e.g. scale_shift,relu)");
+  command->add_option("--operation", o.operation, "the pass whose kernel is chosen (each is chosen separately)")
+      ->check(CLI::IsMember(std::vector<std::string>(operationSpellings().begin(), operationSpellings().end())))
+      ->capture_default_str();
   command->add_option("--outputs", o.outputs, "output points of the layer's map")->required();
   command->add_option("--pairs", o.pairs, "neighbour pairs of the map (outputs x mean neighbours)")->required();
   command->add_flag("--allow-mismatch", o.allowMismatch, "use a table tuned for another bundle");
