@@ -22,7 +22,8 @@ int main(int argc, char **argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &error) {
-    return app.exit(error);
+    // --help and --version exit 0; a bad command line is bad input (CLI11's own codes are not).
+    return app.exit(error) == 0 ? 0 : 2;
   } catch (const sparsekgen::SpecError &error) {
     fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
     return 2;
