@@ -1,6 +1,8 @@
 // sparsekgen-tune: times every legal candidate (kernel x splits) of every layer group of a workload
-// on the GPU and writes a config table; with --evaluate, times a network's forward pass with a
-// table's choices against the heuristic default on other inputs.
+// on the GPU and writes a config table; with --training, the input- and weight-gradient kernels of
+// each group as well, each operation chosen separately (table keys carry the operation); with
+// --evaluate, times a network's forward pass with a table's choices against the heuristic default
+// on other inputs.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,12 +16,14 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "sparsekgen/Network.h"
-#include "sparsekgen/Workload.h"
+#include "sparsekgen/BackwardVerification.h"
 #include "sparsekgen/ConfigTable.h"
+#include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
-#include "sparsekgen/Verification.h"
+#include "sparsekgen/Network.h"
 #include "sparsekgen/RunReport.h"
+#include "sparsekgen/Verification.h"
+#include "sparsekgen/Workload.h"
 #include "sparsekgen_kernels.h"
 
 namespace {
@@ -32,7 +36,7 @@ struct Options {
   std::vector<std::string> inputs;
   double abandonRatio = 1.5, tolerance = 2e-2;
   int iterations = 31;
-  bool allowMismatch = false;
+  bool allowMismatch = false, training = false;
 };
 
 struct Candidate {
@@ -41,12 +45,30 @@ struct Candidate {
   std::string label() const { return splits > 1 ? fmt::format("{} x{} splits", kernel->name, splits) : kernel->name; }
 };
 
-// The group's key over a map with `outputs` rows and `pairs` pairs (zeros where only the layer's
-// shape matters).
-LayerKey groupKey(const Workload &workload, const LayerGroup &group, long long outputs, long long pairs) {
+// The group's key for `operation` over a map with `outputs` rows and `pairs` pairs (zeros where
+// only the layer's shape matters). Gradient kernels fuse no epilogue: the element-wise backward ops
+// run on their own.
+LayerKey groupKey(const Workload &workload, const LayerGroup &group, long long outputs, long long pairs,
+                  skg_operation operation = SKG_FORWARD) {
   const WorkloadMap &map = workload.findMap(group.map);
-  return layerKey(group.inChannels, group.outChannels, map.geometry.volume(), map.transposed(), workload.dtype,
-                  group.epilogue, outputs, pairs);
+  LayerKey key = layerKey(group.inChannels, group.outChannels, map.geometry.volume(), map.transposed(), workload.dtype,
+                          operation == SKG_FORWARD ? group.epilogue : std::vector<std::string>{}, outputs, pairs);
+  key.operation = operationSpellings()[operation];
+  return key;
+}
+
+// The split counts the tuner tries for a dataflow: its tuned range, in steps of one for a short
+// range and in powers of two for a long one (the weight gradient's chunks per offset).
+std::vector<int> tunedSplits(const DataflowInfo &info, int kernelVolume) {
+  const int last =
+      info.rows == RowSource::PairsAlongK ? info.tunedSplitsLast : std::min(info.tunedSplitsLast, kernelVolume);
+  std::vector<int> splits;
+  if (info.rows == RowSource::PairsAlongK)
+    splits.push_back(0); // the runtime's own choice (weightGradSplits), the default's
+  const bool doubling = info.tunedSplitsLast - info.tunedSplitsFirst > 4;
+  for (int s = info.tunedSplitsFirst; s <= last; s = doubling ? s * 2 : s + 1)
+    splits.push_back(s);
+  return splits;
 }
 
 // Kernels that fit the layer, each with the split counts the tuner tries for its dataflow (the
@@ -59,7 +81,7 @@ std::vector<Candidate> candidatesFor(const Context &context, const std::vector<K
     if (!kernelFits(descriptions[i], key))
       continue;
     const DataflowInfo &info = dataflowInfo(records[i]->dataflow);
-    for (int splits = info.tunedSplitsFirst; splits <= std::min(info.tunedSplitsLast, key.kernelVolume); ++splits)
+    for (int splits : tunedSplits(info, key.kernelVolume))
       candidates.push_back({records[i], splits});
   }
   return candidates;
@@ -67,19 +89,59 @@ std::vector<Candidate> candidatesFor(const Context &context, const std::vector<K
 
 // One problem per (input, layer group): random data in the default kernel's types and epilogue
 // (every candidate shares them) on the group's map, and the key with the map's statistics.
-struct GroupProblem {
+// One operation of a group on one input: random data in the default kernel's types (every candidate
+// shares them), the key with the map's statistics, and the calls that check and time a candidate
+// against the default's result (the default itself is checked against float64 by the GPU tests).
+class GroupProblem {
+public:
+  GroupProblem(const Workload &workload, const LayerGroup &group, const KernelMap &map, skg_operation operation,
+               Context &context, const std::vector<KernelDescription> &descriptions)
+      : key(groupKey(workload, group, map.outputCount(), map.pairCount(), operation)),
+        fallback{&context.findKernel(heuristicChoice(key, descriptions).choice.kernel), 1}, context_(context) {
+    if (operation == SKG_FORWARD) {
+      forward_ = makeConvProblem(map, group.inChannels, group.outChannels, 11, convTypesOf(*fallback.kernel));
+      forwardDevice_ = uploadConvProblem(forward_);
+      auto values = runForOutput(context, *fallback.kernel, forwardDevice_, fallback.splits);
+      reference_.assign(values.begin(), values.end());
+    } else {
+      backward_ = makeConvBackwardProblem(map, group.inChannels, group.outChannels, 11, fallback.kernel->operand_type);
+      backwardDevice_ = uploadConvBackwardProblem(backward_);
+      fallback.splits = 0; // the runtime's own split choice for the default
+      auto values = runBackwardForOutput(context, *fallback.kernel, backwardDevice_, fallback.splits);
+      reference_.assign(values.begin(), values.end());
+    }
+  }
+
+  ConvCheck check(const Candidate &c) {
+    if (c.kernel->operation == SKG_FORWARD)
+      return runAndCheck(context_, *c.kernel, forwardDevice_, reference_, c.splits);
+    return runBackwardAndCheck(context_, *c.kernel, backwardDevice_, reference_, c.splits);
+  }
+
+  double time(const Candidate &c, int warmup, int iterations) {
+    if (c.kernel->operation == SKG_FORWARD) {
+      auto args = argumentsFor(forwardDevice_, *c.kernel, c.splits);
+      return medianMilliseconds([&] { convForward(context_, *c.kernel, args); }, warmup, iterations);
+    }
+    const bool inputGrad = c.kernel->operation == SKG_INPUT_GRAD;
+    ConvBackwardArguments args = backwardArgumentsFor(backwardDevice_, *c.kernel, c.splits > 0 ? c.splits : 3);
+    args.weightGradSplits = inputGrad ? 0 : c.splits;
+    return medianMilliseconds(
+        [&] { convBackward(context_, inputGrad ? c.kernel : nullptr, inputGrad ? nullptr : c.kernel, args); }, warmup,
+        iterations);
+  }
+
   LayerKey key;
   Candidate fallback; // the heuristic's choice, the reference of the candidates
-  ConvProblem problem;
-};
 
-GroupProblem makeGroupProblem(const Workload &workload, const LayerGroup &group, const KernelMap &map,
-                              const Context &context, const std::vector<KernelDescription> &descriptions) {
-  LayerKey key = groupKey(workload, group, map.outputCount(), map.pairCount());
-  Candidate fallback{&context.findKernel(heuristicChoice(key, descriptions).choice.kernel), 1};
-  return {key, fallback,
-          makeConvProblem(map, group.inChannels, group.outChannels, 11, convTypesOf(*fallback.kernel))};
-}
+private:
+  Context &context_;
+  ConvProblem forward_;
+  DeviceConvProblem forwardDevice_;
+  ConvBackwardProblem backward_;
+  DeviceConvBackwardProblem backwardDevice_;
+  std::vector<double> reference_;
+};
 
 class ProgressBar {
 public:
@@ -89,8 +151,8 @@ public:
     double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     double left = done_ ? elapsed / done_ * (total_ - done_) : 0;
     int filled = static_cast<int>(30.0 * done_ / std::max(1L, total_));
-    fmt::print(stderr, "\r[{:=<{}}{: <{}}] {:>5}/{} candidates  {:>4.0f} s elapsed, ~{:>4.0f} s left  {:<40.40}",
-               "", filled, "", 30 - filled, done_, total_, elapsed, left, what);
+    fmt::print(stderr, "\r[{:=<{}}{: <{}}] {:>5}/{} candidates  {:>4.0f} s elapsed, ~{:>4.0f} s left  {:<40.40}", "",
+               filled, "", 30 - filled, done_, total_, elapsed, left, what);
     if (done_ == total_)
       fmt::print(stderr, "\n");
   }
@@ -99,18 +161,6 @@ private:
   long total_, done_ = 0;
   Clock::time_point start_;
 };
-
-double timeCandidate(Context &context, DeviceConvProblem &gpu, const Candidate &c, int warmup, int iterations) {
-  auto args = argumentsFor(gpu, *c.kernel, c.splits);
-  return medianMilliseconds([&] { convForward(context, *c.kernel, args); }, warmup, iterations);
-}
-
-// The heuristic default's output: the reference every candidate of the group must match (the
-// default itself is checked against float64 by the GPU tests).
-std::vector<double> referenceFrom(Context &context, DeviceConvProblem &gpu, const Candidate &c) {
-  auto values = runForOutput(context, *c.kernel, gpu, c.splits);
-  return {values.begin(), values.end()};
-}
 
 // A candidate's times on the inputs whose group fell on one key.
 struct Measured {
@@ -123,18 +173,26 @@ struct Measured {
 int tune(const Options &o, const Workload &workload, Context &context,
          const std::vector<KernelDescription> &descriptions) {
   auto groups = workload.layerGroups();
-  std::vector<std::vector<Candidate>> candidates;
+  std::vector<skg_operation> operations = {SKG_FORWARD};
+  if (o.training)
+    operations = {SKG_FORWARD, SKG_INPUT_GRAD, SKG_WEIGHT_GRAD};
+  // candidates[g][op]: group g's candidates for operations[op].
+  std::vector<std::vector<std::vector<Candidate>>> candidates;
   long total = 0;
   for (const auto &g : groups) {
-    candidates.push_back(candidatesFor(context, descriptions, groupKey(workload, g, 0, 0)));
-    if (candidates.back().empty())
-      throw RuntimeError(fmt::format("layer {}: no kernel of the bundle fits (Cin {}, Cout {}, {}, epilogue [{}])",
-                                     g.layers.front(), g.inChannels, g.outChannels, workload.dtype,
-                                     fmt::join(g.epilogue, ", ")));
-    total += static_cast<long>(candidates.back().size() * workload.inputs.size());
+    candidates.emplace_back();
+    for (skg_operation operation : operations) {
+      candidates.back().push_back(candidatesFor(context, descriptions, groupKey(workload, g, 0, 0, operation)));
+      if (candidates.back().back().empty())
+        throw RuntimeError(fmt::format("layer {}: no {} kernel of the bundle fits (Cin {}, Cout {}, {}, epilogue [{}])",
+                                       g.layers.front(), operationSpellings()[operation], g.inChannels, g.outChannels,
+                                       workload.dtype, fmt::join(g.epilogue, ", ")));
+      total += static_cast<long>(candidates.back().back().size() * workload.inputs.size());
+    }
   }
-  fmt::print("tuning {}: {} layers in {} groups, {} inputs, {} candidate timings on {}\n", workload.name,
-             workload.layers.size(), groups.size(), workload.inputs.size(), total, context.device().name);
+  fmt::print("tuning {}{}: {} layers in {} groups, {} inputs, {} candidate timings on {}\n", workload.name,
+             o.training ? " for training (forward, input and weight gradients)" : "", workload.layers.size(),
+             groups.size(), workload.inputs.size(), total, context.device().name);
   // Per table key: each candidate's times over the inputs whose group falls on that key.
   struct KeyResult {
     LayerKey key;
@@ -146,40 +204,41 @@ int tune(const Options &o, const Workload &workload, Context &context,
   ProgressBar progress(total);
   for (const auto &input : workload.inputs) {
     auto maps = buildWorkloadMaps(workload, input, o.data);
-    for (size_t g = 0; g < groups.size(); ++g) {
-      const LayerGroup &group = groups[g];
-      auto [key, fallback, problem] = makeGroupProblem(workload, group, maps.at(group.map), context, descriptions);
-      auto gpu = uploadConvProblem(problem);
-      auto reference = referenceFrom(context, gpu, fallback);
-      auto it = std::find_if(results.begin(), results.end(), [&](const KeyResult &r) { return r.key == key; });
-      if (it == results.end())
-        it = results.insert(results.end(), {key, fallback.label(), {}, {}});
-      for (const auto &name : group.layers)
-        if (std::find(it->layers.begin(), it->layers.end(), name) == it->layers.end())
-          it->layers.push_back(name);
-      double best = std::numeric_limits<double>::infinity();
-      for (const auto &c : candidates[g]) {
-        progress.step(group.layers.front() + " " + c.kernel->name);
-        std::string label = c.label();
-        Measured &measured = it->candidates.try_emplace(label, Measured{c}).first->second;
-        auto check = runAndCheck(context, *c.kernel, gpu, reference, c.splits);
-        if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
-          throw RuntimeError(fmt::format("layer {}: {} disagrees with the default {} (relative error {:.2e}, {} "
-                                         "unwritten rows)",
-                                         group.layers.front(), label, fallback.label(), check.relativeError,
-                                         check.unwrittenRows));
-        // A short probe first: candidates far slower than the best so far are abandoned.
-        double probe = timeCandidate(context, gpu, c, 2, 5);
-        if (probe > o.abandonRatio * best && label != it->defaultLabel) {
-          measured.abandoned = true;
-          continue;
+    for (size_t g = 0; g < groups.size(); ++g)
+      for (size_t op = 0; op < operations.size(); ++op) {
+        const LayerGroup &group = groups[g];
+        GroupProblem problem(workload, group, maps.at(group.map), operations[op], context, descriptions);
+        const LayerKey &key = problem.key;
+        const Candidate &fallback = problem.fallback;
+        auto it = std::find_if(results.begin(), results.end(), [&](const KeyResult &r) { return r.key == key; });
+        if (it == results.end())
+          it = results.insert(results.end(), {key, fallback.label(), {}, {}});
+        for (const auto &name : group.layers)
+          if (std::find(it->layers.begin(), it->layers.end(), name) == it->layers.end())
+            it->layers.push_back(name);
+        double best = std::numeric_limits<double>::infinity();
+        for (const auto &c : candidates[g][op]) {
+          progress.step(group.layers.front() + " " + c.kernel->name);
+          std::string label = c.label();
+          Measured &measured = it->candidates.try_emplace(label, Measured{c}).first->second;
+          auto check = problem.check(c);
+          if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
+            throw RuntimeError(fmt::format("layer {}: {} disagrees with the default {} (relative error {:.2e}, {} "
+                                           "unwritten rows)",
+                                           group.layers.front(), label, fallback.label(), check.relativeError,
+                                           check.unwrittenRows));
+          // A short probe first: candidates far slower than the best so far are abandoned.
+          double probe = problem.time(c, 2, 5);
+          if (probe > o.abandonRatio * best && label != it->defaultLabel) {
+            measured.abandoned = true;
+            continue;
+          }
+          double ms = problem.time(c, 3, o.iterations);
+          best = std::min(best, ms);
+          measured.totalMs += ms;
+          ++measured.samples;
         }
-        double ms = timeCandidate(context, gpu, c, 3, o.iterations);
-        best = std::min(best, ms);
-        measured.totalMs += ms;
-        ++measured.samples;
       }
-    }
   }
   ConfigTable table;
   table.gpuName = context.device().name;
@@ -211,9 +270,9 @@ int tune(const Options &o, const Workload &workload, Context &context,
     entry.defaultMs = defaultMs;
     entry.layers = r.layers;
     table.entries.push_back(entry);
-    std::string layers = fmt::format("{}{} (2^{}, {} nb)", r.layers.front(),
-                                     r.layers.size() > 1 ? fmt::format(" +{}", r.layers.size() - 1) : "",
-                                     r.key.outputsLog2, r.key.neighbours);
+    std::string layers = fmt::format(
+        "{}{}{} (2^{}, {} nb)", r.key.operation == "forward" ? "" : r.key.operation + " ", r.layers.front(),
+        r.layers.size() > 1 ? fmt::format(" +{}", r.layers.size() - 1) : "", r.key.outputsLog2, r.key.neighbours);
     fmt::print("{:<34} {:<62} {:>9.4f} {:>9.4f} {:>7.2f}x\n", layers, chosen.label(), entry.timeMs, defaultMs,
                defaultMs / entry.timeMs);
     if (ranked.size() > 1)
@@ -241,16 +300,16 @@ int evaluate(const Options &o, const Workload &workload, Context &context,
     std::map<std::string, int> sources;
     nlohmann::json layers = nlohmann::json::array();
     for (const auto &group : groups) {
-      auto [key, d, problem] = makeGroupProblem(workload, group, maps.at(group.map), context, descriptions);
-      auto gpu = uploadConvProblem(problem);
-      Dispatch tuned = table.dispatch(key, descriptions);
+      const KernelMap &map = maps.at(group.map);
+      GroupProblem problem(workload, group, map, SKG_FORWARD, context, descriptions);
+      const Candidate &d = problem.fallback;
+      Dispatch tuned = table.dispatch(problem.key, descriptions);
       Candidate t{&context.findKernel(tuned.choice.kernel), tuned.choice.splits};
-      auto reference = referenceFrom(context, gpu, d);
-      auto check = runAndCheck(context, *t.kernel, gpu, reference, t.splits);
+      auto check = problem.check(t);
       if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
         throw RuntimeError(fmt::format("layer {}: tuned choice {} disagrees with the default (relative error {:.2e})",
                                        group.layers.front(), t.label(), check.relativeError));
-      double tMs = timeCandidate(context, gpu, t, 5, o.iterations), dMs = timeCandidate(context, gpu, d, 5, o.iterations);
+      double tMs = problem.time(t, 5, o.iterations), dMs = problem.time(d, 5, o.iterations);
       int count = static_cast<int>(group.layers.size());
       tunedMs += tMs * count;
       defaultMs += dMs * count;
@@ -259,7 +318,7 @@ int evaluate(const Options &o, const Workload &workload, Context &context,
                                                                        : "heuristic";
       sources[source] += count;
       layers.push_back({{"layers", group.layers},
-                        {"outputs", problem.map.outputCount()},
+                        {"outputs", map.outputCount()},
                         {"tuned_kernel", t.label()},
                         {"dispatch", source},
                         {"tuned_ms", tMs},
@@ -294,15 +353,18 @@ int main(int argc, char **argv) {
   Options o;
   CLI::App app{"sparsekgen-tune: tune the linked bundle's kernels per layer of a workload on this GPU and write a "
                "config table,\nor evaluate a table's choices against the heuristic default (--evaluate)."};
-  auto *workloadOption =
-      app.add_option("--workload", o.workload, "workload JSON (schemas/workload.schema.json)")->check(CLI::ExistingFile);
+  auto *workloadOption = app.add_option("--workload", o.workload, "workload JSON (schemas/workload.schema.json)")
+                             ->check(CLI::ExistingFile);
   auto *networkOption = app.add_option("--network", o.network,
                                        "network description (schemas/network.schema.json): tunes the convolutions "
                                        "of its fusion plan")
                             ->check(CLI::ExistingFile);
   workloadOption->excludes(networkOption);
-  app.add_option("--data", o.data, "data directory holding scans/ and voxels/")->required()->check(CLI::ExistingDirectory);
-  app.add_option("--inputs", o.inputs, "input files to use instead of the workload's (scans/*.bin or voxels/*.i32 names)");
+  app.add_option("--data", o.data, "data directory holding scans/ and voxels/")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--inputs", o.inputs,
+                 "input files to use instead of the workload's (scans/*.bin or voxels/*.i32 names)");
   app.add_option("--out", o.out, "config table to write (tuning)");
   app.add_option("--evaluate", o.evaluate, "config table to evaluate instead of tuning")->check(CLI::ExistingFile);
   app.add_option("--report", o.report, "JSON report of the evaluation");
@@ -310,6 +372,8 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   app.add_option("--iterations", o.iterations, "timed runs per candidate (median)")->capture_default_str();
   app.add_flag("--allow-mismatch", o.allowMismatch, "use a table tuned on another GPU or bundle, with a warning");
+  app.add_flag("--training", o.training,
+               "also tune each group's input-gradient and weight-gradient kernels (each operation separately)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (o.workload.empty() && o.network.empty())

@@ -26,6 +26,10 @@ struct ConvBackwardProblem {
 
 ConvBackwardProblem makeConvBackwardProblem(const std::vector<Coordinate> &coordinates, const ConvGeometry &geometry,
                                             int inChannels, int outChannels, uint32_t seed, uint32_t operand);
+// The same over a map built elsewhere (a network's maps): the transposed map's coordinates, which
+// no computation reads, are left at zero.
+ConvBackwardProblem makeConvBackwardProblem(KernelMap map, int inChannels, int outChannels, uint32_t seed,
+                                            uint32_t operand);
 
 // The problem's tensors on the device, gradient buffers (dx in each output type asked for), the
 // pair lists and the transposed map, and the transposed map's sort inputs per (splits, tile rows).
@@ -43,6 +47,12 @@ DeviceConvBackwardProblem uploadConvBackwardProblem(const ConvBackwardProblem &p
 // and split input-gradient kernels the transposed map's sort inputs of `splits`.
 ConvBackwardArguments backwardArgumentsFor(DeviceConvBackwardProblem &problem, const skg_kernel_record &kernel,
                                            int splits = 3);
+
+// Poisons the gradient `kernel` writes with NaNs, runs it through convBackward (input gradients of
+// split dataflows with `splits`, weight gradients with `splits` chunks per offset, 0 = the runtime's
+// choice) and returns the gradient decoded to floats.
+std::vector<float> runBackwardForOutput(Context &context, const skg_kernel_record &kernel,
+                                        DeviceConvBackwardProblem &problem, int splits);
 
 // Poisons the gradient `kernel` writes with NaNs, runs it through convBackward (weight gradients
 // with `weightGradSplits` chunks per offset, 0 = the runtime's choice), and compares it with its

@@ -17,10 +17,18 @@ std::vector<double> ConvBackwardProblem::weightGradReference() const {
 
 ConvBackwardProblem makeConvBackwardProblem(const std::vector<Coordinate> &coordinates, const ConvGeometry &geometry,
                                             int inChannels, int outChannels, uint32_t seed, uint32_t operand) {
+  ConvBackwardProblem problem =
+      makeConvBackwardProblem(buildKernelMapCpu(coordinates, geometry), inChannels, outChannels, seed, operand);
+  problem.transposed.outputs = coordinates;
+  return problem;
+}
+
+ConvBackwardProblem makeConvBackwardProblem(KernelMap map, int inChannels, int outChannels, uint32_t seed,
+                                            uint32_t operand) {
   // The forward problem's draws give x and W; dy is drawn the same way, in [-1, 1].
-  ConvProblem forward = makeConvProblem(coordinates, geometry, inChannels, outChannels, seed, ConvTypes{operand, operand, {}});
+  ConvProblem forward = makeConvProblem(std::move(map), inChannels, outChannels, seed, ConvTypes{operand, operand, {}});
   ConvBackwardProblem problem;
-  problem.transposed = transposedKernelMapCpu(forward.map, coordinates);
+  problem.transposed = transposedKernelMapCpu(forward.map, std::vector<Coordinate>(forward.map.inputCount));
   problem.map = std::move(forward.map);
   problem.inChannels = inChannels;
   problem.outChannels = outChannels;
@@ -94,22 +102,36 @@ ConvBackwardArguments backwardArgumentsFor(DeviceConvBackwardProblem &problem, c
   return args;
 }
 
-ConvCheck runBackwardAndCheck(Context &context, const skg_kernel_record &kernel, DeviceConvBackwardProblem &problem,
-                              const std::vector<double> &reference, int weightGradSplits, std::vector<float> *output) {
-  ConvBackwardArguments args = backwardArgumentsFor(problem, kernel);
-  args.weightGradSplits = weightGradSplits;
+namespace {
+
+DeviceBuffer &writtenGradient(const skg_kernel_record &kernel, DeviceConvBackwardProblem &problem) {
+  return kernel.operation == SKG_INPUT_GRAD ? problem.inputGrads.at(kernel.output_type) : problem.weightGrad;
+}
+
+} // namespace
+
+std::vector<float> runBackwardForOutput(Context &context, const skg_kernel_record &kernel,
+                                        DeviceConvBackwardProblem &problem, int splits) {
   const bool inputGrad = kernel.operation == SKG_INPUT_GRAD;
-  DeviceBuffer &written = inputGrad ? problem.inputGrads.at(kernel.output_type) : problem.weightGrad;
+  ConvBackwardArguments args = backwardArgumentsFor(problem, kernel, inputGrad && splits > 0 ? splits : 3);
+  args.weightGradSplits = inputGrad ? 0 : splits;
+  DeviceBuffer &written = writtenGradient(kernel, problem);
   written.fill(0xFF); // a NaN in fp16, bf16 and fp32
   convBackward(context, inputGrad ? &kernel : nullptr, inputGrad ? nullptr : &kernel, args);
   context.synchronize(kernel.name);
+  return decodeElements(written.download<uint8_t>(), inputGrad ? kernel.output_type : SKG_F32);
+}
+
+ConvCheck runBackwardAndCheck(Context &context, const skg_kernel_record &kernel, DeviceConvBackwardProblem &problem,
+                              const std::vector<double> &reference, int weightGradSplits, std::vector<float> *output) {
+  const bool inputGrad = kernel.operation == SKG_INPUT_GRAD;
+  std::vector<float> values = runBackwardForOutput(context, kernel, problem, inputGrad ? 0 : weightGradSplits);
   const ConvBackwardProblem &p = *problem.problem;
   const int rows = inputGrad ? p.map.inputCount : p.map.volume * p.inChannels;
   const int columns = inputGrad ? p.inChannels : p.outChannels;
-  const uint32_t type = inputGrad ? kernel.output_type : SKG_F32;
-  std::vector<float> values = decodeElements(written.download<uint8_t>(), type);
   ConvCheck check;
-  check.unwrittenRows = countNonFiniteRows(written.get(), rows, columns, type);
+  check.unwrittenRows =
+      countNonFiniteRows(writtenGradient(kernel, problem).get(), rows, columns, inputGrad ? kernel.output_type : SKG_F32);
   check.relativeError = relativeError(values, reference);
   if (output)
     *output = std::move(values);

@@ -187,6 +187,20 @@ void accumulateGradientTyped(CUdeviceptr sum, CUdeviceptr addend, long long elem
       "gradient accumulation");
 }
 
+// Row r's largest logit and the sum of exp(logit - largest), for a stable softmax.
+struct SoftmaxRow {
+  float top, sum;
+};
+template <typename T> __device__ SoftmaxRow softmaxRow(const T *logits, long long r, int classes) {
+  float top = -INFINITY;
+  for (int k = 0; k < classes; ++k)
+    top = fmaxf(top, load(logits, r * classes + k));
+  float sum = 0.0f;
+  for (int k = 0; k < classes; ++k)
+    sum += __expf(load(logits, r * classes + k) - top);
+  return {top, sum};
+}
+
 template <typename T> void crossEntropyLossTyped(const CrossEntropyArguments &a, CUstream stream) {
   const T *logits = typed<const T>(a.logits);
   const int32_t *labels = typed<const int32_t>(a.labels);
@@ -196,12 +210,7 @@ template <typename T> void crossEntropyLossTyped(const CrossEntropyArguments &a,
     int label = labels[r];
     if (label < 0 || label >= classes)
       return Terms<2>{{0.0f, 0.0f}};
-    float top = -INFINITY;
-    for (int k = 0; k < classes; ++k)
-      top = fmaxf(top, load(logits, r * classes + k));
-    float sum = 0.0f;
-    for (int k = 0; k < classes; ++k)
-      sum += __expf(load(logits, r * classes + k) - top);
+    auto [top, sum] = softmaxRow(logits, r, classes);
     return Terms<2>{{top + __logf(sum) - load(logits, r * classes + label), 1.0f}};
   };
   DeviceBuffer counted(sizeof(float), stream);
@@ -219,13 +228,8 @@ template <typename T> void crossEntropyLossTyped(const CrossEntropyArguments &a,
       a.rows,
       [=] __device__(long long r) {
         int label = labels[r];
-        bool counts = label >= 0 && label<classes && * count> 0.0f;
-        float top = -INFINITY;
-        for (int k = 0; k < classes; ++k)
-          top = fmaxf(top, load(logits, r * classes + k));
-        float sum = 0.0f;
-        for (int k = 0; k < classes; ++k)
-          sum += __expf(load(logits, r * classes + k) - top);
+        bool counts = label >= 0 && label < classes && *count > 0.0f;
+        auto [top, sum] = softmaxRow(logits, r, classes);
         float factor = counts ? lossScale / *count : 0.0f;
         for (int k = 0; k < classes; ++k) {
           float p = __expf(load(logits, r * classes + k) - top) / sum;
