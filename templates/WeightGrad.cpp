@@ -20,34 +20,26 @@ public:
              llvm::SmallVector<mlir::Value> &tokens) override {
     auto &kb = s.kb;
     const KernelSpec &spec = s.spec;
-    const int elements = spec.channelAlignment;
     mlir::Value firstRow = kb.mul(step, spec.cta.k); // the step's first pair, from the chunk's start
     mlir::Value zeroI32 = kb.i32(0);
 
-    int aChunksPerRow = spec.cta.m / elements;
-    forEachChunk(s, spec.cta.k * aChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
-      mlir::Value kRow = kb.div(chunk, aChunksPerRow);
-      mlir::Value tileCol = kb.mul(kb.rem(chunk, aChunksPerRow), elements);
-      auto [exists, input] = parts.rows->gatheredRow(s, kb.add(firstRow, kRow), s.tileOffset, zeroI32);
-      mlir::Value channel = kb.add(s.rowBase, tileCol);
+    forEachTileChunk(s, spec.cta.k, spec.cta.m, [&](const TileChunk &chunk) {
+      auto [exists, input] = parts.rows->gatheredRow(s, kb.add(firstRow, chunk.row), s.tileOffset, zeroI32);
+      mlir::Value channel = kb.add(s.rowBase, chunk.col);
       mlir::Value valid = kb.both(stepExists, kb.both(exists, kb.lessThan(channel, s.inChannels)));
       mlir::Value source = kb.add(kb.mul(kb.toIndex(input), s.inChannels), channel);
-      copyChunk(s, s.ring.a, stage, kRow, tileCol, inRange, spec.cta.m, s.operandA, source, valid, tokens);
+      copyChunk(s, s.ring.a, stage, chunk, s.operandA, source, valid, tokens);
     });
 
-    int bChunksPerRow = spec.cta.n / elements;
-    forEachChunk(s, spec.cta.k * bChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
-      mlir::Value kRow = kb.div(chunk, bChunksPerRow);
-      mlir::Value tileCol = kb.mul(kb.rem(chunk, bChunksPerRow), elements);
-      mlir::Value pair = kb.add(s.tileBegin, kb.add(firstRow, kRow));
+    forEachTileChunk(s, spec.cta.k, spec.cta.n, [&](const TileChunk &chunk) {
+      mlir::Value pair = kb.add(s.tileBegin, kb.add(firstRow, chunk.row));
       mlir::Value exists = kb.lessThan(pair, s.tileEnd);
       mlir::Value output = mlir::memref::LoadOp::create(kb.b, s.arguments["pair_outputs"],
                                                         mlir::ValueRange{kb.select(exists, pair, s.tileBegin)});
-      mlir::Value column = kb.add(s.colBase, tileCol);
+      mlir::Value column = kb.add(s.colBase, chunk.col);
       mlir::Value valid = kb.both(stepExists, kb.both(exists, kb.lessThan(column, s.outChannels)));
       mlir::Value source = kb.add(kb.mul(kb.toIndex(output), s.outChannels), column);
-      copyChunk(s, s.ring.b, stage, kRow, tileCol, inRange, spec.cta.n, s.arguments["output_grad"], source, valid,
-                tokens);
+      copyChunk(s, s.ring.b, stage, chunk, s.arguments["output_grad"], source, valid, tokens);
     });
   }
 };

@@ -117,8 +117,8 @@ private:
   }
 
   void computeStage(mlir::Value stage, llvm::SmallVector<mlir::Value> &accumulators) {
-    accumulateStage(kb, spec.math, s.layout.operands, s.ring.a, s.ring.b, stage, spec.cta.k, s.warpRow, s.warpCol, s.mmaRows(),
-                    s.mmaCols(), s.lane, accumulators);
+    accumulateStage(kb, spec.math, s.layout.operands, s.ring.a, s.ring.b, stage, spec.cta.k, s.warpRow, s.warpCol,
+                    s.mmaRows(), s.mmaCols(), s.lane, accumulators);
   }
 
   MainloopState &s;
@@ -130,31 +130,31 @@ private:
 
 } // namespace
 
-void forEachChunk(MainloopState &s, int total, const std::function<void(mlir::Value, mlir::Value)> &issueChunk) {
+void forEachTileChunk(MainloopState &s, int rows, int columns, const std::function<void(const TileChunk &)> &copy) {
   auto &kb = s.kb;
-  int perThread = (total + s.threads - 1) / s.threads;
+  const int elements = s.spec.channelAlignment, chunksPerRow = columns / elements, total = rows * chunksPerRow;
+  const int perThread = (total + s.threads - 1) / s.threads;
   for (int i = 0; i < perThread; ++i) {
     mlir::Value chunk = kb.add(s.thread, i * s.threads);
-    mlir::Value inRange = total % s.threads == 0 ? mlir::Value() : kb.lessThan(chunk, kb.index(total));
-    issueChunk(chunk, inRange);
+    TileChunk c;
+    c.inRange = total % s.threads == 0 ? mlir::Value() : kb.lessThan(chunk, kb.index(total));
+    c.row = kb.div(chunk, chunksPerRow);
+    c.col = kb.mul(kb.rem(chunk, chunksPerRow), elements);
+    c.paddingColumn = columns;
+    copy(c);
   }
 }
 
-static std::pair<mlir::Value, mlir::Value> chunkDestination(MainloopState &s, mlir::Value row, mlir::Value col,
-                                                     mlir::Value inRange, int paddingColumn, mlir::Value &valid) {
+void copyChunk(MainloopState &s, mlir::Value ring, mlir::Value stage, const TileChunk &chunk, mlir::Value source,
+               mlir::Value sourceOffset, mlir::Value valid, llvm::SmallVector<mlir::Value> &tokens) {
   auto &kb = s.kb;
-  if (!inRange)
-    return {row, col};
-  valid = kb.both(valid, inRange);
-  return {kb.select(inRange, row, kb.index(0)), kb.select(inRange, col, kb.index(paddingColumn))};
-}
-
-void copyChunk(MainloopState &s, mlir::Value ring, mlir::Value stage, mlir::Value row, mlir::Value col,
-               mlir::Value inRange, int rowElements, mlir::Value source, mlir::Value sourceOffset, mlir::Value valid,
-               llvm::SmallVector<mlir::Value> &tokens) {
-  auto [dstRow, dstCol] = chunkDestination(s, row, col, inRange, rowElements, valid);
-  if (auto token = gatheredCopy(s.kb, ring, {stage, dstRow, dstCol}, source, sourceOffset, valid,
-                                s.spec.channelAlignment))
+  mlir::Value row = chunk.row, col = chunk.col;
+  if (chunk.inRange) { // a surplus chunk lands in the padding of row 0 and copies nothing
+    valid = kb.both(valid, chunk.inRange);
+    row = kb.select(chunk.inRange, row, kb.index(0));
+    col = kb.select(chunk.inRange, col, kb.index(chunk.paddingColumn));
+  }
+  if (auto token = gatheredCopy(kb, ring, {stage, row, col}, source, sourceOffset, valid, s.spec.channelAlignment))
     tokens.push_back(*token);
 }
 
@@ -175,25 +175,20 @@ public:
     mlir::Value offset = parts.offsets->offsetOf(s, slot, stepExists);
     mlir::Value channelBase = kb.mul(kb.rem(step, s.channelSteps), spec.cta.k);
     mlir::Value zeroI32 = kb.i32(0);
-    const int elements = spec.channelAlignment;
 
-    int aChunksPerRow = spec.cta.k / elements;
-    forEachChunk(s, spec.cta.m * aChunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
-      mlir::Value tileRow = kb.div(chunk, aChunksPerRow);
-      mlir::Value tileCol = kb.mul(kb.rem(chunk, aChunksPerRow), elements);
-      auto [hasNeighbour, neighbour] = parts.rows->gatheredRow(s, tileRow, offset, zeroI32);
-      mlir::Value channel = kb.add(channelBase, tileCol);
+    forEachTileChunk(s, spec.cta.m, spec.cta.k, [&](const TileChunk &chunk) {
+      auto [hasNeighbour, neighbour] = parts.rows->gatheredRow(s, chunk.row, offset, zeroI32);
+      mlir::Value channel = kb.add(channelBase, chunk.col);
       mlir::Value valid = kb.both(stepExists, kb.both(hasNeighbour, kb.lessThan(channel, s.inChannels)));
       mlir::Value source = kb.add(kb.mul(kb.toIndex(neighbour), s.inChannels), channel);
-      copyChunk(s, s.ring.a, stage, tileRow, tileCol, inRange, spec.cta.k, s.operandA, source, valid, tokens);
+      copyChunk(s, s.ring.a, stage, chunk, s.operandA, source, valid, tokens);
     });
 
-    // The tile's (K channel, N column) of chunk coordinates (kIndex, nIndex), and the element of W
-    // it starts at. W is [volume, Cin, Cout]; forward: row (offset * K + channel), column n;
-    // transposed: row (offset * N + n), column channel.
+    // The weight chunk at (K channel kIndex, N column nIndex) of the tile. W is [volume, Cin,
+    // Cout]; forward: row (offset * K + channel), column n; transposed: row (offset * N + n),
+    // column channel.
     const bool transposed = s.layout.operands.bTransposed();
-    auto weightChunk = [&](mlir::Value kIndex, mlir::Value nIndex, mlir::Value tileRow, mlir::Value tileCol,
-                           mlir::Value inRange) {
+    auto weightChunk = [&](const TileChunk &chunk, mlir::Value kIndex, mlir::Value nIndex) {
       mlir::Value channel = kb.add(channelBase, kIndex);
       mlir::Value column = kb.add(s.colBase, nIndex);
       mlir::Value valid =
@@ -201,24 +196,12 @@ public:
       mlir::Value source =
           transposed ? kb.add(kb.mul(kb.add(kb.mul(offset, s.outChannels), column), s.inChannels), channel)
                      : kb.add(kb.mul(kb.add(kb.mul(offset, s.inChannels), channel), s.outChannels), column);
-      copyChunk(s, s.ring.b, stage, tileRow, tileCol, inRange, transposed ? spec.cta.k : spec.cta.n, s.weight,
-                source, valid, tokens);
+      copyChunk(s, s.ring.b, stage, chunk, s.weight, source, valid, tokens);
     };
-    if (transposed) {
-      int chunksPerRow = spec.cta.k / elements; // rows are N, chunks run along K
-      forEachChunk(s, spec.cta.n * chunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
-        mlir::Value tileRow = kb.div(chunk, chunksPerRow);
-        mlir::Value tileCol = kb.mul(kb.rem(chunk, chunksPerRow), elements);
-        weightChunk(tileCol, tileRow, tileRow, tileCol, inRange);
-      });
-    } else {
-      int chunksPerRow = spec.cta.n / elements; // rows are K, chunks run along N
-      forEachChunk(s, spec.cta.k * chunksPerRow, [&](mlir::Value chunk, mlir::Value inRange) {
-        mlir::Value tileRow = kb.div(chunk, chunksPerRow);
-        mlir::Value tileCol = kb.mul(kb.rem(chunk, chunksPerRow), elements);
-        weightChunk(tileRow, tileCol, tileRow, tileCol, inRange);
-      });
-    }
+    if (transposed) // rows are N, chunks run along K
+      forEachTileChunk(s, spec.cta.n, spec.cta.k, [&](const TileChunk &c) { weightChunk(c, c.col, c.row); });
+    else // rows are K, chunks run along N
+      forEachTileChunk(s, spec.cta.k, spec.cta.n, [&](const TileChunk &c) { weightChunk(c, c.row, c.col); });
   }
 };
 

@@ -107,15 +107,19 @@ struct MainloopParts {
 // input gradient).
 std::unique_ptr<TileCopiesPart> convolutionTiles();
 
-// Calls `issueChunk(chunk, inRange)` for this thread's share of `total` copy chunks
-// (chunk = thread + i * threads); inRange is null when the chunks divide evenly.
-void forEachChunk(MainloopState &state, int total, const std::function<void(mlir::Value, mlir::Value)> &issueChunk);
-// Copies `sourceOffset..` of `source` (when `valid`) to ring[stage][row][col]. A surplus chunk
-// (inRange false) copies nothing and lands in the row padding of row 0 (column `rowElements`),
-// which the fragment loads never read.
-void copyChunk(MainloopState &state, mlir::Value ring, mlir::Value stage, mlir::Value row, mlir::Value col,
-               mlir::Value inRange, int rowElements, mlir::Value source, mlir::Value sourceOffset, mlir::Value valid,
-               llvm::SmallVector<mlir::Value> &tokens);
+// One copy chunk of a ring tile: `channelAlignment` elements at (row, col). When the chunks do not
+// divide evenly among the threads, inRange is false for the surplus ones (null when they divide).
+struct TileChunk {
+  mlir::Value row, col, inRange;
+  int paddingColumn = 0; // the tile's row length: where a surplus chunk lands, in the row padding
+};
+// Calls `copy` for this thread's share of the chunks of a `rows` x `columns` tile
+// (chunk = thread + i * threads, row-major).
+void forEachTileChunk(MainloopState &state, int rows, int columns, const std::function<void(const TileChunk &)> &copy);
+// Copies `sourceOffset..` of `source` (when `valid`) to ring[stage][chunk.row][chunk.col]. A
+// surplus chunk copies nothing and lands in the padding of row 0, which the fragment loads never read.
+void copyChunk(MainloopState &state, mlir::Value ring, mlir::Value stage, const TileChunk &chunk, mlir::Value source,
+               mlir::Value sourceOffset, mlir::Value valid, llvm::SmallVector<mlir::Value> &tokens);
 
 // Row sources (RowSources.cpp).
 std::unique_ptr<RowSourcePart> naturalRows();   // output rows in order, A rows through out_in_map

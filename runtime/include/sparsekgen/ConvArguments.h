@@ -90,8 +90,9 @@ constexpr int kWeightGradTargetBlocks = 512, kWeightGradMinChunkPairs = 256;
 int weightGradSplits(const skg_kernel_record &kernel, const ConvBackwardArguments &args);
 
 // The weight gradient's K chunks: chunk length ceil(pairs / splits) rounded up to 64 pairs per
-// offset; `tiles` as for pair tiles (offset, first pair, end pair), `tileFirst` [volume + 1] the
-// first chunk of each offset (the reduction adds chunks tileFirst[k] .. tileFirst[k + 1] - 1).
+// offset; the arrays hold the chunks as pair tiles do (offsets, first pairs, end pairs: setTileArrays)
+// followed by tileFirst [volume + 1], each offset's first chunk (the reduction adds chunks
+// tileFirst[k] .. tileFirst[k + 1] - 1).
 struct WeightGradChunks {
   std::vector<int32_t> arrays; // the chunks' offsets, first pairs, end pairs, then tileFirst
   unsigned count = 0;
@@ -119,6 +120,10 @@ std::vector<ScratchBuffer> scratchBuffers(const skg_kernel_record &kernel, const
 constexpr const char *kTileOffsets = "tile_offsets", *kTileBegins = "tile_begins", *kTileEnds = "tile_ends";
 // The weight gradient's scratch: each offset's first K chunk, and the chunks' fp32 partials.
 constexpr const char *kTileFirst = "tile_first", *kPartials = "partials";
+
+// Binds the tile arrays of `count` tiles stored from `base` (offsets, then first pairs, then end
+// pairs, int32 each) under kTileOffsets, kTileBegins and kTileEnds.
+void setTileArrays(LaunchArguments &arguments, DevicePointer base, unsigned count);
 
 // Pair tiles of some offsets: rows_per_block pairs of one offset each, as three int32 arrays in one
 // block (the tiles' offsets, then first pairs, then end pairs).

@@ -74,10 +74,7 @@ void convolve(Context &context, const skg_kernel_record &kernel, const ConvForwa
       if (tiles.count == 0)
         continue;
       scratch.push_back(DeviceBuffer::from(tiles.arrays, stream));
-      CUdeviceptr base = scratch.back().get();
-      arguments.setPointer(kTileOffsets, base);
-      arguments.setPointer(kTileBegins, base + 4ull * tiles.count);
-      arguments.setPointer(kTileEnds, base + 8ull * tiles.count);
+      setTileArrays(arguments, scratch.back().get(), tiles.count);
       sizes.pairTiles = tiles.count;
       launch(context, loaded, main, arguments, sizes, stream);
     }
@@ -91,10 +88,10 @@ void convolve(Context &context, const skg_kernel_record &kernel, const ConvForwa
 void convWeightGrad(Context &context, const skg_kernel_record &kernel, const ConvBackwardArguments &args,
                     CUstream stream) {
   checkWeightGradArguments(kernel, args);
-  const size_t weightBytes = static_cast<size_t>(args.kernelVolume) * args.inChannels * args.outChannels * 4;
   if (args.pairCount() == 0) { // no pair contributes: dW = 0
+    const size_t weights = static_cast<size_t>(args.kernelVolume) * args.inChannels * args.outChannels;
     checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent");
-    checkCuda(cuMemsetD32Async(args.weightGrad, 0, weightBytes / 4, stream), "cuMemsetD32Async",
+    checkCuda(cuMemsetD32Async(args.weightGrad, 0, weights, stream), "cuMemsetD32Async",
               fmt::format("zeroing the weight gradient of {}", kernel.name));
     return;
   }
@@ -104,11 +101,8 @@ void convWeightGrad(Context &context, const skg_kernel_record &kernel, const Con
   // Kept alive until the launches are ordered on the stream.
   DeviceBuffer chunkArrays = DeviceBuffer::from(chunks.arrays, stream);
   DeviceBuffer partials(static_cast<size_t>(chunks.count) * args.inChannels * args.outChannels * sizeof(float), stream);
-  CUdeviceptr base = chunkArrays.get();
-  arguments.setPointer(kTileOffsets, base);
-  arguments.setPointer(kTileBegins, base + 4ull * chunks.count);
-  arguments.setPointer(kTileEnds, base + 8ull * chunks.count);
-  arguments.setPointer(kTileFirst, base + 12ull * chunks.count);
+  setTileArrays(arguments, chunkArrays.get(), chunks.count);
+  arguments.setPointer(kTileFirst, chunkArrays.get() + 12ull * chunks.count);
   arguments.setPointer(kPartials, partials.get());
   GridSizes sizes{0, args.inChannels, args.outChannels, 1, chunks.count, args.pairCount(), args.kernelVolume};
   launch(context, loaded, mainFunction(kernel), arguments, sizes, stream);

@@ -39,10 +39,6 @@ bool fuses(const skg_kernel_record &kernel, uint32_t op) {
   return false;
 }
 
-} // namespace
-
-namespace {
-
 // The kernel computes `expected` through an ABI this runtime knows.
 void checkOperationAndAbi(const skg_kernel_record &kernel, skg_operation expected) {
   const char *name = kernel.name;
@@ -176,6 +172,12 @@ std::vector<ScratchBuffer> scratchBuffers(const skg_kernel_record &kernel, const
   if (info.sink == OutputSink::PairProducts && pairs > 0)
     buffers.push_back({"products", pairs * args.outChannels * sizeof(float), false});
   return buffers;
+}
+
+void setTileArrays(LaunchArguments &arguments, DevicePointer base, unsigned count) {
+  arguments.setPointer(kTileOffsets, base);
+  arguments.setPointer(kTileBegins, base + 4ull * count);
+  arguments.setPointer(kTileEnds, base + 8ull * count);
 }
 
 PairTileList tilePairs(const std::vector<int> &offsets, const std::vector<int32_t> &pairOffsets, uint32_t rows) {
