@@ -77,11 +77,14 @@ def kitti(scans):
     return [{"scan": f"kitti_{i:06d}.bin", "columns": 4, "voxel_size": 0.05} for i in scans]
 
 
-def minkunet42(width):
+def minkunet42(width, classes=None):
+    """With `classes`, the segmentation model the training benchmark learns with: a 1x1x1 classifier
+    with bias after the last block, its logits the output."""
     c = [int(x * width) for x in (32, 32, 64, 128, 256, 256, 128, 96, 96)]
-    n = Network(f"minkunet42_{width:.1f}x",
+    head = f", then a 1x1x1 classifier with bias to {classes} classes" if classes else ""
+    n = Network(f"minkunet42_{width:.1f}x" + ("_seg" if classes else ""),
                 f"TorchSparse SparseResUNet42 at width {width}: stem, 4 encoder stages (2x2x2 stride-2 down + 2 "
-                "residual blocks), 4 decoder stages (2x2x2 transposed up, concatenated skip, 2 residual blocks). "
+                f"residual blocks), 4 decoder stages (2x2x2 transposed up, concatenated skip, 2 residual blocks){head}. "
                 "Tuned on kitti_000000-1, evaluated on kitti_000002-3.",
                 kitti([0, 1]), 4)
     x = n.conv_bn("stem.0", "input", n.map("l0.subm333", "l0", (3, 3, 3)), c[0])
@@ -101,6 +104,11 @@ def minkunet42(width):
         x = n.concat(f"decoder{k}.cat", [x, skips[3 - k]])  # TorchSparse: cat([upsampled, skip])
         x = n.res_block(f"decoder{k}.res0", x, fine, c[k + 5])
         x = n.res_block(f"decoder{k}.res1", x, fine, c[k + 5])
+    if classes:
+        head_map = n.map("l0.subm111", "l0", (1, 1, 1))
+        n.workload["layers"].append({"name": "classifier", "map": head_map, "in_channels": n.channels[x],
+                                     "out_channels": classes, "epilogue": ["bias"]})
+        x = n.node("classifier", "conv", classes, input=x, map=head_map, out_channels=classes, bias=True)
     n.write(x)
 
 
@@ -145,5 +153,6 @@ def centerpoint():
 if __name__ == "__main__":
     minkunet42(1.0)
     minkunet42(0.5)
+    minkunet42(0.5, classes=8)
     resnet21d()
     centerpoint()

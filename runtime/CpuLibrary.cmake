@@ -17,6 +17,9 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/tuning/Workload.cpp
   ${runtime_src}/network/Network.cpp
   ${runtime_src}/network/DynamicLossScale.cpp
+  ${runtime_src}/network/TrainingParameters.cpp
+  ${runtime_src}/network/Safetensors.cpp
+  ${runtime_src}/check/NetworkTrainingReference.cpp
 )
 target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include PRIVATE ${runtime_src})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)

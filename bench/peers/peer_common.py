@@ -1,12 +1,16 @@
 """What the peer scripts share: loading the coordinates sparsekgen-bench-network dumped, our
 results, CUDA-event medians, profiler kernel sums, cuBLAS reference GEMMs, matching a peer's
-convolutions to our layers, and building a network description (bench/networks/*.json) from a
-peer's modules."""
+convolutions to our layers, building a network description (bench/networks/*.json) from a
+peer's modules, and for the training peers: reading safetensors, the dumped inputs as batches,
+one mixed-precision training step and its timing."""
 import datetime
+import gc
 import glob
 import json
+import math
 import os
 import statistics
+import struct
 
 import numpy as np
 import torch
@@ -101,20 +105,25 @@ def match_layers(ours, theirs):
     return matched
 
 
-def report_header(peer, method):
-    return {"benchmark": "network_end_to_end_peer", "peer": peer,
+def report_header(peer, method, benchmark="network_end_to_end_peer"):
+    return {"benchmark": benchmark, "peer": peer,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
             "gpu": {"name": torch.cuda.get_device_name(), "torch": torch.__version__, "cuda": torch.version.cuda},
             "method": method}
 
 
-def build_from_description(path, conv, batch_norm, relu, add, concat):
+def build_from_description(path, conv, batch_norm, relu, add, concat, free_intermediates=False):
     """A module running the description's nodes, each op made by the given factories:
-    conv(node, map, in_channels) -> module; batch_norm(channels); relu(); add(a, b); concat([...])."""
+    conv(node, map, maps, in_channels) -> module; batch_norm(channels); relu(); add(a, b); concat([...]).
+    Module names are node names with '.' replaced by '_'; `out_channels` lists the outputs' widths.
+    With `free_intermediates`, forward drops each tensor after its last reader (what autograd saved
+    stays alive), as a network of modules would, so that peak memory in training is not inflated."""
     with open(path) as f:
         description = json.load(f)
     maps = {m["name"]: m for m in description["maps"]}
     channels = {"input": description["input_channels"]}
+    reads = lambda node: set(node["inputs"]) if "inputs" in node else {node["input"]}
+    last_read = {t: i for i, node in enumerate(description["nodes"]) for t in reads(node)}
 
     class DescribedNetwork(torch.nn.Module):
         def __init__(self):
@@ -138,7 +147,7 @@ def build_from_description(path, conv, batch_norm, relu, add, concat):
 
         def forward(self, x):
             tensors = {"input": x}
-            for node in description["nodes"]:
+            for i, node in enumerate(description["nodes"]):
                 name = node["name"].replace(".", "_")
                 if node["op"] == "add":
                     y = add(tensors[node["inputs"][0]], tensors[node["inputs"][1]])
@@ -147,9 +156,15 @@ def build_from_description(path, conv, batch_norm, relu, add, concat):
                 else:
                     y = self.ops[name](tensors[node["input"]])
                 tensors[node["name"]] = y
+                if free_intermediates:
+                    for t in reads(node):
+                        if last_read[t] == i and t not in description["outputs"]:
+                            del tensors[t]
             return [tensors[o] for o in description["outputs"]]
 
-    return DescribedNetwork(), description
+    network = DescribedNetwork()
+    network.out_channels = [channels[o] for o in description["outputs"]]
+    return network, description
 
 
 def write(result, path):
@@ -157,3 +172,180 @@ def write(result, path):
         with open(path, "w") as f:
             json.dump(result, f, indent=2)
         print("wrote", path)
+
+
+# The training peers (torchsparse_training.py, spconv_training.py), beside sparsekgen-bench-train.
+
+TRAINING_NETWORKS = {"minkunet42_1.0x": "kitti", "minkunet42_0.5x": "kitti", "sparse_resnet21d": "kitti",
+                     "centerpoint_nuscenes_backbone": "centerpoint"}  # network: how its inputs' names start
+BATCHES = (1, 2)
+TRAIN_WARMUP, TRAIN_ITERATIONS, MEMORY_STEPS = 10, 30, 3
+TIME_LR = 0.01
+OPTIMIZER = ("torch.optim.SGD, momentum 0.9, weight decay 1e-4 on every parameter, fp32 parameters; "
+             "torch.amp.GradScaler(init_scale 65536, growth_interval 2000)")
+TRAINING_METHOD = (
+    "one mixed-precision training step per call: a fresh input tensor (every map rebuilt), forward in train mode "
+    "(batch statistics) under torch.autocast fp16, mean cross-entropy in fp32 over the output rows against random "
+    "labels (classes = output channels; drawn before timing, the row count from an untimed forward), scaled backward, "
+    f"GradScaler step (it reads its overflow flag on the host) of {OPTIMIZER}, lr {TIME_LR}, scale update, gradients "
+    f"set to None; CUDA events around each step, median of {TRAIN_ITERATIONS} after {TRAIN_WARMUP} warm-up steps; "
+    f"kernel sum: CUDA kernel events of the profiler over {PROFILED_RUNS} steps; peak memory: max_memory_allocated "
+    f"and max_memory_reserved over {MEMORY_STEPS} steps after emptying the cache and resetting the peaks (resident: "
+    "allocated before them: parameters, optimizer state, inputs); batch 1: the first input in name order, batch 2: "
+    "the first two, the second with batch index 1 (skipped with fewer inputs)")
+
+
+def parse_training_time_args(doc, subcommands=()):
+    """`time DIR NETWORKS_DIR [--networks N ...] [--out F]` or one of `subcommands`, each (name, help,
+    add_arguments(parser)); `doc` (the script's docstring) is what --help prints first."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text, add_arguments in subcommands:
+        add_arguments(commands.add_parser(name, help=text))
+    time = commands.add_parser("time", help="time one training step of each network at batch 1 and 2")
+    time.add_argument("dir", help="the inputs: <input>.coords.i32 (and .feats.f32 where dumped)")
+    time.add_argument("networks_dir", help="bench/networks")
+    time.add_argument("--networks", nargs="+", default=list(TRAINING_NETWORKS), choices=list(TRAINING_NETWORKS),
+                      metavar="NETWORK", help="some of " + ", ".join(TRAINING_NETWORKS) + " (default: all)")
+    time.add_argument("--out", help="JSON results")
+    return parser.parse_args()
+
+
+def read_safetensors(path):
+    """{name: float32 numpy array} of a safetensors file (8-byte little-endian header length, JSON header,
+    data), read here because the safetensors package may be absent."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    header.pop("__metadata__", None)
+    body = memoryview(data)[8 + length:]
+    tensors = {}
+    for name, entry in header.items():
+        begin, end = entry["data_offsets"]
+        count = math.prod(entry["shape"])
+        if entry["dtype"] != "F32" or end - begin != 4 * count or end > len(body):
+            raise SystemExit(f"{path}: tensor '{name}' is not {count} F32 values inside the file: {entry}")
+        tensors[name] = np.frombuffer(body[begin:end], dtype="<f4").reshape(entry["shape"]).copy()
+    return tensors
+
+
+def read_features(coords_dir, name, rows, channels):
+    """<name>.feats.f32 on the GPU when it holds float32 [rows, channels], else None."""
+    path = os.path.join(coords_dir, name + ".feats.f32")
+    if not os.path.exists(path) or os.path.getsize(path) != rows * channels * 4:
+        return None
+    return torch.from_numpy(np.fromfile(path, dtype=np.float32).reshape(rows, channels)).cuda()
+
+
+def training_inputs(coords_dir, prefix, channels):
+    """The dumped inputs whose names start with `prefix`, in name order: {"name", "coords" (as dumped),
+    "shifted" (load_inputs' shift), "feats" (float32 [N, channels]: <name>.feats.f32 where it has that
+    width, else uniform in [-1, 1)), "features" ("dumped" or "random")}."""
+    shifted = load_inputs(coords_dir, shift=True)
+    inputs = []
+    for name, coords in load_inputs(coords_dir, shift=False).items():
+        if not name.startswith(prefix):
+            continue
+        feats = read_features(coords_dir, name, coords.shape[0], channels)
+        inputs.append({"name": name, "coords": coords, "shifted": shifted[name], "features": "dumped"})
+        if feats is None:
+            feats = torch.rand(coords.shape[0], channels, device="cuda") * 2 - 1
+            inputs[-1]["features"] = "random"
+        inputs[-1]["feats"] = feats
+    if not inputs:
+        raise SystemExit(f"{coords_dir}: no <input>.coords.i32 whose name starts with '{prefix}'")
+    return inputs
+
+
+def batch_of(inputs):
+    """The inputs side by side as one batch, input b with batch index b."""
+    def coords(key):
+        parts = [x[key].clone() for x in inputs]
+        for b, c in enumerate(parts):
+            c[:, 0] = b
+        return torch.cat(parts)
+
+    return {"inputs": [x["name"] for x in inputs], "features": [x["features"] for x in inputs],
+            "coords": coords("coords"), "shifted": coords("shifted"), "feats": torch.cat([x["feats"] for x in inputs])}
+
+
+def amp_sgd(parameters, lr):
+    """The optimizer and loss scaler of OPTIMIZER."""
+    return (torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=1e-4),
+            torch.amp.GradScaler("cuda", init_scale=65536.0, growth_interval=2000))
+
+
+def amp_train_step(forward, labels, optimizer, scaler):
+    """One mixed-precision step: forward() -> logits [rows, classes] under fp16 autocast, mean cross-entropy
+    in fp32, scaled backward, optimizer step (skipped by the scaler on overflow), scale update, gradients
+    set to None. Returns the loss (on the GPU)."""
+    with torch.autocast("cuda", dtype=torch.float16):
+        logits = forward()
+    if logits.shape[0] != labels.shape[0]:
+        raise RuntimeError(f"{logits.shape[0]} output rows but {labels.shape[0]} labels")
+    loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def time_training(forward, optimizer, scaler):
+    """Times amp_train_step on forward() (a fresh input tensor through the network, its output features)
+    as TRAINING_METHOD says: {"output_rows", "classes", "step_ms", "kernel_ms", "resident_mib",
+    "peak_allocated_mib", "peak_reserved_mib", "skipped_steps" (overflows the scaler skipped)}."""
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16):
+        rows, classes = forward().shape
+    labels = torch.randint(classes, (rows,), device="cuda")
+    step = lambda: amp_train_step(forward, labels, optimizer, scaler)
+    scale = scaler.get_scale()
+    result = {"output_rows": rows, "classes": classes,
+              "step_ms": median_ms(step, TRAIN_WARMUP, TRAIN_ITERATIONS), "kernel_ms": profiled_kernel_ms(step)}
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    result["resident_mib"] = torch.cuda.memory_allocated() / 2**20
+    for _ in range(MEMORY_STEPS):
+        step()
+    torch.cuda.synchronize()
+    result["peak_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    result["peak_reserved_mib"] = torch.cuda.max_memory_reserved() / 2**20
+    # The scale halves on every overflow and cannot grow within these few steps (growth_interval 2000).
+    result["skipped_steps"] = round(math.log2(scale / scaler.get_scale()))
+    return result
+
+
+def time_training_networks(args, build, runs_of):
+    """The `time` subcommand: for each network of args.networks and batch of BATCHES, `build(name, path)`
+    -> (model, description) on the GPU in train mode, then `runs_of(name, model, sample)` -> a list of
+    timing dicts (one per configuration of the peer), each completed with the network, batch, inputs."""
+    runs = []
+    torch.manual_seed(0)
+    for name in args.networks:
+        path = os.path.join(args.networks_dir, name + ".json")
+        with open(path) as f:
+            channels = json.load(f)["input_channels"]
+        for batch in BATCHES:
+            inputs = training_inputs(args.dir, TRAINING_NETWORKS[name], channels)
+            if len(inputs) < batch:
+                print(f"{name} batch {batch}: skipped, {len(inputs)} input(s) in {args.dir}")
+                continue
+            sample = batch_of(inputs[:batch])
+            model, _ = build(name, path)
+            for run in runs_of(name, model, sample):
+                entry = {"network": name, "batch": batch, "inputs": sample["inputs"],
+                         "rows": int(sample["coords"].shape[0]), "features": sample["features"], **run}
+                runs.append(entry)
+                if "error" in entry:
+                    print(f"{name:<30} batch {batch} {entry.get('kmap_mode', ''):<18} failed: {entry['error']}")
+                else:
+                    print(f"{name:<30} batch {batch} {entry.get('kmap_mode', ''):<18} {entry['rows']:>7} rows: step "
+                          f"{entry['step_ms']:8.3f} ms, kernels {entry['kernel_ms']:8.3f} ms, peak "
+                          f"{entry['peak_allocated_mib']:7.0f} MiB allocated, {entry['peak_reserved_mib']:7.0f} MiB "
+                          f"reserved, {entry['skipped_steps']} skipped")
+            del model
+    return runs

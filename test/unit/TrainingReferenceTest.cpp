@@ -29,13 +29,13 @@ TEST(DynamicLossScale, HalvesOnOverflowAndDoublesAfterCleanSteps) {
 
 TEST(TrainingReference, BatchNormOfTwoRows) {
   // Column values 1 and 3: mean 2, biased variance 1, so xhat = -1, +1 (eps 0).
-  auto forward = referenceBatchNormTraining({1.0f, 3.0f}, 2, 1, {2.0f}, {0.5f}, 0.0);
+  auto forward = referenceBatchNormTraining(std::vector<float>{1.0f, 3.0f}, 2, 1, {2.0f}, {0.5f}, 0.0);
   EXPECT_DOUBLE_EQ(forward.mean[0], 2.0);
   EXPECT_DOUBLE_EQ(forward.var[0], 1.0);
   EXPECT_DOUBLE_EQ(forward.y[0], -1.5);
   EXPECT_DOUBLE_EQ(forward.y[1], 2.5);
   // dy = (1, 1): dbeta = 2, dgamma = sum dy * xhat = 0, dx = 0 (a shift of every input changes nothing).
-  auto backward = referenceBatchNormBackward({1.0f, 3.0f}, {1.0f, 1.0f}, 2, 1, {2.0f}, 0.0);
+  auto backward = referenceBatchNormBackward(std::vector<float>{1.0f, 3.0f}, std::vector<float>{1.0f, 1.0f}, 2, 1, {2.0f}, 0.0);
   EXPECT_DOUBLE_EQ(backward.betaGrad[0], 2.0);
   EXPECT_DOUBLE_EQ(backward.gammaGrad[0], 0.0);
   EXPECT_DOUBLE_EQ(backward.inputGrad[0], 0.0);
@@ -45,7 +45,7 @@ TEST(TrainingReference, BatchNormOfTwoRows) {
 TEST(TrainingReference, CrossEntropyOfUniformLogits) {
   // Two classes with equal logits: loss log 2; gradient (1/2 - onehot) / counted rows. The second
   // row's label is ignored.
-  auto reference = referenceCrossEntropy({0.0f, 0.0f, 5.0f, -5.0f}, {1, -1}, 2);
+  auto reference = referenceCrossEntropy(std::vector<float>{0.0f, 0.0f, 5.0f, -5.0f}, {1, -1}, 2);
   EXPECT_NEAR(reference.loss, std::log(2.0), 1e-12);
   EXPECT_NEAR(reference.logitsGrad[0], 0.5, 1e-12);
   EXPECT_NEAR(reference.logitsGrad[1], -0.5, 1e-12);

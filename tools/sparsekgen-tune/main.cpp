@@ -46,15 +46,13 @@ struct Candidate {
 };
 
 // The group's key for `operation` over a map with `outputs` rows and `pairs` pairs (zeros where
-// only the layer's shape matters). Gradient kernels fuse no epilogue: the element-wise backward ops
-// run on their own.
+// only the layer's shape matters).
 LayerKey groupKey(const Workload &workload, const LayerGroup &group, long long outputs, long long pairs,
                   skg_operation operation = SKG_FORWARD) {
   const WorkloadMap &map = workload.findMap(group.map);
-  LayerKey key = layerKey(group.inChannels, group.outChannels, map.geometry.volume(), map.transposed(), workload.dtype,
-                          operation == SKG_FORWARD ? group.epilogue : std::vector<std::string>{}, outputs, pairs);
-  key.operation = operationSpellings()[operation];
-  return key;
+  return operationKey(layerKey(group.inChannels, group.outChannels, map.geometry.volume(), map.transposed(),
+                               workload.dtype, group.epilogue, outputs, pairs),
+                      std::string(operationSpellings()[operation]));
 }
 
 // The split counts the tuner tries for a dataflow: its tuned range, in steps of one for a short

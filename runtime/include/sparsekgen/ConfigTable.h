@@ -27,6 +27,9 @@ struct LayerKey {
 
 LayerKey layerKey(int inChannels, int outChannels, int kernelVolume, bool transposed, const std::string &dtype,
                   const std::vector<std::string> &epilogue, long long outputs, long long pairs);
+// The key of one operation ("forward", "input_grad", "weight_grad") of the layer of `forward`:
+// gradient kernels fuse no epilogue (the element-wise backward ops run on their own).
+LayerKey operationKey(LayerKey forward, const std::string &operation);
 
 // A kernel of the bundle as dispatch sees it: from its spec JSON (record spec_json or manifest).
 struct KernelDescription {

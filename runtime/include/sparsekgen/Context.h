@@ -57,6 +57,11 @@ public:
 
   void synchronize(const char *what = "the last launch");
 
+  // The most device memory in use at once from the stream-ordered pool every DeviceBuffer draws
+  // from, since the context opened or the last reset (bytes): a run's peak memory.
+  size_t peakPoolBytes() const;
+  void resetPeakPoolBytes();
+
   // Kernel maps of this context's convolutions, each built once (KernelMapCache.h).
   KernelMapCache &kernelMaps() { return kernelMaps_; }
 

@@ -79,6 +79,11 @@ NetworkParameters randomParameters(const Network &network, uint32_t seed);
 // Random input features [rows, input_channels], uniform in [-1, 1] and representable in the network's type.
 std::vector<float> randomFeatures(const Network &network, size_t rows, uint32_t seed);
 
+// The coordinates of `level` (the rows of every tensor on it) for an input's coordinates, from the
+// CPU map builders: "l0" is the input itself.
+std::vector<Coordinate> levelCoordinatesCpu(const Network &network, const std::vector<Coordinate> &coordinates,
+                                            const std::string &level);
+
 // The description run node by node in float64 on the CPU (maps from the CPU builders): each
 // output [rows, channels] with its rows in the order of its level's coordinates.
 std::map<std::string, std::vector<double>> referenceNetworkForward(const Network &network,

@@ -25,6 +25,11 @@ std::vector<double> referenceConvInputGrad(const std::vector<float> &outputGrad,
                                            const KernelMap &map, int inChannels, int outChannels);
 std::vector<double> referenceConvWeightGrad(const std::vector<float> &input, const std::vector<float> &outputGrad,
                                             const KernelMap &map, int inChannels, int outChannels);
+// The same from float64 tensors (the layers of a float64 network backward).
+std::vector<double> referenceConvInputGrad(const std::vector<double> &outputGrad, const std::vector<float> &weight,
+                                           const KernelMap &map, int inChannels, int outChannels);
+std::vector<double> referenceConvWeightGrad(const std::vector<double> &input, const std::vector<double> &outputGrad,
+                                            const KernelMap &map, int inChannels, int outChannels);
 
 // The fused epilogue in double precision, ops (skg_epilogue_op values) in order: bias, scale and
 // shift are [outChannels], residual is [rows, outChannels]; unused ones may be empty.

@@ -49,6 +49,10 @@ void reluBackward(CUdeviceptr outputGrad, CUdeviceptr output, CUdeviceptr inputG
 // add, a concatenation's inputs), its gradient is the sum of theirs.
 void accumulateGradient(CUdeviceptr sum, CUdeviceptr addend, long long elements, uint32_t dtype, CUstream stream);
 
+// A convolution bias's gradient: biasGrad (f32 [channels], overwritten) = the column sums of dy.
+void biasGradient(CUdeviceptr outputGrad, long long rows, int channels, uint32_t dtype, CUdeviceptr biasGrad,
+                  CUstream stream);
+
 // Mean cross-entropy over rows of logits [rows, classes] (dtype) against int32 labels [rows] (a
 // label outside [0, classes) is ignored: it adds no loss and no gradient, and the mean is over the
 // rows that count). Writes the f32 loss (one value) and dlogits (dtype, [rows, classes]) =

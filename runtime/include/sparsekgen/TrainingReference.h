@@ -1,4 +1,5 @@
-// Float64 CPU references of the training ops (TrainingOps.h), from the values the GPU ops read.
+// Float64 CPU references of the training ops (TrainingOps.h), from the values the GPU ops read
+// (float overloads) or from a float64 network run (double overloads).
 #pragma once
 
 #include <cstdint>
@@ -13,12 +14,18 @@ struct BatchNormReference {
 BatchNormReference referenceBatchNormTraining(const std::vector<float> &x, long long rows, int channels,
                                               const std::vector<float> &gamma, const std::vector<float> &beta,
                                               double eps);
+BatchNormReference referenceBatchNormTraining(const std::vector<double> &x, long long rows, int channels,
+                                              const std::vector<float> &gamma, const std::vector<float> &beta,
+                                              double eps);
 
 struct BatchNormGradReference {
   std::vector<double> inputGrad;             // [rows, channels]
   std::vector<double> gammaGrad, betaGrad;   // [channels]
 };
 BatchNormGradReference referenceBatchNormBackward(const std::vector<float> &x, const std::vector<float> &outputGrad,
+                                                  long long rows, int channels, const std::vector<float> &gamma,
+                                                  double eps);
+BatchNormGradReference referenceBatchNormBackward(const std::vector<double> &x, const std::vector<double> &outputGrad,
                                                   long long rows, int channels, const std::vector<float> &gamma,
                                                   double eps);
 
@@ -28,6 +35,8 @@ struct CrossEntropyReference {
 };
 // Labels outside [0, classes) are ignored (TrainingOps.h crossEntropyLoss).
 CrossEntropyReference referenceCrossEntropy(const std::vector<float> &logits, const std::vector<int32_t> &labels,
+                                            int classes);
+CrossEntropyReference referenceCrossEntropy(const std::vector<double> &logits, const std::vector<int32_t> &labels,
                                             int classes);
 
 } // namespace sparsekgen

@@ -45,6 +45,48 @@ std::vector<double> convForwardIn64(const std::vector<Element> &input, const std
   return out;
 }
 
+template <typename Element>
+std::vector<double> convInputGradIn64(const std::vector<Element> &outputGrad, const std::vector<float> &weight,
+                                           const KernelMap &map, int inChannels, int outChannels) {
+  std::vector<double> inputGrad(static_cast<size_t>(map.inputCount) * inChannels, 0.0);
+  for (int j = 0; j < map.outputCount(); ++j)
+    for (int k = 0; k < map.volume; ++k) {
+      int32_t i = map.at(j, k);
+      if (i < 0)
+        continue;
+      const Element *dy = &outputGrad[static_cast<size_t>(j) * outChannels];
+      double *dx = &inputGrad[static_cast<size_t>(i) * inChannels];
+      for (int ci = 0; ci < inChannels; ++ci) {
+        const float *w = &weight[(static_cast<size_t>(k) * inChannels + ci) * outChannels];
+        double sum = 0.0;
+        for (int co = 0; co < outChannels; ++co)
+          sum += static_cast<double>(dy[co]) * w[co];
+        dx[ci] += sum;
+      }
+    }
+  return inputGrad;
+}
+
+template <typename Element>
+std::vector<double> convWeightGradIn64(const std::vector<Element> &input, const std::vector<Element> &outputGrad,
+                                            const KernelMap &map, int inChannels, int outChannels) {
+  std::vector<double> weightGrad(static_cast<size_t>(map.volume) * inChannels * outChannels, 0.0);
+  for (int j = 0; j < map.outputCount(); ++j)
+    for (int k = 0; k < map.volume; ++k) {
+      int32_t i = map.at(j, k);
+      if (i < 0)
+        continue;
+      const Element *x = &input[static_cast<size_t>(i) * inChannels];
+      const Element *dy = &outputGrad[static_cast<size_t>(j) * outChannels];
+      for (int ci = 0; ci < inChannels; ++ci) {
+        double *dw = &weightGrad[(static_cast<size_t>(k) * inChannels + ci) * outChannels];
+        for (int co = 0; co < outChannels; ++co)
+          dw[co] += static_cast<double>(x[ci]) * dy[co];
+      }
+    }
+  return weightGrad;
+}
+
 } // namespace
 
 std::vector<double> referenceConvForward(const std::vector<float> &input, const std::vector<float> &weight,
@@ -59,42 +101,22 @@ std::vector<double> referenceConvForward(const std::vector<double> &input, const
 
 std::vector<double> referenceConvInputGrad(const std::vector<float> &outputGrad, const std::vector<float> &weight,
                                            const KernelMap &map, int inChannels, int outChannels) {
-  std::vector<double> inputGrad(static_cast<size_t>(map.inputCount) * inChannels, 0.0);
-  for (int j = 0; j < map.outputCount(); ++j)
-    for (int k = 0; k < map.volume; ++k) {
-      int32_t i = map.at(j, k);
-      if (i < 0)
-        continue;
-      const float *dy = &outputGrad[static_cast<size_t>(j) * outChannels];
-      double *dx = &inputGrad[static_cast<size_t>(i) * inChannels];
-      for (int ci = 0; ci < inChannels; ++ci) {
-        const float *w = &weight[(static_cast<size_t>(k) * inChannels + ci) * outChannels];
-        double sum = 0.0;
-        for (int co = 0; co < outChannels; ++co)
-          sum += static_cast<double>(dy[co]) * w[co];
-        dx[ci] += sum;
-      }
-    }
-  return inputGrad;
+  return convInputGradIn64(outputGrad, weight, map, inChannels, outChannels);
+}
+
+std::vector<double> referenceConvInputGrad(const std::vector<double> &outputGrad, const std::vector<float> &weight,
+                                           const KernelMap &map, int inChannels, int outChannels) {
+  return convInputGradIn64(outputGrad, weight, map, inChannels, outChannels);
 }
 
 std::vector<double> referenceConvWeightGrad(const std::vector<float> &input, const std::vector<float> &outputGrad,
                                             const KernelMap &map, int inChannels, int outChannels) {
-  std::vector<double> weightGrad(static_cast<size_t>(map.volume) * inChannels * outChannels, 0.0);
-  for (int j = 0; j < map.outputCount(); ++j)
-    for (int k = 0; k < map.volume; ++k) {
-      int32_t i = map.at(j, k);
-      if (i < 0)
-        continue;
-      const float *x = &input[static_cast<size_t>(i) * inChannels];
-      const float *dy = &outputGrad[static_cast<size_t>(j) * outChannels];
-      for (int ci = 0; ci < inChannels; ++ci) {
-        double *dw = &weightGrad[(static_cast<size_t>(k) * inChannels + ci) * outChannels];
-        for (int co = 0; co < outChannels; ++co)
-          dw[co] += static_cast<double>(x[ci]) * dy[co];
-      }
-    }
-  return weightGrad;
+  return convWeightGradIn64(input, outputGrad, map, inChannels, outChannels);
+}
+
+std::vector<double> referenceConvWeightGrad(const std::vector<double> &input, const std::vector<double> &outputGrad,
+                                            const KernelMap &map, int inChannels, int outChannels) {
+  return convWeightGradIn64(input, outputGrad, map, inChannels, outChannels);
 }
 
 uint32_t epilogueOpFromName(const std::string &name) {

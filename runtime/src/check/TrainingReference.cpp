@@ -8,7 +8,8 @@ namespace sparsekgen {
 namespace {
 
 // Per channel: the mean and biased variance of x's column.
-void columnMoments(const std::vector<float> &x, long long rows, int channels, std::vector<double> &mean,
+template <typename Element>
+void columnMoments(const std::vector<Element> &x, long long rows, int channels, std::vector<double> &mean,
                    std::vector<double> &var) {
   mean.assign(channels, 0.0);
   var.assign(channels, 0.0);
@@ -26,9 +27,8 @@ void columnMoments(const std::vector<float> &x, long long rows, int channels, st
     v /= static_cast<double>(rows);
 }
 
-} // namespace
-
-BatchNormReference referenceBatchNormTraining(const std::vector<float> &x, long long rows, int channels,
+template <typename Element>
+BatchNormReference batchNormTrainingIn64(const std::vector<Element> &x, long long rows, int channels,
                                               const std::vector<float> &gamma, const std::vector<float> &beta,
                                               double eps) {
   BatchNormReference out;
@@ -42,7 +42,8 @@ BatchNormReference referenceBatchNormTraining(const std::vector<float> &x, long 
   return out;
 }
 
-BatchNormGradReference referenceBatchNormBackward(const std::vector<float> &x, const std::vector<float> &outputGrad,
+template <typename Element>
+BatchNormGradReference batchNormBackwardIn64(const std::vector<Element> &x, const std::vector<Element> &outputGrad,
                                                   long long rows, int channels, const std::vector<float> &gamma,
                                                   double eps) {
   std::vector<double> mean, var;
@@ -67,7 +68,8 @@ BatchNormGradReference referenceBatchNormBackward(const std::vector<float> &x, c
   return out;
 }
 
-CrossEntropyReference referenceCrossEntropy(const std::vector<float> &logits, const std::vector<int32_t> &labels,
+template <typename Element>
+CrossEntropyReference crossEntropyIn64(const std::vector<Element> &logits, const std::vector<int32_t> &labels,
                                             int classes) {
   CrossEntropyReference out;
   out.logitsGrad.assign(logits.size(), 0.0);
@@ -78,7 +80,7 @@ CrossEntropyReference referenceCrossEntropy(const std::vector<float> &logits, co
     int32_t label = labels[r];
     if (label < 0 || label >= classes)
       continue;
-    const float *row = &logits[r * classes];
+    const Element *row = &logits[r * classes];
     double top = row[0];
     for (int k = 1; k < classes; ++k)
       top = std::max(top, static_cast<double>(row[k]));
@@ -92,6 +94,42 @@ CrossEntropyReference referenceCrossEntropy(const std::vector<float> &logits, co
   if (counted > 0)
     out.loss /= counted;
   return out;
+}
+
+} // namespace
+
+BatchNormReference referenceBatchNormTraining(const std::vector<float> &x, long long rows, int channels,
+                                              const std::vector<float> &gamma, const std::vector<float> &beta,
+                                              double eps) {
+  return batchNormTrainingIn64(x, rows, channels, gamma, beta, eps);
+}
+
+BatchNormReference referenceBatchNormTraining(const std::vector<double> &x, long long rows, int channels,
+                                              const std::vector<float> &gamma, const std::vector<float> &beta,
+                                              double eps) {
+  return batchNormTrainingIn64(x, rows, channels, gamma, beta, eps);
+}
+
+BatchNormGradReference referenceBatchNormBackward(const std::vector<float> &x, const std::vector<float> &outputGrad,
+                                                  long long rows, int channels, const std::vector<float> &gamma,
+                                                  double eps) {
+  return batchNormBackwardIn64(x, outputGrad, rows, channels, gamma, eps);
+}
+
+BatchNormGradReference referenceBatchNormBackward(const std::vector<double> &x, const std::vector<double> &outputGrad,
+                                                  long long rows, int channels, const std::vector<float> &gamma,
+                                                  double eps) {
+  return batchNormBackwardIn64(x, outputGrad, rows, channels, gamma, eps);
+}
+
+CrossEntropyReference referenceCrossEntropy(const std::vector<float> &logits, const std::vector<int32_t> &labels,
+                                            int classes) {
+  return crossEntropyIn64(logits, labels, classes);
+}
+
+CrossEntropyReference referenceCrossEntropy(const std::vector<double> &logits, const std::vector<int32_t> &labels,
+                                            int classes) {
+  return crossEntropyIn64(logits, labels, classes);
 }
 
 } // namespace sparsekgen

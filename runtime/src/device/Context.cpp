@@ -69,6 +69,21 @@ Context::~Context() {
   cuDevicePrimaryCtxRelease(handleDevice_);
 }
 
+size_t Context::peakPoolBytes() const {
+  CUmemoryPool pool = nullptr;
+  checkCuda(cuDeviceGetDefaultMemPool(&pool, handleDevice_), "cuDeviceGetDefaultMemPool");
+  cuuint64_t high = 0;
+  checkCuda(cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_HIGH, &high), "cuMemPoolGetAttribute");
+  return high;
+}
+
+void Context::resetPeakPoolBytes() {
+  CUmemoryPool pool = nullptr;
+  checkCuda(cuDeviceGetDefaultMemPool(&pool, handleDevice_), "cuDeviceGetDefaultMemPool");
+  cuuint64_t zero = 0; // resets the high-water mark to the memory in use now
+  checkCuda(cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_HIGH, &zero), "cuMemPoolSetAttribute");
+}
+
 std::vector<const skg_kernel_record *> Context::kernels() const {
   std::vector<const skg_kernel_record *> records;
   for (uint32_t i = 0; i < bundle_.kernel_count; ++i)

@@ -272,6 +272,20 @@ std::vector<float> randomFeatures(const Network &network, size_t rows, uint32_t 
   return values;
 }
 
+std::vector<Coordinate> levelCoordinatesCpu(const Network &network, const std::vector<Coordinate> &coordinates,
+                                            const std::string &level) {
+  if (level == "l0")
+    return coordinates;
+  // Only the maps up to the one producing the level are needed.
+  std::vector<WorkloadMap> needed;
+  for (const auto &m : network.maps) {
+    needed.push_back(m);
+    if (m.produces == level)
+      return buildMapsCpu(needed, coordinates).at(m.name).outputs;
+  }
+  throw RuntimeError(fmt::format("network {}: no map produces level '{}'", network.name, level));
+}
+
 std::map<std::string, std::vector<double>> referenceNetworkForward(const Network &network,
                                                                    const NetworkParameters &parameters,
                                                                    const std::vector<Coordinate> &coordinates,

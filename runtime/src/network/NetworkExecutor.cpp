@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "network/EventTimeline.h"
+#include "network/NetworkMaps.h"
 #include "network/NetworkOps.h"
 #include "sparsekgen/Conv.h"
 #include "sparsekgen/DataflowTable.h"
@@ -40,35 +42,6 @@ const std::vector<float> &requireParameter(const NetworkParameters &parameters, 
                                    it->second.size(), size));
   return it->second;
 }
-
-// One event pair per measured interval; read after the run synchronises.
-class EventTimeline {
-public:
-  explicit EventTimeline(bool enabled) : enabled_(enabled) {}
-  ~EventTimeline() {
-    for (CUevent e : events_)
-      cuEventDestroy(e);
-  }
-  // Records an event now; returns its index (-1 when disabled).
-  int mark(CUstream stream = nullptr) {
-    if (!enabled_)
-      return -1;
-    CUevent event = nullptr;
-    checkCuda(cuEventCreate(&event, CU_EVENT_DEFAULT), "cuEventCreate", "(network profile)");
-    checkCuda(cuEventRecord(event, stream), "cuEventRecord", "(network profile)");
-    events_.push_back(event);
-    return static_cast<int>(events_.size()) - 1;
-  }
-  double between(int first, int second) const {
-    float ms = 0;
-    checkCuda(cuEventElapsedTime(&ms, events_[first], events_[second]), "cuEventElapsedTime", "(network profile)");
-    return ms;
-  }
-
-private:
-  bool enabled_;
-  std::vector<CUevent> events_;
-};
 
 } // namespace
 
@@ -222,14 +195,8 @@ void NetworkExecutor::launchStep(size_t i) {
     args.shift = parameter(step.scaleShiftOf, ".shift");
     args.residual = residual;
     args.splits = r.splits;
-    if (r.extras) {
-      args.permutation = r.extras->splitPermutations.get();
-      args.tileMasks = r.extras->tileMasks.get();
-      args.maskWords = r.extras->groupMaskWords;
-      args.pairInputs = r.extras->pairInputs.get();
-      args.pairOutputs = r.extras->pairOutputs.get();
-      args.pairOffsets = r.extras->pairOffsets;
-    }
+    if (r.extras)
+      bindMapExtras(args, *r.extras);
     if (r.extrasReady)
       checkCuda(cuStreamWaitEvent(nullptr, r.extrasReady, 0), "cuStreamWaitEvent", "(sort inputs of " + step.name + ")");
     convForward(context_, *r.kernel, args);
@@ -266,30 +233,10 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
   double extrasHost = 0;
   const int start = timeline.mark();
   tensors_.clear();
-  maps_.clear();
-  levels_.clear();
-  pairs_.clear();
-  levels_["l0"] = SparseCoordinates::fromDevice(coordinates, rows);
-  for (const auto &m : network_.maps) {
-    if (m.transposed()) {
-      maps_.emplace(m.name, transposedKernelMapGpu(maps_.at(m.mirrors)));
-      continue;
-    }
-    maps_.emplace(m.name, buildKernelMapGpu(levels_.at(m.coordinates), m.geometry));
-    if (!m.produces.empty())
-      levels_[m.produces] = maps_.at(m.name).outputs;
-  }
-  std::vector<CUdeviceptr> mapPointers;
-  std::vector<long long> entries;
-  for (const auto &m : network_.maps) {
-    mapPointers.push_back(maps_.at(m.name).outInMap.get());
-    entries.push_back(static_cast<long long>(maps_.at(m.name).outputCount()) * maps_.at(m.name).volume);
-  }
-  DeviceBuffer counts(mapPointers.size() * sizeof(long long));
-  countMapPairs(mapPointers, entries, counts.get(), nullptr);
-  auto hostCounts = counts.download<long long>();
-  for (size_t i = 0; i < network_.maps.size(); ++i)
-    pairs_[network_.maps[i].name] = hostCounts[i];
+  NetworkMaps built = buildNetworkMaps(network_, coordinates, rows);
+  levels_ = std::move(built.levels);
+  maps_ = std::move(built.maps);
+  pairs_ = std::move(built.pairs);
   const int mapsDone = timeline.mark();
   const double mapsHost = std::chrono::duration<double, std::milli>(Clock::now() - hostStart).count();
   dispatchConvolutions();

@@ -46,26 +46,32 @@ __global__ void elementwiseKernel(const T *x, T *out, long long elements, int ch
 }
 
 constexpr int kMaxConcatInputs = 8;
-struct ConcatInputs {
-  const void *data[kMaxConcatInputs];
+// The tensors side by side along the channels of a concatenation (its inputs, or a split's outputs).
+struct ChannelPieces {
+  void *data[kMaxConcatInputs];
   int width[kMaxConcatInputs];
   int count, total;
 };
 
-// Elements move unconverted, so any type of `bytes` bytes.
-template <typename Word>
-__global__ void concatKernel(ConcatInputs inputs, Word *out, long long rows) {
-  long long elements = rows * inputs.total;
+// Concatenation (Split false: whole[row] = pieces side by side) or its inverse, the backward's
+// split of the gradient (Split true). Elements move unconverted, so any type of `Word`'s size.
+template <typename Word, bool Split>
+__global__ void channelPiecesKernel(ChannelPieces pieces, Word *whole, long long rows) {
+  long long elements = rows * pieces.total;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < elements;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    long long row = i / inputs.total;
-    int c = static_cast<int>(i - row * inputs.total);
+    long long row = i / pieces.total;
+    int c = static_cast<int>(i - row * pieces.total);
     int k = 0;
-    while (c >= inputs.width[k]) {
-      c -= inputs.width[k];
+    while (c >= pieces.width[k]) {
+      c -= pieces.width[k];
       ++k;
     }
-    out[i] = static_cast<const Word *>(inputs.data[k])[row * inputs.width[k] + c];
+    Word *piece = static_cast<Word *>(pieces.data[k]) + row * pieces.width[k] + c;
+    if constexpr (Split)
+      *piece = whole[i];
+    else
+      whole[i] = *piece;
   }
 }
 
@@ -105,26 +111,43 @@ void elementwiseForward(const ElementwiseArguments &a, CUstream stream) {
   gpu::withElementType(a.dtype, [&](auto element) { launchElementwise<decltype(element)>(a, ops, stream); });
 }
 
-void concatChannels(const std::vector<CUdeviceptr> &inputs, const std::vector<int> &widths, CUdeviceptr out,
-                    long long rows, uint32_t dtype, CUstream stream) {
-  if (inputs.size() > kMaxConcatInputs || inputs.size() != widths.size())
-    throw RuntimeError(fmt::format("concatenation of {} tensors: at most {}", inputs.size(), kMaxConcatInputs));
+namespace {
+
+template <bool Split>
+void channelPieces(const std::vector<CUdeviceptr> &pieces, const std::vector<int> &widths, CUdeviceptr whole,
+                   long long rows, uint32_t dtype, CUstream stream, const char *what) {
+  if (pieces.size() > kMaxConcatInputs || pieces.size() != widths.size())
+    throw RuntimeError(fmt::format("{} of {} tensors: at most {}", what, pieces.size(), kMaxConcatInputs));
   if (rows == 0)
     return;
-  ConcatInputs c{};
-  c.count = static_cast<int>(inputs.size());
-  for (size_t k = 0; k < inputs.size(); ++k) {
-    c.data[k] = reinterpret_cast<const void *>(inputs[k]);
+  ChannelPieces c{};
+  c.count = static_cast<int>(pieces.size());
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    c.data[k] = reinterpret_cast<void *>(pieces[k]);
     c.width[k] = widths[k];
     c.total += widths[k];
   }
   long long elements = rows * c.total;
   auto s = gpu::runtimeStream(stream);
   if (dtype == SKG_F32)
-    concatKernel<uint32_t><<<gridFor(elements), gpu::kThreads, 0, s>>>(c, reinterpret_cast<uint32_t *>(out), rows);
+    channelPiecesKernel<uint32_t, Split>
+        <<<gridFor(elements), gpu::kThreads, 0, s>>>(c, reinterpret_cast<uint32_t *>(whole), rows);
   else
-    concatKernel<uint16_t><<<gridFor(elements), gpu::kThreads, 0, s>>>(c, reinterpret_cast<uint16_t *>(out), rows);
-  gpu::checkLaunch("launch of the network's concatenation kernel");
+    channelPiecesKernel<uint16_t, Split>
+        <<<gridFor(elements), gpu::kThreads, 0, s>>>(c, reinterpret_cast<uint16_t *>(whole), rows);
+  gpu::checkLaunch(what);
+}
+
+} // namespace
+
+void concatChannels(const std::vector<CUdeviceptr> &inputs, const std::vector<int> &widths, CUdeviceptr out,
+                    long long rows, uint32_t dtype, CUstream stream) {
+  channelPieces<false>(inputs, widths, out, rows, dtype, stream, "launch of the network's concatenation kernel");
+}
+
+void splitChannels(CUdeviceptr whole, const std::vector<int> &widths, const std::vector<CUdeviceptr> &outputs,
+                   long long rows, uint32_t dtype, CUstream stream) {
+  channelPieces<true>(outputs, widths, whole, rows, dtype, stream, "launch of the concatenation's backward split");
 }
 
 void countMapPairs(const std::vector<CUdeviceptr> &maps, const std::vector<long long> &entries, CUdeviceptr counts,

@@ -25,6 +25,10 @@ void elementwiseForward(const ElementwiseArguments &args, CUstream stream);
 void concatChannels(const std::vector<CUdeviceptr> &inputs, const std::vector<int> &widths, CUdeviceptr out,
                     long long rows, uint32_t dtype, CUstream stream);
 
+// The backward of concatChannels: outputs[k][r] = the k-th piece of whole[r], widths as concatenated.
+void splitChannels(CUdeviceptr whole, const std::vector<int> &widths, const std::vector<CUdeviceptr> &outputs,
+                   long long rows, uint32_t dtype, CUstream stream);
+
 // counts[i] (int64) = the entries >= 0 of maps[i] (int32, entries[i] of them). Asynchronous.
 void countMapPairs(const std::vector<CUdeviceptr> &maps, const std::vector<long long> &entries, CUdeviceptr counts,
                    CUstream stream);

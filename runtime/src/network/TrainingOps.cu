@@ -187,6 +187,16 @@ void accumulateGradientTyped(CUdeviceptr sum, CUdeviceptr addend, long long elem
       "gradient accumulation");
 }
 
+template <typename T>
+void biasGradientTyped(CUdeviceptr outputGrad, long long rows, int channels, CUdeviceptr biasGrad, CUstream stream) {
+  const T *dy = typed<const T>(outputGrad);
+  float *sums = f32(biasGrad);
+  columnReduce<1>(
+      rows, channels, [=] __device__(long long r, int c) { return Terms<1>{{load(dy, r * channels + c)}}; },
+      [=] __device__(int c, const double *totals) { sums[c] = static_cast<float>(totals[0]); }, stream,
+      "bias gradient");
+}
+
 // Row r's largest logit and the sum of exp(logit - largest), for a stable softmax.
 struct SoftmaxRow {
   float top, sum;
@@ -283,6 +293,14 @@ void accumulateGradient(CUdeviceptr sum, CUdeviceptr addend, long long elements,
   requirePointers("gradient accumulation", {{"sum", sum}, {"addend", addend}});
   gpu::withElementType(
       dtype, [&](auto element) { accumulateGradientTyped<decltype(element)>(sum, addend, elements, dtype, stream); });
+}
+
+void biasGradient(CUdeviceptr outputGrad, long long rows, int channels, uint32_t dtype, CUdeviceptr biasGrad,
+                  CUstream stream) {
+  requireShape("bias gradient", rows, channels);
+  requirePointers("bias gradient", {{"outputGrad", outputGrad}, {"biasGrad", biasGrad}});
+  gpu::withElementType(
+      dtype, [&](auto element) { biasGradientTyped<decltype(element)>(outputGrad, rows, channels, biasGrad, stream); });
 }
 
 void crossEntropyLoss(const CrossEntropyArguments &a, CUstream stream) {

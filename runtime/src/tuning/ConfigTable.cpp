@@ -31,6 +31,13 @@ LayerKey layerKey(int inChannels, int outChannels, int kernelVolume, bool transp
   return key;
 }
 
+LayerKey operationKey(LayerKey forward, const std::string &operation) {
+  if (operation != "forward")
+    forward.epilogue.clear();
+  forward.operation = operation;
+  return forward;
+}
+
 KernelDescription describeKernel(const std::string &name, const json &spec) {
   KernelDescription d;
   d.name = name;

@@ -1,0 +1,207 @@
+// The trainer on the GPU against the float64 CPU training step of the description: the loss and
+// every learned parameter's gradient of the bundled networks on a real KITTI crop (fp16 and fp32),
+// bit-identical gradients across runs, the optimizer's update, learning, and refused inputs.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "sparsekgen/ElementTypes.h"
+#include "sparsekgen/EnumNames.h"
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/NetworkTrainer.h"
+#include "sparsekgen/NetworkTrainingReference.h"
+#include "sparsekgen/PointCloud.h"
+#include "sparsekgen/Reference.h"
+#include "sparsekgen/TrainingParameters.h"
+#include "TestClouds.h"
+#include "TestContext.h"
+
+namespace sparsekgen {
+namespace {
+
+using testclouds::context;
+
+struct TrainingProblem {
+  Network network;
+  std::vector<Coordinate> coordinates;
+  std::vector<float> features;
+  std::vector<int32_t> labels;
+  NetworkParameters parameters;
+  DeviceBuffer deviceCoordinates, deviceFeatures, deviceLabels;
+  TrainingBatch batch;
+
+  TrainingProblem(const std::string &name, const std::string &dtype, std::vector<Coordinate> cloud)
+      : network(loadNetwork(testclouds::sourceDirectory() + "/bench/networks/" + name + ".json")),
+        coordinates(std::move(cloud)) {
+    network.dtype = dtype;
+    const uint32_t type = dtypeFromName(dtype);
+    features = randomFeatures(network, coordinates.size(), 21);
+    const TensorShape &output = network.tensors.at(network.outputs.at(0));
+    std::mt19937 random(5);
+    for (size_t i = 0; i < levelCoordinatesCpu(network, coordinates, output.level).size(); ++i)
+      labels.push_back(static_cast<int32_t>(random() % output.channels));
+    parameters = initialTrainingParameters(network, 3);
+    // Batch-norm parameters away from 1 and 0, so that their gradients and the normalisation's all matter.
+    std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+    for (auto &[parameter, values] : parameters)
+      if (parameter.ends_with(".bn.weight") || parameter.ends_with(".bn.bias"))
+        for (auto &v : values)
+          v += 0.2f * unit(random);
+    deviceCoordinates = DeviceBuffer::from(coordinates);
+    deviceFeatures = DeviceBuffer::from(encodeElements(features, type));
+    deviceLabels = DeviceBuffer::from(labels);
+    batch = {deviceCoordinates.get(), deviceFeatures.get(), deviceLabels.get(), static_cast<int>(coordinates.size()),
+             static_cast<int>(labels.size())};
+  }
+};
+
+std::vector<Coordinate> kittiCrop() {
+  return voxelize(loadPointFile(testclouds::testDataDirectory() + "/kitti_000008.bin", 4), 0.05f);
+}
+
+struct GradientCase {
+  const char *network, *dtype;
+  // Largest relative L2 error of any parameter's gradient, and the median over parameters: fp32
+  // kernels accumulate in fp32 (FFMA); fp16 rounds every stored activation and gradient (~5e-4
+  // each) through the forward and the backward of up to 50 layers, amplified by the batch norms'
+  // normalisation. A wrong map, transpose, split or missing accumulation gives errors of order 1.
+  double worst, median;
+};
+
+class TrainerGradients : public ::testing::TestWithParam<GradientCase> {};
+
+TEST_P(TrainerGradients, MatchTheFloat64TrainingStepOfTheDescription) {
+  Context &gpu = context();
+  const auto &param = GetParam();
+  TrainingProblem problem(param.network, param.dtype, kittiCrop());
+  auto reference = referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates,
+                                                problem.features, problem.labels);
+  NetworkTrainer trainer(gpu, problem.network, problem.parameters);
+  TrainingStepResult result = trainer.step(problem.batch, {.update = false});
+  ASSERT_TRUE(result.applied) << "non-finite gradients";
+  EXPECT_NEAR(result.loss, reference.loss, 1e-2 * reference.loss);
+  EXPECT_EQ(result.outputRows, static_cast<long long>(problem.labels.size()));
+  auto gradients = trainer.gradients();
+  std::vector<std::pair<double, std::string>> errors;
+  for (const auto &[name, expected] : reference.gradients) {
+    const auto &actual = gradients.at(name);
+    ASSERT_EQ(actual.size(), expected.size()) << name;
+    errors.emplace_back(relativeError(actual, expected), name);
+  }
+  std::sort(errors.begin(), errors.end());
+  const double median = errors[errors.size() / 2].first;
+  std::printf("%s %s: %zu voxels, loss %.5f (reference %.5f), %zu gradients: median relative error %.2e, worst "
+              "%.2e (%s)\n",
+              param.network, param.dtype, problem.coordinates.size(), result.loss, reference.loss, errors.size(),
+              median, errors.back().first, errors.back().second.c_str());
+  EXPECT_LE(errors.back().first, param.worst) << errors.back().second;
+  EXPECT_LE(median, param.median);
+  // Every operation of every convolution dispatched to a kernel of that operation.
+  for (const auto &d : trainer.dispatches())
+    EXPECT_EQ(operationSpellings()[gpu.findKernel(d.kernel).operation], d.operation) << d.layer << " " << d.kernel;
+}
+
+INSTANTIATE_TEST_SUITE_P(BundledNetworks, TrainerGradients,
+                         ::testing::Values(GradientCase{"minkunet42_0.5x_seg", "f32", 1e-3, 1e-4},
+                                           GradientCase{"minkunet42_0.5x_seg", "f16", 1e-1, 2e-2},
+                                           GradientCase{"sparse_resnet21d", "f32", 1e-3, 1e-4},
+                                           GradientCase{"sparse_resnet21d", "f16", 1e-1, 2e-2},
+                                           GradientCase{"centerpoint_nuscenes_backbone", "f16", 1e-1, 2e-2}),
+                         [](const auto &info) {
+                           std::string name = std::string(info.param.network) + "_" + info.param.dtype;
+                           for (auto &c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c)))
+                               c = '_';
+                           return name;
+                         });
+
+TEST(Trainer, TwoStepsGiveBitIdenticalGradients) {
+  Context &gpu = context();
+  TrainingProblem problem("minkunet42_0.5x_seg", "f16", kittiCrop());
+  NetworkTrainer trainer(gpu, problem.network, problem.parameters);
+  trainer.step(problem.batch, {.update = false});
+  auto first = trainer.gradients();
+  trainer.step(problem.batch, {.update = false});
+  auto second = trainer.gradients();
+  for (const auto &[name, values] : first)
+    EXPECT_EQ(std::memcmp(values.data(), second.at(name).data(), values.size() * sizeof(float)), 0) << name;
+}
+
+TEST(Trainer, SgdStepUpdatesMasterWeightsFromTheUnscaledGradients) {
+  Context &gpu = context();
+  TrainingProblem problem("sparse_resnet21d", "f16", testclouds::randomCloud(4000, 9, {0}));
+  TrainerOptions options;
+  options.learningRate = 0.1f;
+  options.weightDecay = 0.01f;
+  NetworkTrainer trainer(gpu, problem.network, problem.parameters, nullptr, options);
+  TrainingStepResult result = trainer.step(problem.batch);
+  ASSERT_TRUE(result.applied);
+  EXPECT_EQ(result.lossScale, 65536.0f);
+  auto gradients = trainer.gradients();
+  auto updated = trainer.parameters();
+  for (const auto &[name, before] : problem.parameters) {
+    if (name.ends_with("running_mean") || name.ends_with("running_var"))
+      continue;
+    const auto &g = gradients.at(name), &after = updated.at(name);
+    double error = 0, size = 0;
+    for (size_t i = 0; i < before.size(); ++i) {
+      // The first SGD step with momentum: m = g + decay * p, p -= lr * m.
+      double expected = before[i] - 0.1 * (g[i] + 0.01 * before[i]);
+      error = std::max(error, std::abs(after[i] - expected));
+      size = std::max(size, std::abs(expected - before[i]));
+    }
+    EXPECT_LE(error, 1e-5 * std::max(1.0, size) + 1e-6) << name;
+  }
+  // Batch statistics moved the running averages off their initial values.
+  EXPECT_NE(updated.at("stage0.conv.bn.running_mean"), problem.parameters.at("stage0.conv.bn.running_mean"));
+}
+
+TEST(Trainer, LossFallsOverRepeatedSteps) {
+  Context &gpu = context();
+  TrainingProblem problem("minkunet42_0.5x_seg", "f16", testclouds::randomCloud(6000, 4, {0}));
+  TrainerOptions options;
+  options.learningRate = 0.05f;
+  NetworkTrainer trainer(gpu, problem.network, problem.parameters, nullptr, options);
+  const float first = trainer.step(problem.batch).loss;
+  float last = first;
+  for (int i = 0; i < 30; ++i)
+    last = trainer.step(problem.batch).loss;
+  std::printf("loss %.4f -> %.4f after 31 steps on one batch\n", first, last);
+  EXPECT_LT(last, 0.7f * first);
+  EXPECT_EQ(trainer.stepsApplied(), 31);
+}
+
+TEST(Trainer, ProfiledStepAccountsForItsStages) {
+  Context &gpu = context();
+  TrainingProblem problem("minkunet42_0.5x_seg", "f16", testclouds::randomCloud(6000, 4, {0}));
+  NetworkTrainer trainer(gpu, problem.network, problem.parameters);
+  trainer.step(problem.batch, {.profile = true});
+  const TrainingStageTimes &t = trainer.stageTimes();
+  for (double stage : {t.maps, t.forward, t.inputGrad, t.weightGrad, t.elementwise, t.optimizer})
+    EXPECT_GT(stage, 0.0);
+  EXPECT_LE(t.maps + t.mapExtras + t.forward + t.inputGrad + t.weightGrad + t.elementwise + t.optimizer,
+            t.total * 1.01);
+}
+
+TEST(Trainer, RefusesLabelsOfAnotherLevelAndNetworksWithoutOneOutput) {
+  Context &gpu = context();
+  TrainingProblem problem("minkunet42_0.5x_seg", "f16", testclouds::randomCloud(3000, 2, {0}));
+  NetworkTrainer trainer(gpu, problem.network, problem.parameters);
+  TrainingBatch bad = problem.batch;
+  bad.labelRows -= 1;
+  try {
+    trainer.step(bad);
+    FAIL() << "no error";
+  } catch (const RuntimeError &error) {
+    EXPECT_NE(std::string(error.what()).find("labels for the"), std::string::npos) << error.what();
+  }
+  Network twoOutputs = problem.network;
+  twoOutputs.outputs.push_back("stem.0");
+  EXPECT_THROW(NetworkTrainer(gpu, twoOutputs, problem.parameters), RuntimeError);
+}
+
+} // namespace
+} // namespace sparsekgen
