@@ -214,6 +214,16 @@ nlohmann::json timeNetwork(Context &context, const ConfigTable *table, const std
                "wgrad {:.2f}, element-wise {:.2f}, optimizer {:.2f}), peak {:.0f} MiB\n",
                network.name, batchSize, sample.coordinates.size(), stepMs, t.maps, t.mapExtras, t.forward,
                t.inputGrad, t.weightGrad, t.elementwise, t.optimizer, peakMiB);
+    nlohmann::json operations = nlohmann::json::array();
+    std::vector<TrainingDispatch> slowest = trainer.dispatches();
+    for (const auto &d : slowest)
+      operations.push_back({{"layer", d.layer}, {"operation", d.operation}, {"kernel", d.kernel},
+                            {"splits", d.splits}, {"ms", d.milliseconds}});
+    std::sort(slowest.begin(), slowest.end(),
+              [](const auto &a, const auto &b) { return a.milliseconds > b.milliseconds; });
+    for (size_t i = 0; i < std::min<size_t>(5, slowest.size()); ++i)
+      fmt::print("  {:7.3f} ms  {} {} ({})\n", slowest[i].milliseconds, slowest[i].layer, slowest[i].operation,
+                 slowest[i].kernel);
     runs.push_back({{"batch", batchSize},
                     {"inputs", sample.label},
                     {"voxels", sample.coordinates.size()},
@@ -228,6 +238,7 @@ nlohmann::json timeNetwork(Context &context, const ConfigTable *table, const std
                       {"elementwise_ms", t.elementwise},
                       {"optimizer_ms", t.optimizer}}},
                     {"peak_pool_mib", peakMiB},
+                    {"convolution_operations", operations},
                     {"loss_scale", trainer.lossScale()}});
   }
   return {{"network", network.name}, {"dtype", network.dtype}, {"runs", runs}};

@@ -76,7 +76,7 @@ struct SmallProblem {
           v += 0.3f * unit(random);
   }
   double loss(const NetworkParameters &p) const {
-    return referenceNetworkTrainingStep(network, p, coordinates, features, labels, false).loss;
+    return referenceNetworkTrainingStep(network, p, coordinates, features, labels, {.withGradients = false}).loss;
   }
 };
 

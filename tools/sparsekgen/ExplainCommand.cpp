@@ -48,7 +48,9 @@ void runExplain(const ExplainOptions &o) {
                                        o.table, table.bundleHash, o.bundle, hash));
     dispatch = table.dispatch(key, kernels);
   }
-  fmt::print("kernel  {}\nsplits  {}\nwhy     {}\n", dispatch.choice.kernel, dispatch.choice.splits, dispatch.reason);
+  const std::string splits = dispatch.choice.splits == 0 ? "0 (chosen by the runtime for each layer's pairs)"
+                                                          : std::to_string(dispatch.choice.splits);
+  fmt::print("kernel  {}\nsplits  {}\nwhy     {}\n", dispatch.choice.kernel, splits, dispatch.reason);
 }
 } // namespace
 

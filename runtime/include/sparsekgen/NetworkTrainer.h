@@ -71,7 +71,8 @@ struct TrainingStageTimes {
 struct TrainingDispatch {
   std::string layer, operation, kernel, reason;
   Dispatch::Source source = Dispatch::Source::Heuristic;
-  int splits = 1;
+  int splits = 1;            // weight gradients: K chunks per offset, 0 = the runtime's choice
+  double milliseconds = 0;   // a profiled step's time of this operation (CUDA events)
 };
 
 class NetworkTrainer {

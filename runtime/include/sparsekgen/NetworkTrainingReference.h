@@ -18,13 +18,25 @@ struct NetworkTrainingReference {
   std::map<std::string, std::vector<double>> gradients; // every learned parameter (TrainingParameters.h)
 };
 
+struct NetworkTrainingReferenceOptions {
+  bool withGradients = true; // false: only the loss and logits (for finite differences)
+  double eps = 1e-5;         // batch norm
+  // 0: every tensor kept in float64. A dtype (skg_dtype): every tensor the GPU trainer stores is
+  // rounded to it where the trainer stores it (node outputs, and the input gradients scaled by
+  // `lossScale`, as a mixed-precision step stores them), and convolutions read their weights in
+  // it; weight, bias and batch-norm gradients stay unrounded, as the trainer keeps them in f32.
+  // The arithmetic stays float64, so this measures the trainer's kernels and order of operations
+  // apart from the rounding of what it stores.
+  uint32_t storage = 0;
+  float lossScale = 1;
+};
+
 // `training` as TrainingParameters.h names them; labels [output rows] (outside [0, classes): ignored).
-// Maps from the CPU builders. Without `withGradients` only the loss and logits are computed (for
-// finite differences).
+// Maps from the CPU builders.
 NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, const NetworkParameters &training,
                                                       const std::vector<Coordinate> &coordinates,
                                                       const std::vector<float> &features,
-                                                      const std::vector<int32_t> &labels, bool withGradients = true,
-                                                      double eps = 1e-5);
+                                                      const std::vector<int32_t> &labels,
+                                                      const NetworkTrainingReferenceOptions &options = {});
 
 } // namespace sparsekgen

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/Reference.h"
 #include "sparsekgen/TrainingParameters.h"
@@ -13,8 +14,9 @@ namespace sparsekgen {
 NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, const NetworkParameters &training,
                                                       const std::vector<Coordinate> &coordinates,
                                                       const std::vector<float> &features,
-                                                      const std::vector<int32_t> &labels, bool withGradients,
-                                                      double eps) {
+                                                      const std::vector<int32_t> &labels,
+                                                      const NetworkTrainingReferenceOptions &options) {
+  const double eps = options.eps;
   checkTrainingParameters(network, training);
   if (network.outputs.size() != 1)
     throw RuntimeError(fmt::format("network {}: training needs one output (the logits), not {}", network.name,
@@ -25,6 +27,20 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
   const auto maps = buildMapsCpu(network.maps, coordinates);
   auto channelsOf = [&](const std::string &tensor) { return network.tensors.at(tensor).channels; };
   auto parameter = [&](const std::string &name) -> const std::vector<float> & { return training.at(name); };
+  // Stored tensors rounded as the GPU trainer stores them; gradients in their scaled range.
+  auto stored = [&](std::vector<double> &values, double scale) {
+    if (options.storage)
+      for (auto &v : values)
+        v = roundToElement(static_cast<float>(v * scale), options.storage) / scale;
+  };
+  std::map<std::string, std::vector<float>> operandWeights; // convolution weights as the kernels read them
+  for (const auto &node : network.nodes)
+    if (node.op == "conv") {
+      auto &w = operandWeights[node.name] = parameter(node.name + ".weight");
+      if (options.storage)
+        for (auto &v : w)
+          v = roundToElement(v, options.storage);
+    }
 
   std::map<std::string, std::vector<double>> tensors;
   tensors[Network::kInput].assign(features.begin(), features.end());
@@ -33,7 +49,7 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
     const auto &x = tensors.at(node.inputs[0]);
     std::vector<double> y;
     if (node.op == "conv") {
-      y = referenceConvForward(x, parameter(node.name + ".weight"), maps.at(node.map), channelsOf(node.inputs[0]),
+      y = referenceConvForward(x, operandWeights.at(node.name), maps.at(node.map), channelsOf(node.inputs[0]),
                                channels);
       if (node.bias)
         for (size_t i = 0; i < y.size(); ++i)
@@ -63,6 +79,7 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
         offset += width;
       }
     }
+    stored(y, 1.0);
     tensors[node.name] = std::move(y);
   }
 
@@ -75,18 +92,26 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
                                    result.logits.size() / classes));
   auto loss = referenceCrossEntropy(result.logits, labels, classes);
   result.loss = loss.loss;
-  if (!withGradients)
+  if (!options.withGradients)
     return result;
 
   // Gradients by tensor, summed over the tensor's readers.
   std::map<std::string, std::vector<double>> grads;
+  const double scale = options.lossScale;
   auto deliver = [&](const std::string &tensor, std::vector<double> grad) {
     auto [it, inserted] = grads.try_emplace(tensor, std::move(grad));
-    if (!inserted)
+    if (!inserted) {
       for (size_t i = 0; i < grad.size(); ++i)
         it->second[i] += grad[i];
+      stored(it->second, scale);
+    }
   };
-  deliver(output, std::move(loss.logitsGrad));
+  // A gradient the trainer computes into a new tensor (loss, input gradients, batch norm).
+  auto deliverComputed = [&](const std::string &tensor, std::vector<double> grad) {
+    stored(grad, scale);
+    deliver(tensor, std::move(grad));
+  };
+  deliverComputed(output, std::move(loss.logitsGrad));
   for (auto node = network.nodes.rbegin(); node != network.nodes.rend(); ++node) {
     auto found = grads.find(node->name);
     if (found == grads.end())
@@ -98,7 +123,7 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
     if (node->op == "conv") {
       const KernelMap &map = maps.at(node->map);
       const int inChannels = channelsOf(in);
-      const auto &weight = parameter(node->name + ".weight");
+      const auto &weight = operandWeights.at(node->name);
       result.gradients[node->name + ".weight"] = referenceConvWeightGrad(tensors.at(in), dy, map, inChannels, channels);
       if (node->bias) {
         std::vector<double> bias(channels, 0.0);
@@ -107,14 +132,14 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
         result.gradients[node->name + ".bias"] = std::move(bias);
       }
       if (in != Network::kInput)
-        deliver(in, referenceConvInputGrad(dy, weight, map, inChannels, channels));
+        deliverComputed(in, referenceConvInputGrad(dy, weight, map, inChannels, channels));
     } else if (node->op == "batch_norm") {
       const auto &x = tensors.at(in);
       auto bn = referenceBatchNormBackward(x, dy, static_cast<long long>(x.size() / channels), channels,
                                            parameter(node->name + ".weight"), eps);
       result.gradients[node->name + ".weight"] = std::move(bn.gammaGrad);
       result.gradients[node->name + ".bias"] = std::move(bn.betaGrad);
-      deliver(in, std::move(bn.inputGrad));
+      deliverComputed(in, std::move(bn.inputGrad));
     } else if (node->op == "relu") {
       const auto &y = tensors.at(node->name);
       for (size_t i = 0; i < dy.size(); ++i)

@@ -52,6 +52,8 @@ enum class Stage { Maps, MapExtras, Forward, InputGrad, WeightGrad, Elementwise,
 struct ConvKernels {
   const skg_kernel_record *forward = nullptr, *inputGrad = nullptr, *weightGrad = nullptr;
   int forwardSplits = 1, inputGradSplits = 1, weightGradSplits = 0;
+  int forwardDispatch = -1, inputGradDispatch = -1, weightGradDispatch = -1; // indices into dispatches()
+  bool biasUnfused = false; // no forward kernel fuses the bias: it is added element-wise after the convolution
 };
 
 } // namespace
@@ -176,12 +178,12 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
   State &s = *state_;
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(training step)");
   EventTimeline timeline(stepOptions.profile);
-  std::vector<std::tuple<Stage, int, int>> intervals;
-  auto timed = [&](Stage stage, auto &&work) {
+  std::vector<std::tuple<Stage, int, int, int>> intervals; // stage, events, dispatch index (or -1)
+  auto timed = [&](Stage stage, auto &&work, int dispatch = -1) {
     const int first = timeline.mark();
     work();
     if (timeline.enabled())
-      intervals.emplace_back(stage, first, timeline.mark());
+      intervals.emplace_back(stage, first, timeline.mark(), dispatch);
   };
   const int start = timeline.mark();
   const uint32_t dtype = s.dtype;
@@ -210,18 +212,29 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
                  node.bias ? std::vector<std::string>{"bias"} : std::vector<std::string>{}, map.outputCount(),
                  s.maps.pairs.at(node.map));
     ConvKernels &k = s.kernels[node.name];
-    auto choose = [&](const std::string &operation, const skg_kernel_record *&kernel, int &splits) {
-      Dispatch d = chooseKernel(table_, operationKey(forwardKey, operation), s.descriptions);
+    auto choose = [&](const LayerKey &key, const skg_kernel_record *&kernel, int &splits, int &index) {
+      Dispatch d = chooseKernel(table_, key, s.descriptions);
       kernel = &context_.findKernel(d.choice.kernel);
       const DataflowInfo &info = dataflowInfo(kernel->dataflow);
       // Weight gradients keep 0 (the runtime's choice of K chunks).
       splits = info.rows == RowSource::PairsAlongK ? d.choice.splits : info.splitsFor(d.choice.splits, map.volume);
-      dispatches_.push_back({node.name, operation, d.choice.kernel, d.reason, d.source, splits});
+      index = static_cast<int>(dispatches_.size());
+      dispatches_.push_back({node.name, key.operation, d.choice.kernel, d.reason, d.source, splits});
     };
-    choose("forward", k.forward, k.forwardSplits);
+    try {
+      choose(forwardKey, k.forward, k.forwardSplits, k.forwardDispatch);
+    } catch (const RuntimeError &) {
+      if (!node.bias)
+        throw;
+      // No kernel of these channels fuses a bias: convolve, then add the bias element-wise.
+      LayerKey unfused = forwardKey;
+      unfused.epilogue.clear();
+      choose(unfused, k.forward, k.forwardSplits, k.forwardDispatch);
+      k.biasUnfused = true;
+    }
     if (node.inputs[0] != Network::kInput)
-      choose("input_grad", k.inputGrad, k.inputGradSplits);
-    choose("weight_grad", k.weightGrad, k.weightGradSplits);
+      choose(operationKey(forwardKey, "input_grad"), k.inputGrad, k.inputGradSplits, k.inputGradDispatch);
+    choose(operationKey(forwardKey, "weight_grad"), k.weightGrad, k.weightGradSplits, k.weightGradDispatch);
   }
   auto transposedOf = [&](const std::string &mapName) -> const DeviceKernelMap & {
     const WorkloadMap &spec = network_.findMap(mapName);
@@ -296,12 +309,22 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
         args.inChannels = network_.tensors.at(node.inputs[0]).channels;
         args.outChannels = node.outChannels;
         args.kernelVolume = map.volume;
-        args.bias = node.bias ? s.masterOf(node.name + ".bias") : 0;
+        args.bias = node.bias && !k.biasUnfused ? s.masterOf(node.name + ".bias") : 0;
         args.splits = k.forwardSplits;
         if (auto *extras = extrasFor(node.map, false, k.forward, k.forwardSplits))
           bindMapExtras(args, *extras);
         convForward(context_, *k.forward, args);
-      });
+        if (k.biasUnfused) {
+          ElementwiseArguments bias;
+          bias.x = bias.out = out.data();
+          bias.rows = rows;
+          bias.channels = shape.channels;
+          bias.dtype = dtype;
+          bias.ops = {SKG_EPILOGUE_BIAS};
+          bias.bias = s.masterOf(node.name + ".bias");
+          elementwiseForward(bias, nullptr);
+        }
+      }, s.kernels.at(node.name).forwardDispatch);
     } else if (node.op == "batch_norm") {
       timed(Stage::Elementwise, [&] {
         auto &[mean, invStd] = s.batchStatistics[node.name];
@@ -420,7 +443,7 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
         convBackward(context_, nullptr, k.weightGrad, args);
         if (node->bias)
           biasGradient(dy.data(), dy.rows, dy.channels, dtype, s.gradOf(node->name + ".bias"), nullptr);
-      });
+      }, k.weightGradDispatch);
       if (k.inputGrad) {
         Tensor dx = newTensor(map.inputCount(), args.inChannels, dtype);
         timed(Stage::InputGrad, [&] {
@@ -438,7 +461,7 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
             }
           }
           convBackward(context_, k.inputGrad, nullptr, args);
-        });
+        }, k.inputGradDispatch);
         timed(Stage::Elementwise, [&] { deliver(in, std::move(dx)); });
       }
     } else if (node->op == "batch_norm") {
@@ -562,8 +585,10 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
   if (stepOptions.profile) {
     context_.synchronize("the training step");
     stages_ = {};
-    for (const auto &[stage, first, second] : intervals) {
+    for (const auto &[stage, first, second, dispatch] : intervals) {
       const double ms = timeline.between(first, second);
+      if (dispatch >= 0)
+        dispatches_[dispatch].milliseconds = ms;
       switch (stage) {
       case Stage::Maps: stages_.maps += ms; break;
       case Stage::MapExtras: stages_.mapExtras += ms; break;

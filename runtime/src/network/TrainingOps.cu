@@ -17,57 +17,94 @@ namespace {
 using gpu::load;
 using gpu::store;
 
-// Column reductions run in two fixed-order passes: each block sums kChunkRows rows of every
-// channel into an f32 partial, then one thread per channel adds the chunks' partials in chunk order
-// in double. No atomics, so the same input gives the same bits.
-constexpr int kChunkRows = 512;
+// Column reductions run in two fixed-order passes, with no atomics, so the same input gives the
+// same bits. Pass 1: each block sums one chunk of rows for a group of channels, its threads laid
+// out as `lanes` rows by the group's channels (consecutive threads read consecutive channels of a
+// row), lanes added in lane order; one f32 partial per (chunk, channel). Pass 2: one block per
+// channel adds that channel's chunk partials in double, in a fixed tree.
+constexpr int kRowsPerLane = 16;
 
-long long chunksOf(long long rows) { return std::max<long long>(1, (rows + kChunkRows - 1) / kChunkRows); }
+struct ColumnLayout {
+  int channelsPerBlock, lanes, chunkRows;
+  long long chunks;
+  unsigned channelGroups;
+};
+
+ColumnLayout columnLayout(long long rows, int channels) {
+  ColumnLayout l;
+  l.channelsPerBlock = std::min(channels, gpu::kThreads);
+  l.lanes = gpu::kThreads / l.channelsPerBlock;
+  l.chunkRows = l.lanes * kRowsPerLane;
+  l.chunks = std::max<long long>(1, (rows + l.chunkRows - 1) / l.chunkRows);
+  l.channelGroups = static_cast<unsigned>((channels + l.channelsPerBlock - 1) / l.channelsPerBlock);
+  return l;
+}
 
 unsigned gridFor(long long work) { return std::min(gpu::blocksFor(work), 132u * 16u); }
 
+template <int W> struct Terms { float v[W]; };
+
 // partials[chunk][c][w] = sum over the chunk's rows of term(row, c)[w], for W terms at once.
 template <int W, typename Term>
-__global__ void columnPartialsKernel(long long rows, int channels, Term term, float *partials) {
-  const long long first = static_cast<long long>(blockIdx.x) * kChunkRows;
-  const long long last = min(first + kChunkRows, rows);
-  for (int c = threadIdx.x; c < channels; c += blockDim.x) {
-    float sums[W] = {};
-    for (long long r = first; r < last; ++r) {
+__global__ void columnPartialsKernel(long long rows, int channels, ColumnLayout layout, Term term, float *partials) {
+  __shared__ float laneSums[gpu::kThreads * W];
+  const int lane = threadIdx.x / layout.channelsPerBlock, local = threadIdx.x % layout.channelsPerBlock;
+  const int c = blockIdx.y * layout.channelsPerBlock + local;
+  const bool active = lane < layout.lanes && c < channels;
+  const long long first = static_cast<long long>(blockIdx.x) * layout.chunkRows;
+  const long long last = min(first + layout.chunkRows, rows);
+  float sums[W] = {};
+  if (active)
+    for (long long r = first + lane; r < last; r += layout.lanes) {
       auto values = term(r, c);
       for (int w = 0; w < W; ++w)
         sums[w] += values.v[w];
     }
-    for (int w = 0; w < W; ++w)
-      partials[(blockIdx.x * static_cast<long long>(channels) + c) * W + w] = sums[w];
+  for (int w = 0; w < W; ++w)
+    laneSums[threadIdx.x * W + w] = sums[w];
+  __syncthreads();
+  if (lane != 0 || !active)
+    return;
+  for (int w = 0; w < W; ++w) {
+    float total = 0.0f;
+    for (int k = 0; k < layout.lanes; ++k)
+      total += laneSums[(k * layout.channelsPerBlock + local) * W + w];
+    partials[(blockIdx.x * static_cast<long long>(channels) + c) * W + w] = total;
   }
 }
 
-template <int W> struct Terms { float v[W]; };
-
-// finish(c, totals) with totals[w] = the double sum over chunks of partials[chunk][c][w].
+// finish(c, totals) with totals[w] = the double sum over chunks of partials[chunk][c][w]; block c.
 template <int W, typename Finish>
 __global__ void columnTotalsKernel(const float *partials, long long chunks, int channels, Finish finish) {
-  int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= channels)
-    return;
-  double totals[W] = {};
-  for (long long k = 0; k < chunks; ++k)
+  __shared__ double sums[gpu::kThreads * W];
+  const int c = blockIdx.x;
+  double mine[W] = {};
+  for (long long k = threadIdx.x; k < chunks; k += blockDim.x)
     for (int w = 0; w < W; ++w)
-      totals[w] += partials[(k * channels + c) * W + w];
-  finish(c, totals);
+      mine[w] += partials[(k * channels + c) * W + w];
+  for (int w = 0; w < W; ++w)
+    sums[threadIdx.x * W + w] = mine[w];
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half)
+      for (int w = 0; w < W; ++w)
+        sums[threadIdx.x * W + w] += sums[(threadIdx.x + half) * W + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0)
+    finish(c, sums);
 }
 
 template <int W, typename Term, typename Finish>
 void columnReduce(long long rows, int channels, Term term, Finish finish, CUstream stream, const char *what) {
-  const long long chunks = chunksOf(rows);
-  DeviceBuffer partials(static_cast<size_t>(chunks) * channels * W * sizeof(float), stream);
+  const ColumnLayout layout = columnLayout(rows, channels);
+  DeviceBuffer partials(static_cast<size_t>(layout.chunks) * channels * W * sizeof(float), stream);
   auto s = gpu::runtimeStream(stream);
-  columnPartialsKernel<W><<<static_cast<unsigned>(chunks), gpu::kThreads, 0, s>>>(
-      rows, channels, term, reinterpret_cast<float *>(partials.get()));
+  columnPartialsKernel<W><<<dim3(static_cast<unsigned>(layout.chunks), layout.channelGroups), gpu::kThreads, 0, s>>>(
+      rows, channels, layout, term, reinterpret_cast<float *>(partials.get()));
   gpu::checkLaunch(what);
-  columnTotalsKernel<W><<<(channels + gpu::kThreads - 1) / gpu::kThreads, gpu::kThreads, 0, s>>>(
-      reinterpret_cast<const float *>(partials.get()), chunks, channels, finish);
+  columnTotalsKernel<W><<<static_cast<unsigned>(channels), gpu::kThreads, 0, s>>>(
+      reinterpret_cast<const float *>(partials.get()), layout.chunks, channels, finish);
   gpu::checkLaunch(what);
 }
 

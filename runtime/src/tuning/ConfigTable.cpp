@@ -228,7 +228,8 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
                                    describeKey(key)));
   Dispatch d;
   d.source = Dispatch::Source::Heuristic;
-  d.choice = {best->name, 1};
+  // Weight gradients take the runtime's K-chunk count for the layer (0); other dataflows one split.
+  d.choice = {best->name, key.operation == "weight_grad" ? 0 : 1};
   d.reason = fmt::format("heuristic (no table entry of this shape): {} for {} outputs 2^{} with {} of {} offsets used; "
                          "tile {}x{} nearest to {}x{}",
                          best->dataflow, sortedPays ? "large maps," : "this map,", key.outputsLog2, key.neighbours,
