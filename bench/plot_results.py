@@ -141,6 +141,66 @@ def plot_tuned(names, out):
     finish(fig, ax, "forward ms (sum of layer medians)", f"tuned table vs heuristic default (KITTI: scans not tuned on; CenterPoint: its tuning input), {data['gpu']['name']}, {data['date']}", out)
 
 
+def plot_learning(ours_name, peer_name, out):
+    """Training loss per step of the same model from the same initial parameters on the same scans."""
+    ours, peer = load(ours_name), load(peer_name)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for data, label, color in ((ours, "sparsekgen", "#1f77b4"), (peer, peer["peer"], "#d62728")):
+        losses = data["losses"]
+        ax.plot(range(1, len(losses) + 1), losses, lw=0.8, alpha=0.35, color=color)
+        window = 20  # the trend: a trailing mean over 20 steps (5 passes over the 4 scans)
+        trend = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
+                 for i in range(len(losses))]
+        ax.plot(range(1, len(losses) + 1), trend, lw=2, color=color, label=f"{label} (line: mean of last {window})")
+    ax.set_xlabel("training step (batch 1, cycling over 4 KITTI scans)")
+    finish(fig, ax, "cross-entropy loss, lower is better",
+           f"{ours['network']}, fp16, SGD, same initial parameters and data; {ours['gpu']['name']}, {ours['date']}", out)
+
+
+def plot_training_step(ours_name, peer_names, out):
+    """One mixed-precision training step per network and batch: ours broken into stages against each
+    peer's step and its profiler kernel sum."""
+    ours = load(ours_name)
+    bars = []
+    for net in ours["networks"]:
+        for run in net["runs"]:
+            bars.append((net["network"], run["batch"], run))
+    peers = [load(name) for name in peer_names]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    xs = list(range(len(bars)))
+    width = 0.8 / (1 + len(peers))
+    stages = [("maps_ms", "maps"), ("map_extras_ms", "map extras"), ("forward_ms", "forward"),
+              ("input_grad_ms", "input grad"), ("weight_grad_ms", "weight grad"),
+              ("elementwise_ms", "element-wise"), ("optimizer_ms", "optimizer")]
+    colors = ["#08306b", "#2171b5", "#4292c6", "#6baed6", "#9ecae1", "#c6dbef", "#deebf7"]
+    bottoms = [0.0] * len(bars)
+    for (key, label), color in zip(stages, colors):
+        values = [b[2]["profiled_step"][key] for b in bars]
+        ax.bar([x - 0.4 + width / 2 for x in xs], values, width, bottom=bottoms, color=color,
+               label=f"sparsekgen {label}")
+        bottoms = [b + v for b, v in zip(bottoms, values)]
+    for x, b in zip(xs, bars):
+        ax.plot([x - 0.4, x - 0.4 + width], [b[2]["step_ms"]] * 2, color="black", lw=1)
+    peer_colors = ["#d62728", "#ff7f0e"]
+    for p, (data, color) in enumerate(zip(peers, peer_colors)):
+        steps, kernels = [], []
+        for name, batch, _ in bars:
+            runs = [r for r in data["runs"] if r.get("network") == name and r.get("batch") == batch and "step_ms" in r]
+            best = min(runs, key=lambda r: r["step_ms"]) if runs else None
+            steps.append(best["step_ms"] if best else 0)
+            kernels.append(best["kernel_ms"] if best else 0)
+        offset = -0.4 + width * (p + 1.5)
+        ax.bar([x + offset for x in xs], steps, width, color=color, alpha=0.5, label=f"{data['peer']} step")
+        ax.bar([x + offset for x in xs], kernels, width * 0.5, color=color, label=f"{data['peer']} kernel sum")
+        for x, step, b in zip(xs, steps, bars):
+            if step:
+                ax.text(x + offset, step, f"{step / b[2]['step_ms']:.1f}x", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(xs, [f"{n}\nbatch {b}" for n, b, _ in bars], fontsize=7)
+    finish(fig, ax, "ms per training step, lower is better (black line: our step)",
+           f"mixed-precision training step, maps rebuilt (label: peer step / ours); {ours['gpu']['name']}, "
+           f"{ours['date']}", out)
+
+
 if __name__ == "__main__":
     IMAGES.mkdir(parents=True, exist_ok=True)
     plot_kernel_maps("2026-11-21-h200-minkunet42-kernel-maps.json",

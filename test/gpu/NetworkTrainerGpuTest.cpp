@@ -118,15 +118,27 @@ TEST_P(TrainerGradients, MatchTheFloat64TrainingStepOfTheDescription) {
   auto errors = gradientErrors(gradients, stored);
   auto exactErrors = gradientErrors(gradients, exact);
   const double median = errors[errors.size() / 2].first;
-  std::printf("%s %s: %zu voxels, loss %.5f (reference %.5f), %zu gradients; against the reference storing %s: "
+  std::printf("%s %s: %zu voxels, loss %.5f (reference %.5f), logits relative error %.2e, %zu gradients; against the reference storing %s: "
               "median relative error %.2e, worst %.2e (%s); against float64 throughout: median %.2e, worst %.2e "
               "(%s); GPU step %.1f s, CPU references %.1f s\n",
-              param.network, param.dtype, problem.coordinates.size(), result.loss, exact.loss, errors.size(),
+              param.network, param.dtype, problem.coordinates.size(), result.loss, exact.loss,
+              relativeError(trainer.logits(), stored.logits), errors.size(),
               param.dtype, median, errors.back().first, errors.back().second.c_str(),
               exactErrors[exactErrors.size() / 2].first, exactErrors.back().first, exactErrors.back().second.c_str(),
               gpuSeconds, cpuSeconds);
+  EXPECT_LE(relativeError(trainer.logits(), stored.logits), 10 * param.median) << "forward logits";
   EXPECT_LE(errors.back().first, param.worst) << errors.back().second;
   EXPECT_LE(median, param.median);
+  if (median > param.median) { // where along the network the gradients part from the reference
+    std::map<std::string, double> byName;
+    for (const auto &[error, name] : errors)
+      byName[name] = error;
+    for (const auto &shape : trainingParameterShapes(problem.network))
+      if (shape.learned)
+        std::printf("  %-40s %.2e\n", shape.name.c_str(), byName.at(shape.name));
+    for (const auto &d : trainer.dispatches())
+      std::printf("  %s %s: %s\n", d.layer.c_str(), d.operation.c_str(), d.kernel.c_str());
+  }
   // Every operation of every convolution dispatched to a kernel of that operation.
   for (const auto &d : trainer.dispatches())
     EXPECT_EQ(operationSpellings()[gpu.findKernel(d.kernel).operation], d.operation) << d.layer << " " << d.kernel;

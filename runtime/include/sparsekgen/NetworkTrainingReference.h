@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,13 +22,13 @@ struct NetworkTrainingReference {
 struct NetworkTrainingReferenceOptions {
   bool withGradients = true; // false: only the loss and logits (for finite differences)
   double eps = 1e-5;         // batch norm
-  // 0: every tensor kept in float64. A dtype (skg_dtype): every tensor the GPU trainer stores is
+  // None: every tensor kept in float64. A dtype (skg_dtype): every tensor the GPU trainer stores is
   // rounded to it where the trainer stores it (node outputs, and the input gradients scaled by
   // `lossScale`, as a mixed-precision step stores them), and convolutions read their weights in
   // it; weight, bias and batch-norm gradients stay unrounded, as the trainer keeps them in f32.
   // The arithmetic stays float64, so this measures the trainer's kernels and order of operations
   // apart from the rounding of what it stores.
-  uint32_t storage = 0;
+  std::optional<uint32_t> storage;
   float lossScale = 1;
 };
 

@@ -31,7 +31,7 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
   auto stored = [&](std::vector<double> &values, double scale) {
     if (options.storage)
       for (auto &v : values)
-        v = roundToElement(static_cast<float>(v * scale), options.storage) / scale;
+        v = roundToElement(static_cast<float>(v * scale), *options.storage) / scale;
   };
   std::map<std::string, std::vector<float>> operandWeights; // convolution weights as the kernels read them
   for (const auto &node : network.nodes)
@@ -39,7 +39,7 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
       auto &w = operandWeights[node.name] = parameter(node.name + ".weight");
       if (options.storage)
         for (auto &v : w)
-          v = roundToElement(v, options.storage);
+          v = roundToElement(v, *options.storage);
     }
 
   std::map<std::string, std::vector<double>> tensors;

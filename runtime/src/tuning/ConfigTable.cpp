@@ -213,9 +213,10 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
     int role = heuristicRole(k.dataflow);
     if (!kernelFits(k, key) || role < 0)
       continue;
-    // Lower is better: dataflow, alignment (wider first), tile, stages, in that order of weight;
-    // for f32 the exact ffma kernels, since tf32 is never chosen without a tuned entry asking.
-    long score = role * 1000000 + (8 - k.alignment) * 100000 + (k.math == "tf32" ? 50000 : 0) +
+    // Lower is better: for f32 the exact ffma kernels before any tf32 one (tf32 rounds operands to
+    // 10 mantissa bits: only a tuned entry asks for it, or a layer no ffma kernel fits); then the
+    // dataflow, alignment (wider first), tile and stages, in that order of weight.
+    long score = (k.math == "tf32" ? 10000000 : 0) + role * 1000000 + (8 - k.alignment) * 100000 +
                  (std::abs(k.tileN - tileN) + std::abs(k.tileM - tileM)) * 100 + std::abs(k.stages - 3);
     if (!best || score < bestScore) {
       best = &k;
