@@ -63,7 +63,7 @@ inline std::vector<std::pair<int, int>> channelPairsFor(uint32_t alignment) {
   case 4:
     return {{12, 20}};
   default:
-    return {{32, 32}, {16, 48}};
+    return {{32, 32}, {16, 48}, {48, 48}};
   }
 }
 
