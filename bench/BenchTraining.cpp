@@ -4,8 +4,8 @@
 //   sparsekgen-bench-train --network N.json [--network M.json ...] [--table T.json] [--out R.json]
 //                          [--dump DIR] INPUT...
 //     times one step per network and batch size (1, 2: consecutive inputs, the second with batch
-//     index 1, an input repeated when there are too few): CUDA events around each step, median after warm-up; a profiled step's breakdown
-//     (maps, map extras, forward, input and weight gradients, element-wise, optimizer); peak
+//     index 1, an input repeated when there are too few): CUDA events around each step, median after warm-up; a
+//     profiled step's breakdown (maps, map extras, forward, input and weight gradients, element-wise, optimizer); peak
 //     device memory. Labels per output row from the row's height.
 //   sparsekgen-bench-train --learn STEPS --network seg.json [--lr LR] [--out R.json] [--dump DIR] scan.bin:COLUMNS...
 //     trains from TorchSparse-style initial parameters for STEPS steps (batch 1, cycling through the
@@ -62,8 +62,8 @@ Sample loadSample(const std::string &spec, float voxelSize, int channels) {
   Sample sample;
   if (auto colon = spec.rfind(':'); colon != std::string::npos) {
     const std::string path = spec.substr(0, colon);
-    Voxels voxels = voxelizeCpu(loadPointFile(path, std::stoi(spec.substr(colon + 1))), voxelSize,
-                                VoxelReduction::MeanFeatures);
+    Voxels voxels =
+        voxelizeCpu(loadPointFile(path, std::stoi(spec.substr(colon + 1))), voxelSize, VoxelReduction::MeanFeatures);
     sample.label = reports::baseName(path);
     sample.coordinates = std::move(voxels.coordinates);
     sample.features = std::move(voxels.meanFeatures);
@@ -182,8 +182,8 @@ nlohmann::json learn(Context &context, const ConfigTable *table, const Options &
   for (const auto &s : samples)
     report["inputs"].push_back({{"input", s.label}, {"voxels", s.coordinates.size()}});
   report["steps"] = o.learnSteps;
-  report["optimizer"] = fmt::format("SGD lr {} momentum {} weight decay {}", options.learningRate, options.momentum,
-                                    options.weightDecay);
+  report["optimizer"] =
+      fmt::format("SGD lr {} momentum {} weight decay {}", options.learningRate, options.momentum, options.weightDecay);
   report["target"] = "8 classes per voxel: 4 bins of mean height (z < -1.5, -0.5, 0.5 m) x mean intensity > 0.3";
   report["skipped_steps"] = skipped;
   report["losses"] = losses;
@@ -212,13 +212,16 @@ nlohmann::json timeNetwork(Context &context, const ConfigTable *table, const std
     const double peakMiB = context.peakPoolBytes() / 1048576.0;
     fmt::print("{} batch {} ({} voxels): step {:.2f} ms (maps {:.2f}, extras {:.2f}, forward {:.2f}, dgrad {:.2f}, "
                "wgrad {:.2f}, element-wise {:.2f}, optimizer {:.2f}), peak {:.0f} MiB\n",
-               network.name, batchSize, sample.coordinates.size(), stepMs, t.maps, t.mapExtras, t.forward,
-               t.inputGrad, t.weightGrad, t.elementwise, t.optimizer, peakMiB);
+               network.name, batchSize, sample.coordinates.size(), stepMs, t.maps, t.mapExtras, t.forward, t.inputGrad,
+               t.weightGrad, t.elementwise, t.optimizer, peakMiB);
     nlohmann::json operations = nlohmann::json::array();
     std::vector<TrainingDispatch> slowest = trainer.dispatches();
     for (const auto &d : slowest)
-      operations.push_back({{"layer", d.layer}, {"operation", d.operation}, {"kernel", d.kernel},
-                            {"splits", d.splits}, {"ms", d.milliseconds}});
+      operations.push_back({{"layer", d.layer},
+                            {"operation", d.operation},
+                            {"kernel", d.kernel},
+                            {"splits", d.splits},
+                            {"ms", d.milliseconds}});
     std::sort(slowest.begin(), slowest.end(),
               [](const auto &a, const auto &b) { return a.milliseconds > b.milliseconds; });
     for (size_t i = 0; i < std::min<size_t>(5, slowest.size()); ++i)
@@ -255,12 +258,15 @@ int main(int argc, char **argv) {
   app.add_flag("--allow-mismatch", o.allowMismatch, "accept a table tuned on another GPU or bundle");
   app.add_option("--out", o.out, "JSON results");
   app.add_option("--dump", o.dumpDir, "--learn: write inputs, labels and initial parameters for bench/peers/");
-  app.add_option("--learn", o.learnSteps, "train for this many steps and record the losses")->check(CLI::PositiveNumber);
+  app.add_option("--learn", o.learnSteps, "train for this many steps and record the losses")
+      ->check(CLI::PositiveNumber);
   app.add_option("--lr", o.learningRate, "--learn: SGD learning rate")->capture_default_str();
   app.add_option("--batches", o.batches, "batch sizes to time")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--voxel-size", o.voxelSize, "voxel size for scans, metres")->capture_default_str();
   app.add_option("--warmup", o.warmup, "untimed steps first")->capture_default_str();
-  app.add_option("--iterations", o.iterations, "timed steps per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--iterations", o.iterations, "timed steps per batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("inputs", o.inputs, "scan.bin:COLUMNS or coords.i32 (batch, z, y, x)")->required();
   try {
     app.parse(argc, argv);

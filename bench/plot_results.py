@@ -1,6 +1,6 @@
 """Plots of the benchmark results in bench/results/ for docs/: the kernel-map comparison with
-TorchSparse, the forward-convolution timings, the backward against spconv, and tuned tables
-against the default. Run from the repository root:
+TorchSparse, the forward-convolution timings, the backward against spconv, training loss curves
+and training steps against TorchSparse, and tuned tables against the default. Run from the repository root:
 
     python3 bench/plot_results.py
 """
@@ -195,7 +195,7 @@ def plot_training_step(ours_name, peer_names, out):
         for x, step, b in zip(xs, steps, bars):
             if step:
                 ax.text(x + offset, step, f"{step / b[2]['step_ms']:.1f}x", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(xs, [f"{n}\nbatch {b}" for n, b, _ in bars], fontsize=7)
+    ax.set_xticks(xs, [f"{n.replace('_nuscenes_backbone', '')}\nbatch {b}" for n, b, _ in bars], fontsize=8)
     finish(fig, ax, "ms per training step, lower is better (black line: our step)",
            f"mixed-precision training step, maps rebuilt (label: peer step / ours); {ours['gpu']['name']}, "
            f"{ours['date']}", out)
@@ -208,6 +208,10 @@ if __name__ == "__main__":
     plot_conv_forward("2026-11-21-h200-conv-forward-real-scans.json", "conv-forward-h200.png")
     plot_dataflows("2026-11-21-h200-conv-forward-dataflows.json", "conv-dataflows-h200.png")
     plot_conv_backward("2026-12-02-h200-conv-backward-spconv-2.3.8.json", "conv-backward-h200.png")
+    plot_learning("2026-12-02-h200-training-learning-sparsekgen.json",
+                  "2026-12-02-h200-training-learning-torchsparse-2.1.json", "training-loss-h200.png")
+    plot_training_step("2026-12-02-h200-training-step-sparsekgen.json",
+                       ["2026-12-02-h200-training-step-torchsparse-2.1.json"], "training-step-h200.png")
     plot_tuned([f"2026-11-21-h200-tuned-vs-default-{w}.json" for w in
                 ("minkunet42_1.0x", "minkunet42_0.5x", "sparse_resnet21d", "centerpoint_nuscenes_backbone")],
                "tuned-vs-default-h200.png")

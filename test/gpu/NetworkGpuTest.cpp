@@ -82,13 +82,7 @@ INSTANTIATE_TEST_SUITE_P(BundledNetworks, EveryNetwork,
                                            NetworkCase{"sparse_resnet21d", "sparse_resnet21d.sm_90.json"},
                                            NetworkCase{"centerpoint_nuscenes_backbone",
                                                        "centerpoint_nuscenes_backbone.sm_90.json"}),
-                         [](const auto &info) {
-                           std::string name = info.param.network;
-                           for (auto &c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c)))
-                               c = '_';
-                           return name;
-                         });
+                         [](const auto &info) { return testclouds::testName(info.param.network); });
 
 TEST(NetworkExecutorErrors, MissingParametersAreNamed) {
   Context &gpu = context();

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "TestClouds.h"
+#include "TestContext.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
@@ -17,8 +19,6 @@
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Reference.h"
 #include "sparsekgen/TrainingParameters.h"
-#include "TestClouds.h"
-#include "TestContext.h"
 
 namespace sparsekgen {
 namespace {
@@ -109,8 +109,8 @@ TEST_P(TrainerGradients, MatchTheFloat64TrainingStepOfTheDescription) {
 
   start = std::chrono::steady_clock::now();
   const uint32_t type = dtypeFromName(param.dtype);
-  auto exact = referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates,
-                                            problem.features, problem.labels);
+  auto exact = referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates, problem.features,
+                                            problem.labels);
   auto stored = type == SKG_F32 ? exact
                                 : referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates,
                                                                problem.features, problem.labels,
@@ -121,14 +121,14 @@ TEST_P(TrainerGradients, MatchTheFloat64TrainingStepOfTheDescription) {
   auto errors = gradientErrors(gradients, stored);
   auto exactErrors = gradientErrors(gradients, exact);
   const double median = errors[errors.size() / 2].first;
-  std::printf("%s %s: %zu voxels, loss %.5f (reference %.5f), logits relative error %.2e, %zu gradients; against the reference storing %s: "
+  std::printf("%s %s: %zu voxels, loss %.5f (reference %.5f), logits relative error %.2e, %zu gradients; against the "
+              "reference storing %s: "
               "median relative error %.2e, worst %.2e (%s); against float64 throughout: median %.2e, worst %.2e "
               "(%s); GPU step %.1f s, CPU references %.1f s\n",
               param.network, param.dtype, problem.coordinates.size(), result.loss, exact.loss,
-              relativeError(trainer.logits(), stored.logits), errors.size(),
-              param.dtype, median, errors.back().first, errors.back().second.c_str(),
-              exactErrors[exactErrors.size() / 2].first, exactErrors.back().first, exactErrors.back().second.c_str(),
-              gpuSeconds, cpuSeconds);
+              relativeError(trainer.logits(), stored.logits), errors.size(), param.dtype, median, errors.back().first,
+              errors.back().second.c_str(), exactErrors[exactErrors.size() / 2].first, exactErrors.back().first,
+              exactErrors.back().second.c_str(), gpuSeconds, cpuSeconds);
   EXPECT_LE(relativeError(trainer.logits(), stored.logits), type == SKG_F32 ? 1e-5 : 1e-2) << "forward logits";
   EXPECT_LE(errors.back().first, param.worst) << errors.back().second;
   EXPECT_LE(median, param.median);
@@ -154,11 +154,7 @@ INSTANTIATE_TEST_SUITE_P(BundledNetworks, TrainerGradients,
                                            GradientCase{"sparse_resnet21d", "f16", 0.35, 0.15},
                                            GradientCase{"centerpoint_nuscenes_backbone", "f16", 0.35, 0.15}),
                          [](const auto &info) {
-                           std::string name = std::string(info.param.network) + "_" + info.param.dtype;
-                           for (auto &c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c)))
-                               c = '_';
-                           return name;
+                           return testclouds::testName(std::string(info.param.network) + "_" + info.param.dtype);
                          });
 
 TEST(Trainer, TwoStepsGiveBitIdenticalGradients) {

@@ -1,6 +1,7 @@
 // Inputs shared by the GPU tests: random clouds with LiDAR-like neighbourhoods, and the real scans.
 #pragma once
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -27,6 +28,14 @@ inline std::vector<Coordinate> randomCloud(int points, uint32_t seed, std::vecto
       cloud.push_back(c);
   }
   return cloud;
+}
+
+// `text` as a test name: every character that is not a letter or digit becomes '_'.
+inline std::string testName(std::string text) {
+  for (auto &c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)))
+      c = '_';
+  return text;
 }
 
 // The build tree's test/data, or $SPARSEKGEN_TEST_DATA when the binary runs elsewhere.

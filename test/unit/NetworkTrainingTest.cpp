@@ -119,8 +119,8 @@ TEST(NetworkTrainingReference, GradientsMatchCentralFiniteDifferences) {
 TEST(NetworkTrainingReference, RefusesLabelsOfTheWrongLength) {
   SmallProblem problem;
   problem.labels.pop_back();
-  EXPECT_THROW(referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates,
-                                            problem.features, problem.labels),
+  EXPECT_THROW(referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates, problem.features,
+                                            problem.labels),
                RuntimeError);
 }
 

@@ -26,8 +26,8 @@ struct TrainerOptions {
   enum class Optimizer { Sgd, AdamW };
   Optimizer optimizer = Optimizer::Sgd;
   float learningRate = 0.01f;
-  float weightDecay = 1e-4f;           // SGD: added to the gradient; AdamW: decoupled
-  float momentum = 0.9f;               // SGD
+  float weightDecay = 1e-4f;                           // SGD: added to the gradient; AdamW: decoupled
+  float momentum = 0.9f;                               // SGD
   float beta1 = 0.9f, beta2 = 0.999f, adamEps = 1e-8f; // AdamW
   float batchNormEps = 1e-5f, batchNormMomentum = 0.1f;
   // fp16 networks scale the loss dynamically (DynamicLossScale); bf16 and f32 networks train unscaled.
@@ -71,8 +71,8 @@ struct TrainingStageTimes {
 struct TrainingDispatch {
   std::string layer, operation, kernel, reason;
   Dispatch::Source source = Dispatch::Source::Heuristic;
-  int splits = 1;            // weight gradients: K chunks per offset, 0 = the runtime's choice
-  double milliseconds = 0;   // a profiled step's time of this operation (CUDA events)
+  int splits = 1;          // weight gradients: K chunks per offset, 0 = the runtime's choice
+  double milliseconds = 0; // a profiled step's time of this operation (CUDA events)
 };
 
 class NetworkTrainer {

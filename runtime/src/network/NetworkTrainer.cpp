@@ -207,10 +207,9 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
     const WorkloadMap &mapSpec = network_.findMap(node.map);
     const DeviceKernelMap &map = s.maps.maps.at(node.map);
     const int inChannels = network_.tensors.at(node.inputs[0]).channels, outChannels = node.outChannels;
-    const LayerKey forwardKey =
-        layerKey(inChannels, outChannels, map.volume, mapSpec.transposed(), network_.dtype,
-                 node.bias ? std::vector<std::string>{"bias"} : std::vector<std::string>{}, map.outputCount(),
-                 s.maps.pairs.at(node.map));
+    const LayerKey forwardKey = layerKey(inChannels, outChannels, map.volume, mapSpec.transposed(), network_.dtype,
+                                         node.bias ? std::vector<std::string>{"bias"} : std::vector<std::string>{},
+                                         map.outputCount(), s.maps.pairs.at(node.map));
     ConvKernels &k = s.kernels[node.name];
     auto choose = [&](const LayerKey &key, const skg_kernel_record *&kernel, int &splits, int &index) {
       Dispatch d = chooseKernel(table_, key, s.descriptions);
@@ -296,35 +295,38 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
     Tensor out = newTensor(rows, shape.channels, dtype);
     const int inRows = node.inputs[0] == Network::kInput ? batch.rows : s.activations.at(node.inputs[0]).rows;
     if (node.op == "conv") {
-      timed(Stage::Forward, [&] {
-        const ConvKernels &k = s.kernels.at(node.name);
-        const DeviceKernelMap &map = s.maps.maps.at(node.map);
-        ConvForwardArguments args;
-        args.input = tensorData(node.inputs[0]);
-        args.weight = s.operandOf(node.name + ".weight");
-        args.outInMap = map.outInMap.get();
-        args.output = out.data();
-        args.inputs = map.inputCount();
-        args.outputs = map.outputCount();
-        args.inChannels = network_.tensors.at(node.inputs[0]).channels;
-        args.outChannels = node.outChannels;
-        args.kernelVolume = map.volume;
-        args.bias = node.bias && !k.biasUnfused ? s.masterOf(node.name + ".bias") : 0;
-        args.splits = k.forwardSplits;
-        if (auto *extras = extrasFor(node.map, false, k.forward, k.forwardSplits))
-          bindMapExtras(args, *extras);
-        convForward(context_, *k.forward, args);
-        if (k.biasUnfused) {
-          ElementwiseArguments bias;
-          bias.x = bias.out = out.data();
-          bias.rows = rows;
-          bias.channels = shape.channels;
-          bias.dtype = dtype;
-          bias.ops = {SKG_EPILOGUE_BIAS};
-          bias.bias = s.masterOf(node.name + ".bias");
-          elementwiseForward(bias, nullptr);
-        }
-      }, s.kernels.at(node.name).forwardDispatch);
+      timed(
+          Stage::Forward,
+          [&] {
+            const ConvKernels &k = s.kernels.at(node.name);
+            const DeviceKernelMap &map = s.maps.maps.at(node.map);
+            ConvForwardArguments args;
+            args.input = tensorData(node.inputs[0]);
+            args.weight = s.operandOf(node.name + ".weight");
+            args.outInMap = map.outInMap.get();
+            args.output = out.data();
+            args.inputs = map.inputCount();
+            args.outputs = map.outputCount();
+            args.inChannels = network_.tensors.at(node.inputs[0]).channels;
+            args.outChannels = node.outChannels;
+            args.kernelVolume = map.volume;
+            args.bias = node.bias && !k.biasUnfused ? s.masterOf(node.name + ".bias") : 0;
+            args.splits = k.forwardSplits;
+            if (auto *extras = extrasFor(node.map, false, k.forward, k.forwardSplits))
+              bindMapExtras(args, *extras);
+            convForward(context_, *k.forward, args);
+            if (k.biasUnfused) {
+              ElementwiseArguments bias;
+              bias.x = bias.out = out.data();
+              bias.rows = rows;
+              bias.channels = shape.channels;
+              bias.dtype = dtype;
+              bias.ops = {SKG_EPILOGUE_BIAS};
+              bias.bias = s.masterOf(node.name + ".bias");
+              elementwiseForward(bias, nullptr);
+            }
+          },
+          s.kernels.at(node.name).forwardDispatch);
     } else if (node.op == "batch_norm") {
       timed(Stage::Elementwise, [&] {
         auto &[mean, invStd] = s.batchStatistics[node.name];
@@ -439,29 +441,35 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
         args.pairOffsets = pairs->pairOffsets;
       }
       args.weightGradSplits = k.weightGradSplits;
-      timed(Stage::WeightGrad, [&] {
-        convBackward(context_, nullptr, k.weightGrad, args);
-        if (node->bias)
-          biasGradient(dy.data(), dy.rows, dy.channels, dtype, s.gradOf(node->name + ".bias"), nullptr);
-      }, k.weightGradDispatch);
+      timed(
+          Stage::WeightGrad,
+          [&] {
+            convBackward(context_, nullptr, k.weightGrad, args);
+            if (node->bias)
+              biasGradient(dy.data(), dy.rows, dy.channels, dtype, s.gradOf(node->name + ".bias"), nullptr);
+          },
+          k.weightGradDispatch);
       if (k.inputGrad) {
         Tensor dx = newTensor(map.inputCount(), args.inChannels, dtype);
-        timed(Stage::InputGrad, [&] {
-          args.inputGrad = dx.data();
-          args.transposedMap = transposedOf(node->map).outInMap.get();
-          args.inputGradSplits = k.inputGradSplits;
-          if (const auto *extras = extrasFor(node->map, true, k.inputGrad, k.inputGradSplits)) {
-            args.transposedPermutation = extras->splitPermutations.get();
-            args.transposedTileMasks = extras->tileMasks.get();
-            args.transposedMaskWords = extras->groupMaskWords;
-            if (!extras->pairOffsets.empty()) {
-              args.pairInputs = extras->pairInputs.get();
-              args.pairOutputs = extras->pairOutputs.get();
-              args.pairOffsets = extras->pairOffsets;
-            }
-          }
-          convBackward(context_, k.inputGrad, nullptr, args);
-        }, k.inputGradDispatch);
+        timed(
+            Stage::InputGrad,
+            [&] {
+              args.inputGrad = dx.data();
+              args.transposedMap = transposedOf(node->map).outInMap.get();
+              args.inputGradSplits = k.inputGradSplits;
+              if (const auto *extras = extrasFor(node->map, true, k.inputGrad, k.inputGradSplits)) {
+                args.transposedPermutation = extras->splitPermutations.get();
+                args.transposedTileMasks = extras->tileMasks.get();
+                args.transposedMaskWords = extras->groupMaskWords;
+                if (!extras->pairOffsets.empty()) {
+                  args.pairInputs = extras->pairInputs.get();
+                  args.pairOutputs = extras->pairOutputs.get();
+                  args.pairOffsets = extras->pairOffsets;
+                }
+              }
+              convBackward(context_, k.inputGrad, nullptr, args);
+            },
+            k.inputGradDispatch);
         timed(Stage::Elementwise, [&] { deliver(in, std::move(dx)); });
       }
     } else if (node->op == "batch_norm") {
@@ -497,9 +505,9 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
           accumulateGradient(it->second.data(), dy.data(), elements, dtype, nullptr);
         } else if (other != Network::kInput) {
           Tensor copy = newTensor(dy.rows, dy.channels, dtype);
-          checkCuda(cuMemcpyDtoDAsync(copy.data(), dy.data(), static_cast<size_t>(elements) * elementBytes(dtype),
-                                      nullptr),
-                    "cuMemcpyDtoDAsync", "(gradient of " + node->name + ")");
+          checkCuda(
+              cuMemcpyDtoDAsync(copy.data(), dy.data(), static_cast<size_t>(elements) * elementBytes(dtype), nullptr),
+              "cuMemcpyDtoDAsync", "(gradient of " + node->name + ")");
           grads.emplace(other, std::move(copy));
         }
         deliver(in, std::move(dy));
@@ -528,9 +536,7 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
   s.batchStatistics.clear();
 
   // Overflow check, then the update unless the gradients hold a NaN or infinity.
-  timed(Stage::Optimizer, [&] {
-    countNonFinite(s.grads.get(), s.learnedElements, s.scalars.get() + 4, nullptr);
-  });
+  timed(Stage::Optimizer, [&] { countNonFinite(s.grads.get(), s.learnedElements, s.scalars.get() + 4, nullptr); });
   float loss = 0;
   int32_t nonFinite = 0;
   {
@@ -590,13 +596,27 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
       if (dispatch >= 0)
         dispatches_[dispatch].milliseconds = ms;
       switch (stage) {
-      case Stage::Maps: stages_.maps += ms; break;
-      case Stage::MapExtras: stages_.mapExtras += ms; break;
-      case Stage::Forward: stages_.forward += ms; break;
-      case Stage::InputGrad: stages_.inputGrad += ms; break;
-      case Stage::WeightGrad: stages_.weightGrad += ms; break;
-      case Stage::Elementwise: stages_.elementwise += ms; break;
-      case Stage::Optimizer: stages_.optimizer += ms; break;
+      case Stage::Maps:
+        stages_.maps += ms;
+        break;
+      case Stage::MapExtras:
+        stages_.mapExtras += ms;
+        break;
+      case Stage::Forward:
+        stages_.forward += ms;
+        break;
+      case Stage::InputGrad:
+        stages_.inputGrad += ms;
+        break;
+      case Stage::WeightGrad:
+        stages_.weightGrad += ms;
+        break;
+      case Stage::Elementwise:
+        stages_.elementwise += ms;
+        break;
+      case Stage::Optimizer:
+        stages_.optimizer += ms;
+        break;
       }
     }
     stages_.total = timeline.between(start, end);

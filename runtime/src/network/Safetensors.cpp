@@ -40,9 +40,10 @@ void saveSafetensors(const std::string &path, const NetworkParameters &values,
     if (it == shapeOf.end())
       throw RuntimeError(fmt::format("{}: tensor '{}' has no shape", path, name));
     if (it->second->elements() != static_cast<int64_t>(data.size()))
-      throw RuntimeError(fmt::format("{}: tensor '{}' holds {} values, its shape {} elements", path, name,
-                                     data.size(), it->second->elements()));
-    header[name] = {{"dtype", "F32"}, {"shape", it->second->shape}, {"data_offsets", {offset, offset + data.size() * 4}}};
+      throw RuntimeError(fmt::format("{}: tensor '{}' holds {} values, its shape {} elements", path, name, data.size(),
+                                     it->second->elements()));
+    header[name] = {
+        {"dtype", "F32"}, {"shape", it->second->shape}, {"data_offsets", {offset, offset + data.size() * 4}}};
     offset += data.size() * 4;
   }
   std::string text = header.dump();
@@ -79,8 +80,8 @@ NetworkParameters loadSafetensors(const std::string &path) {
     throw RuntimeError(fmt::format("{}: not a safetensors file (shorter than its header length)", path));
   std::memcpy(&length, bytes.data(), sizeof(length));
   if (length > bytes.size() - sizeof(length))
-    throw RuntimeError(fmt::format("{}: header length {} past the end of the file ({} bytes)", path, length,
-                                   bytes.size()));
+    throw RuntimeError(
+        fmt::format("{}: header length {} past the end of the file ({} bytes)", path, length, bytes.size()));
   nlohmann::json header = nlohmann::json::parse(bytes.substr(sizeof(length), length), nullptr, false);
   if (!header.is_object())
     throw RuntimeError(fmt::format("{}: the header is not a JSON object", path));
@@ -89,7 +90,9 @@ NetworkParameters loadSafetensors(const std::string &path) {
   for (const auto &[name, entry] : header.items()) {
     if (name == "__metadata__")
       continue;
-    auto fail = [&](const std::string &what) { return RuntimeError(fmt::format("{}: tensor '{}': {}", path, name, what)); };
+    auto fail = [&](const std::string &what) {
+      return RuntimeError(fmt::format("{}: tensor '{}': {}", path, name, what));
+    };
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
       throw fail("needs dtype, shape and data_offsets");
     auto type = storedTypes().find(entry["dtype"].is_string() ? entry["dtype"].get<std::string>() : "");

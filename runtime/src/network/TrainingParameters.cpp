@@ -81,7 +81,8 @@ void checkTrainingParameters(const Network &network, const NetworkParameters &pa
   }
   for (const auto &[name, values] : parameters)
     if (!expected.count(name))
-      throw RuntimeError(fmt::format("network {}: '{}' is not a training parameter of the network", network.name, name));
+      throw RuntimeError(
+          fmt::format("network {}: '{}' is not a training parameter of the network", network.name, name));
 }
 
 NetworkParameters foldBatchNorm(const Network &network, const NetworkParameters &training, double eps) {
