@@ -20,11 +20,11 @@ def load(name):
     return json.loads((RESULTS / name).read_text())
 
 
-def finish(fig, ax, ylabel, title, out):
+def finish(fig, ax, ylabel, title, out, legend_columns=1):
     """Labels, legend and the write to docs/img that every plot ends with."""
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=legend_columns, loc="upper left" if legend_columns > 1 else "best")
     fig.tight_layout()
     fig.savefig(IMAGES / out, dpi=120)
 
@@ -196,9 +196,10 @@ def plot_training_step(ours_name, peer_names, out):
             if step:
                 ax.text(x + offset, step, f"{step / b[2]['step_ms']:.1f}x", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(xs, [f"{n.replace('_nuscenes_backbone', '')}\nbatch {b}" for n, b, _ in bars], fontsize=8)
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.5)  # room for the legend above the bars
     finish(fig, ax, "ms per training step, lower is better (black line: our step)",
            f"mixed-precision training step, maps rebuilt (label: peer step / ours); {ours['gpu']['name']}, "
-           f"{ours['date']}", out)
+           f"{ours['date']}", out, legend_columns=3)
 
 
 if __name__ == "__main__":
@@ -211,7 +212,8 @@ if __name__ == "__main__":
     plot_learning("2026-12-02-h200-training-learning-sparsekgen.json",
                   "2026-12-02-h200-training-learning-torchsparse-2.1.json", "training-loss-h200.png")
     plot_training_step("2026-12-02-h200-training-step-sparsekgen.json",
-                       ["2026-12-02-h200-training-step-torchsparse-2.1.json"], "training-step-h200.png")
+                       ["2026-12-02-h200-training-step-torchsparse-2.1.json",
+                        "2026-12-02-h200-training-step-spconv-2.3.8.json"], "training-step-h200.png")
     plot_tuned([f"2026-11-21-h200-tuned-vs-default-{w}.json" for w in
                 ("minkunet42_1.0x", "minkunet42_0.5x", "sparse_resnet21d", "centerpoint_nuscenes_backbone")],
                "tuned-vs-default-h200.png")
