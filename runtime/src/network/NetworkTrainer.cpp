@@ -46,7 +46,14 @@ Tensor newTensor(int rows, int channels, uint32_t dtype) {
   return t;
 }
 
-enum class Stage { Maps, MapExtras, Forward, InputGrad, WeightGrad, Elementwise, Optimizer };
+// The stage an interval of a profiled step adds to: a member of TrainingStageTimes.
+using StageField = double TrainingStageTimes::*;
+namespace Stage {
+constexpr StageField Maps = &TrainingStageTimes::maps, MapExtras = &TrainingStageTimes::mapExtras,
+                     Forward = &TrainingStageTimes::forward, InputGrad = &TrainingStageTimes::inputGrad,
+                     WeightGrad = &TrainingStageTimes::weightGrad, Elementwise = &TrainingStageTimes::elementwise,
+                     Optimizer = &TrainingStageTimes::optimizer;
+} // namespace Stage
 
 // One convolution's kernels for this step.
 struct ConvKernels {
@@ -178,8 +185,8 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
   State &s = *state_;
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(training step)");
   EventTimeline timeline(stepOptions.profile);
-  std::vector<std::tuple<Stage, int, int, int>> intervals; // stage, events, dispatch index (or -1)
-  auto timed = [&](Stage stage, auto &&work, int dispatch = -1) {
+  std::vector<std::tuple<StageField, int, int, int>> intervals; // stage, events, dispatch index (or -1)
+  auto timed = [&](StageField stage, auto &&work, int dispatch = -1) {
     const int first = timeline.mark();
     work();
     if (timeline.enabled())
@@ -595,29 +602,7 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
       const double ms = timeline.between(first, second);
       if (dispatch >= 0)
         dispatches_[dispatch].milliseconds = ms;
-      switch (stage) {
-      case Stage::Maps:
-        stages_.maps += ms;
-        break;
-      case Stage::MapExtras:
-        stages_.mapExtras += ms;
-        break;
-      case Stage::Forward:
-        stages_.forward += ms;
-        break;
-      case Stage::InputGrad:
-        stages_.inputGrad += ms;
-        break;
-      case Stage::WeightGrad:
-        stages_.weightGrad += ms;
-        break;
-      case Stage::Elementwise:
-        stages_.elementwise += ms;
-        break;
-      case Stage::Optimizer:
-        stages_.optimizer += ms;
-        break;
-      }
+      stages_.*stage += ms;
     }
     stages_.total = timeline.between(start, end);
   }
