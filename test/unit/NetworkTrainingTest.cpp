@@ -116,6 +116,36 @@ TEST(NetworkTrainingReference, GradientsMatchCentralFiniteDifferences) {
   EXPECT_GE(checked, 40);
 }
 
+TEST(NetworkTrainingReference, TakesReluMasksFromAnotherRunAndKeepsTensorGradients) {
+  SmallProblem problem;
+  auto own = referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates, problem.features,
+                                          problem.labels, {.keepTensorGradients = true});
+  // The last ReLU closed everywhere: nothing flows back past it, so the gradient reaching its
+  // input is zero, while the head's own gradients are untouched.
+  std::map<std::string, std::vector<float>> closed;
+  closed["b.relu"].assign(own.tensorGradients.at("b.relu").size(), 0.0f);
+  auto masked =
+      referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates, problem.features,
+                                   problem.labels, {.keepTensorGradients = true, .reluOutputs = &closed});
+  EXPECT_EQ(masked.tensorGradients.at("b.relu"), own.tensorGradients.at("b.relu"));
+  EXPECT_EQ(masked.gradients.at("head.weight"), own.gradients.at("head.weight"));
+  for (double g : masked.tensorGradients.at("b.add"))
+    EXPECT_EQ(g, 0.0);
+  double reached = 0;
+  for (double g : own.tensorGradients.at("b.add"))
+    reached = std::max(reached, std::abs(g));
+  EXPECT_GT(reached, 0.0);
+  // Masks of the wrong size are refused, naming the node.
+  closed["b.relu"].pop_back();
+  try {
+    referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates, problem.features,
+                                 problem.labels, {.reluOutputs = &closed});
+    FAIL() << "no error";
+  } catch (const RuntimeError &error) {
+    EXPECT_NE(std::string(error.what()).find("b.relu"), std::string::npos) << error.what();
+  }
+}
+
 TEST(NetworkTrainingReference, RefusesLabelsOfTheWrongLength) {
   SmallProblem problem;
   problem.labels.pop_back();

@@ -46,6 +46,9 @@ struct TrainingBatch {
 struct TrainingStepOptions {
   bool update = true;   // false: gradients only (the parameters stay as they are)
   bool profile = false; // events around every stage (stageTimes)
+  // Keep every node's output and its gradient (tensorValues, tensorGradients), as PyTorch's
+  // retain_grad does: for finding where a step parts from a reference. Synchronises once per node.
+  bool keepTensors = false;
 };
 
 struct TrainingStepResult {
@@ -95,6 +98,10 @@ public:
   NetworkParameters gradients() const;
   // The last step's logits [outputRows, classes], decoded to floats.
   std::vector<float> logits() const;
+  // The last step's output of every node and its gradient (unscaled), by node name [rows, channels];
+  // empty unless the step kept them (TrainingStepOptions::keepTensors).
+  const std::map<std::string, std::vector<float>> &tensorValues() const { return tensorValues_; }
+  const std::map<std::string, std::vector<float>> &tensorGradients() const { return tensorGradients_; }
 
   const Network &network() const { return network_; }
   float lossScale() const { return lossScale_.scale(); }
@@ -112,6 +119,7 @@ private:
   long long stepsApplied_ = 0;
   std::vector<TrainingDispatch> dispatches_;
   TrainingStageTimes stages_;
+  std::map<std::string, std::vector<float>> tensorValues_, tensorGradients_;
   std::unique_ptr<State> state_;
 };
 

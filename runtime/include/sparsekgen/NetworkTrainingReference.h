@@ -17,6 +17,8 @@ struct NetworkTrainingReference {
   double loss = 0;
   std::vector<double> logits;                           // the output [rows, classes]
   std::map<std::string, std::vector<double>> gradients; // every learned parameter (TrainingParameters.h)
+  // With keepTensorGradients: the gradient of every node's output that reaches the loss.
+  std::map<std::string, std::vector<double>> tensorGradients;
 };
 
 struct NetworkTrainingReferenceOptions {
@@ -30,6 +32,11 @@ struct NetworkTrainingReferenceOptions {
   // apart from the rounding of what it stores.
   std::optional<uint32_t> storage;
   float lossScale = 1;
+  bool keepTensorGradients = false;
+  // Another run's ReLU outputs by node (e.g. the GPU trainer's tensorValues): the backward takes
+  // its ReLU masks from them, so gradients are compared on the same side of every kink (an
+  // activation within rounding of zero decides a mask either way, and the gradient jumps there).
+  const std::map<std::string, std::vector<float>> *reluOutputs = nullptr;
 };
 
 // `training` as TrainingParameters.h names them; labels [output rows] (outside [0, classes): ignored).

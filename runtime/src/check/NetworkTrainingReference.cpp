@@ -118,6 +118,8 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
       continue; // nothing reads this node's output
     std::vector<double> dy = std::move(found->second);
     grads.erase(found);
+    if (options.keepTensorGradients)
+      result.tensorGradients[node->name] = dy;
     const int channels = channelsOf(node->name);
     const std::string &in = node->inputs[0];
     if (node->op == "conv") {
@@ -141,9 +143,16 @@ NetworkTrainingReference referenceNetworkTrainingStep(const Network &network, co
       result.gradients[node->name + ".bias"] = std::move(bn.betaGrad);
       deliverComputed(in, std::move(bn.inputGrad));
     } else if (node->op == "relu") {
+      const std::vector<float> *decided = nullptr;
+      if (options.reluOutputs)
+        if (auto it = options.reluOutputs->find(node->name); it != options.reluOutputs->end())
+          decided = &it->second;
+      if (decided && decided->size() != dy.size())
+        throw RuntimeError(fmt::format("network {}: ReLU outputs of {} hold {} values, not {}", network.name,
+                                       node->name, decided->size(), dy.size()));
       const auto &y = tensors.at(node->name);
       for (size_t i = 0; i < dy.size(); ++i)
-        if (y[i] <= 0)
+        if ((decided ? (*decided)[i] : y[i]) <= 0)
           dy[i] = 0;
       deliver(in, std::move(dy));
     } else if (node->op == "add") {

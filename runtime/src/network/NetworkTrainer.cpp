@@ -46,6 +46,13 @@ Tensor newTensor(int rows, int channels, uint32_t dtype) {
   return t;
 }
 
+// A tensor's values as floats (its storage may be padded past rows x channels).
+std::vector<float> decodeTensor(const Tensor &t, uint32_t dtype) {
+  auto bytes = t.storage.download<uint8_t>();
+  bytes.resize(static_cast<size_t>(t.rows) * t.channels * elementBytes(dtype));
+  return decodeElements(bytes, dtype);
+}
+
 // The stage an interval of a profiled step adds to: a member of TrainingStageTimes.
 using StageField = double TrainingStageTimes::*;
 namespace Stage {
@@ -200,6 +207,8 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
   s.extras.clear();
   s.kernels.clear();
   dispatches_.clear();
+  tensorValues_.clear();
+  tensorGradients_.clear();
 
   timed(Stage::Maps, [&] { s.maps = buildNetworkMaps(network_, batch.coordinates, batch.rows); });
   const int outputRows = s.maps.levels.at(network_.tensors.at(s.output).level)->size();
@@ -384,6 +393,8 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
         concatChannels(inputs, widths, out.data(), rows, dtype, nullptr);
       });
     }
+    if (stepOptions.keepTensors)
+      tensorValues_[node.name] = decodeTensor(out, dtype);
     s.activations[node.name] = std::move(out);
     // Tensors the backward does not read go once their last reader has run.
     for (const auto &name : node.inputs)
@@ -427,6 +438,11 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
       continue; // nothing reads this node's output
     Tensor dy = std::move(found->second);
     grads.erase(found);
+    if (stepOptions.keepTensors) {
+      auto &kept = tensorGradients_[node->name] = decodeTensor(dy, dtype);
+      for (auto &v : kept)
+        v /= scale;
+    }
     const std::string &in = node->inputs[0];
     const long long elements = static_cast<long long>(dy.rows) * dy.channels;
     if (node->op == "conv") {
@@ -645,9 +661,7 @@ std::vector<float> NetworkTrainer::logits() const {
   context_.synchronize("the training step");
   if (!s.logits.storage.get())
     return {};
-  auto bytes = s.logits.storage.download<uint8_t>();
-  bytes.resize(static_cast<size_t>(s.logits.rows) * s.logits.channels * elementBytes(s.dtype));
-  return decodeElements(bytes, s.dtype);
+  return decodeTensor(s.logits, s.dtype);
 }
 
 } // namespace sparsekgen
