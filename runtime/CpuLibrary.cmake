@@ -21,5 +21,7 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/network/Safetensors.cpp
   ${runtime_src}/check/NetworkTrainingReference.cpp
 )
+# Position-independent, so shared objects (the Python modules, an application's own .so) can link it.
+set_target_properties(sparsekgen_runtime_cpu PROPERTIES POSITION_INDEPENDENT_CODE ON)
 target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include PRIVATE ${runtime_src})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)

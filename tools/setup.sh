@@ -14,7 +14,9 @@ fi
 cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-          nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev)
+          nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev python3-dev python3-venv)
+# The Python package's tests run on Debian's CPU build of torch.
+[[ "$mode" == test ]] && packages+=(python3-torch python3-numpy python3-pytest)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -34,8 +36,18 @@ if [[ ! -x "$CUDA_HOME/bin/nvcc" ]]; then
   exit 1
 fi
 
+# The Python package's extension modules build with nanobind from PyPI, in a virtual environment
+# that also sees Debian's python3 packages (torch for the tests).
+python_env=build/python-env
+if [[ ! -x "$python_env/bin/python" ]] || ! "$python_env/bin/python" -c "import nanobind" 2>/dev/null; then
+  echo "== Python build environment ($python_env)"
+  /usr/bin/python3 -m venv --system-site-packages "$python_env"
+  "$python_env/bin/pip" install -q --disable-pip-version-check "nanobind>=2.0,<4"
+fi
+
 echo "== building (build/)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" \
+  -DSPARSEKGEN_PYTHON=ON -DPython_EXECUTABLE="$PWD/$python_env/bin/python" >/dev/null
 cmake --build build
 
 gpu_present() { ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1' && nvidia-smi -L >/dev/null 2>&1; }

@@ -30,6 +30,11 @@ std::vector<double> referenceConvInputGrad(const std::vector<double> &outputGrad
                                            const KernelMap &map, int inChannels, int outChannels);
 std::vector<double> referenceConvWeightGrad(const std::vector<double> &input, const std::vector<double> &outputGrad,
                                             const KernelMap &map, int inChannels, int outChannels);
+// With float64 weights too (the Python package's CPU path, which autograd checks in float64).
+std::vector<double> referenceConvForward(const std::vector<double> &input, const std::vector<double> &weight,
+                                         const KernelMap &map, int inChannels, int outChannels);
+std::vector<double> referenceConvInputGrad(const std::vector<double> &outputGrad, const std::vector<double> &weight,
+                                           const KernelMap &map, int inChannels, int outChannels);
 
 // The fused epilogue in double precision, ops (skg_epilogue_op values) in order: bias, scale and
 // shift are [outChannels], residual is [rows, outChannels]; unused ones may be empty.

@@ -14,8 +14,8 @@ namespace sparsekgen {
 
 namespace {
 
-template <typename Element>
-std::vector<double> convForwardIn64(const std::vector<Element> &input, const std::vector<float> &weight,
+template <typename Element, typename Weight>
+std::vector<double> convForwardIn64(const std::vector<Element> &input, const std::vector<Weight> &weight,
                                     const KernelMap &map, int inChannels, int outChannels) {
   if (input.size() != static_cast<size_t>(map.inputCount) * inChannels)
     throw RuntimeError(fmt::format("reference: input holds {} values, the map needs {} x {}", input.size(),
@@ -32,10 +32,10 @@ std::vector<double> convForwardIn64(const std::vector<Element> &input, const std
       if (i < 0)
         continue;
       const Element *in = &input[static_cast<size_t>(i) * inChannels];
-      const float *w = &weight[static_cast<size_t>(k) * inChannels * outChannels];
+      const Weight *w = &weight[static_cast<size_t>(k) * inChannels * outChannels];
       for (int ci = 0; ci < inChannels; ++ci) {
         double a = in[ci];
-        const float *wRow = w + static_cast<size_t>(ci) * outChannels;
+        const Weight *wRow = w + static_cast<size_t>(ci) * outChannels;
         for (int co = 0; co < outChannels; ++co)
           row[co] += a * static_cast<double>(wRow[co]);
       }
@@ -45,8 +45,8 @@ std::vector<double> convForwardIn64(const std::vector<Element> &input, const std
   return out;
 }
 
-template <typename Element>
-std::vector<double> convInputGradIn64(const std::vector<Element> &outputGrad, const std::vector<float> &weight,
+template <typename Element, typename Weight>
+std::vector<double> convInputGradIn64(const std::vector<Element> &outputGrad, const std::vector<Weight> &weight,
                                            const KernelMap &map, int inChannels, int outChannels) {
   std::vector<double> inputGrad(static_cast<size_t>(map.inputCount) * inChannels, 0.0);
   for (int j = 0; j < map.outputCount(); ++j)
@@ -57,7 +57,7 @@ std::vector<double> convInputGradIn64(const std::vector<Element> &outputGrad, co
       const Element *dy = &outputGrad[static_cast<size_t>(j) * outChannels];
       double *dx = &inputGrad[static_cast<size_t>(i) * inChannels];
       for (int ci = 0; ci < inChannels; ++ci) {
-        const float *w = &weight[(static_cast<size_t>(k) * inChannels + ci) * outChannels];
+        const Weight *w = &weight[(static_cast<size_t>(k) * inChannels + ci) * outChannels];
         double sum = 0.0;
         for (int co = 0; co < outChannels; ++co)
           sum += static_cast<double>(dy[co]) * w[co];
@@ -105,6 +105,16 @@ std::vector<double> referenceConvInputGrad(const std::vector<float> &outputGrad,
 }
 
 std::vector<double> referenceConvInputGrad(const std::vector<double> &outputGrad, const std::vector<float> &weight,
+                                           const KernelMap &map, int inChannels, int outChannels) {
+  return convInputGradIn64(outputGrad, weight, map, inChannels, outChannels);
+}
+
+std::vector<double> referenceConvForward(const std::vector<double> &input, const std::vector<double> &weight,
+                                         const KernelMap &map, int inChannels, int outChannels) {
+  return convForwardIn64(input, weight, map, inChannels, outChannels);
+}
+
+std::vector<double> referenceConvInputGrad(const std::vector<double> &outputGrad, const std::vector<double> &weight,
                                            const KernelMap &map, int inChannels, int outChannels) {
   return convInputGradIn64(outputGrad, weight, map, inChannels, outChannels);
 }

@@ -1,0 +1,113 @@
+"""The sparse tensor: features of the occupied voxels, their coordinates, and the maps built on them."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import torch
+
+Stride = Tuple[int, int, int]
+
+
+def as_triple(value, name: str) -> Stride:
+    """An int or three ints as a tuple of three positive ints (kernel sizes, strides, dilations)."""
+    if isinstance(value, int):
+        triple = (value, value, value)
+    else:
+        triple = tuple(int(v) for v in value)
+        if len(triple) != 3:
+            raise ValueError(f"{name} must be an int or three ints, not {value!r}")
+    if any(v < 1 for v in triple):
+        raise ValueError(f"{name} must be at least 1 on every axis, not {value!r}")
+    return triple
+
+
+class MapCache:
+    """What the tensors of one network run share: the coordinates of every tensor stride, and every
+    kernel map built on them (each built once, whichever layer asks first)."""
+
+    def __init__(self):
+        self.coordinates: Dict[Stride, torch.Tensor] = {}
+        self.maps: Dict[tuple, object] = {}
+
+
+class SparseTensor:
+    """``feats`` [N, C] and ``coords`` int32 [N, 4] = (batch, x, y, z), one row per occupied voxel.
+
+    Coordinates are integers at the tensor's own resolution: a tensor of stride 2 holds the input's
+    coordinates floor-divided by 2 (not multiplied back). Coordinates must be unique; the map
+    builders refuse a repeated row, naming both rows.
+    """
+
+    def __init__(self, feats: torch.Tensor, coords: torch.Tensor, stride=1, *, _cache: Optional[MapCache] = None):
+        if not isinstance(feats, torch.Tensor) or feats.dim() != 2:
+            raise ValueError(f"feats must be a [N, C] tensor, not {type(feats).__name__} "
+                             f"{tuple(getattr(feats, 'shape', ()))}")
+        if not isinstance(coords, torch.Tensor) or coords.dim() != 2 or coords.shape[1] != 4:
+            raise ValueError(f"coords must be an int32 [N, 4] tensor (batch, x, y, z), not "
+                             f"{tuple(getattr(coords, 'shape', ()))}")
+        if coords.dtype != torch.int32:
+            raise ValueError(f"coords must be int32, not {coords.dtype}")
+        if coords.shape[0] != feats.shape[0]:
+            raise ValueError(f"feats has {feats.shape[0]} rows but coords {coords.shape[0]}")
+        if coords.device != feats.device:
+            raise ValueError(f"feats are on {feats.device} but coords on {coords.device}")
+        self.feats = feats
+        self.coords = coords.contiguous()
+        self.stride: Stride = as_triple(stride, "stride")
+        self._cache = _cache if _cache is not None else MapCache()
+        self._cache.coordinates.setdefault(self.stride, self.coords)
+
+    # TorchSparse's short names.
+    @property
+    def F(self) -> torch.Tensor:
+        return self.feats
+
+    @property
+    def C(self) -> torch.Tensor:
+        return self.coords
+
+    @property
+    def s(self) -> Stride:
+        return self.stride
+
+    @property
+    def device(self) -> torch.device:
+        return self.feats.device
+
+    def __len__(self) -> int:
+        return self.feats.shape[0]
+
+    def replace(self, feats: torch.Tensor) -> "SparseTensor":
+        """A tensor of the same voxels (and shared maps) with new features, as element-wise layers make."""
+        return SparseTensor(feats, self.coords, self.stride, _cache=self._cache)
+
+    def to(self, *args, **kwargs) -> "SparseTensor":
+        """Features converted as ``Tensor.to`` does; coordinates follow to the same device (maps are
+        rebuilt there)."""
+        feats = self.feats.to(*args, **kwargs)
+        if feats.device == self.feats.device:
+            return SparseTensor(feats, self.coords, self.stride, _cache=self._cache)
+        return SparseTensor(feats, self.coords.to(feats.device), self.stride)
+
+    def cpu(self) -> "SparseTensor":
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> "SparseTensor":
+        return self.to(device if device is not None else "cuda")
+
+    def dense(self, shape: Optional[Tuple[int, int, int]] = None) -> torch.Tensor:
+        """The features scattered into a dense [batches, X, Y, Z, C] grid starting at the smallest
+        coordinate (or at 0 for an explicit ``shape``), for checks and small inputs."""
+        coords = self.coords.long()
+        origin = torch.zeros(3, dtype=torch.long, device=coords.device) if shape else coords[:, 1:].min(0).values
+        local = coords[:, 1:] - origin
+        extent = tuple(shape) if shape else tuple((local.max(0).values + 1).tolist())
+        batches = int(coords[:, 0].max().item()) + 1 if len(coords) else 0
+        grid = self.feats.new_zeros((batches, *extent, self.feats.shape[1]))
+        grid[coords[:, 0], local[:, 0], local[:, 1], local[:, 2]] = self.feats
+        return grid
+
+    def __repr__(self) -> str:
+        return (f"SparseTensor({self.feats.shape[0]} voxels x {self.feats.shape[1]} channels, stride {self.stride}, "
+                f"{self.feats.dtype}, {self.device})")

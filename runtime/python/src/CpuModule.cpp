@@ -1,0 +1,186 @@
+// sparsekgen._cpu: the kernel-map builders and the float64 reference convolution (forward, input
+// gradient, weight gradient) of the runtime's CPU part, for the Python package's CPU path. Tensors
+// cross as DLPack arrays (torch CPU tensors or numpy arrays); results come back as numpy arrays
+// that own their memory. Nothing here links CUDA, so the package imports on machines without a GPU.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/array.h>
+#include <nanobind/stl/pair.h>
+
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/KernelMap.h"
+#include "sparsekgen/Reference.h"
+
+namespace nb = nanobind;
+using namespace sparsekgen;
+
+namespace {
+
+using Axes = std::array<int, 3>;
+using CoordinateRows = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using MapRows = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Matrix = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Weights = nb::ndarray<const double, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+
+// A numpy array owning `values` (moved into the capsule that frees them).
+template <typename T, size_t Dims>
+nb::ndarray<nb::numpy, T> ownedArray(std::vector<T> &&values, std::array<size_t, Dims> shape) {
+  auto *owned = new std::vector<T>(std::move(values));
+  nb::capsule owner(owned, [](void *p) noexcept { delete static_cast<std::vector<T> *>(p); });
+  return nb::ndarray<nb::numpy, T>(owned->data(), Dims, shape.data(), owner);
+}
+
+std::vector<Coordinate> coordinatesOf(const CoordinateRows &rows, const char *what) {
+  if (rows.shape(1) != 4)
+    throw RuntimeError(fmt::format("{}: coordinates must be int32 [N, 4] (batch, x, y, z), not [{}, {}]", what,
+                                   rows.shape(0), rows.shape(1)));
+  std::vector<Coordinate> coordinates(rows.shape(0));
+  const int32_t *data = rows.data();
+  for (size_t i = 0; i < coordinates.size(); ++i)
+    coordinates[i] = {data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]};
+  return coordinates;
+}
+
+nb::ndarray<nb::numpy, int32_t> coordinateArray(const std::vector<Coordinate> &coordinates) {
+  std::vector<int32_t> flat;
+  flat.reserve(coordinates.size() * 4);
+  for (const auto &c : coordinates)
+    flat.insert(flat.end(), {c.batch, c.x, c.y, c.z});
+  return ownedArray(std::move(flat), std::array<size_t, 2>{coordinates.size(), 4});
+}
+
+ConvGeometry geometryOf(const Axes &kernelSize, const Axes &stride, const Axes &dilation) {
+  ConvGeometry geometry{kernelSize, stride, dilation};
+  kernelOffsets(geometry); // refuses sizes, strides or dilations below 1
+  return geometry;
+}
+
+// The map an out_in_map array describes, checked so the reference never reads outside its input.
+KernelMap mapOf(const MapRows &outInMap, long long inputCount, const char *what) {
+  if (inputCount < 0 || inputCount > INT32_MAX)
+    throw RuntimeError(fmt::format("{}: {} input rows is outside [0, 2^31)", what, inputCount));
+  KernelMap map;
+  map.inputCount = static_cast<int>(inputCount);
+  map.volume = static_cast<int>(outInMap.shape(1));
+  map.outputs.resize(outInMap.shape(0)); // only the count matters to the references
+  map.outInMap.assign(outInMap.data(), outInMap.data() + outInMap.size());
+  for (size_t e = 0; e < map.outInMap.size(); ++e)
+    if (map.outInMap[e] < -1 || map.outInMap[e] >= inputCount)
+      throw RuntimeError(fmt::format("{}: out_in_map[{}][{}] = {} is outside [-1, {})", what, e / map.volume,
+                                     e % map.volume, map.outInMap[e], inputCount));
+  return map;
+}
+
+std::vector<double> valuesOf(const Matrix &m) { return {m.data(), m.data() + m.size()}; }
+std::vector<double> valuesOf(const Weights &w) { return {w.data(), w.data() + w.size()}; }
+
+void requireWeight(const Weights &w, const KernelMap &map, size_t inChannels, const char *what) {
+  if (w.shape(0) != static_cast<size_t>(map.volume) || w.shape(1) != inChannels)
+    throw RuntimeError(fmt::format("{}: weight is [{}, {}, {}], the map and input need [{}, {}, Cout]", what,
+                                   w.shape(0), w.shape(1), w.shape(2), map.volume, inChannels));
+}
+
+// A built map as (output coordinates [M, 4], out_in_map [M, V]).
+auto mapArrays(KernelMap &&map) {
+  const size_t outputs = map.outputs.size(), volume = map.volume;
+  return std::make_pair(coordinateArray(map.outputs),
+                        ownedArray(std::move(map.outInMap), std::array<size_t, 2>{outputs, volume}));
+}
+
+nb::ndarray<nb::numpy, double> rows(std::vector<double> &&values, size_t count, size_t channels) {
+  return ownedArray(std::move(values), std::array<size_t, 2>{count, channels});
+}
+
+} // namespace
+
+NB_MODULE(_cpu, m) {
+  m.doc() = "sparsekgen's CPU path: kernel maps and the float64 reference convolution";
+  nb::register_exception_translator([](const std::exception_ptr &p, void *) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const RuntimeError &e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  m.def(
+      "kernel_map",
+      [](const CoordinateRows &coordinates, Axes kernelSize, Axes stride, Axes dilation) {
+        auto inputs = coordinatesOf(coordinates, "kernel_map");
+        return mapArrays(buildKernelMapCpu(inputs, geometryOf(kernelSize, stride, dilation)));
+      },
+      nb::arg("coordinates"), nb::arg("kernel_size"), nb::arg("stride"), nb::arg("dilation"),
+      "Submanifold (stride 1) or strided map: (output coordinates int32 [M, 4], out_in_map int32 [M, V]).\n"
+      "Strided outputs are the inputs floor-divided by the stride, de-duplicated and sorted.");
+
+  m.def(
+      "transposed_kernel_map",
+      [](const MapRows &stridedOutIn, const CoordinateRows &fineCoordinates) {
+        auto fine = coordinatesOf(fineCoordinates, "transposed_kernel_map");
+        KernelMap strided = mapOf(stridedOutIn, static_cast<long long>(fine.size()), "transposed_kernel_map");
+        KernelMap map = transposedKernelMapCpu(strided, fine);
+        const size_t outputs = map.outputs.size(), volume = map.volume;
+        return ownedArray(std::move(map.outInMap), std::array<size_t, 2>{outputs, volume});
+      },
+      nb::arg("strided_out_in_map"), nb::arg("fine_coordinates"),
+      "The upsampling map mirroring a strided map: out_in_map int32 [fine rows, V].");
+
+  m.def(
+      "generative_transposed_kernel_map",
+      [](const CoordinateRows &coordinates, Axes kernelSize, Axes stride, Axes dilation) {
+        auto inputs = coordinatesOf(coordinates, "generative_transposed_kernel_map");
+        return mapArrays(generativeTransposedKernelMapCpu(inputs, geometryOf(kernelSize, stride, dilation)));
+      },
+      nb::arg("coordinates"), nb::arg("kernel_size"), nb::arg("stride"), nb::arg("dilation"),
+      "Generative transposed map: every input * stride + offset, de-duplicated and sorted.");
+
+  m.def(
+      "conv_forward",
+      [](const Matrix &input, const Weights &weight, const MapRows &outInMap) {
+        KernelMap map = mapOf(outInMap, static_cast<long long>(input.shape(0)), "conv_forward");
+        requireWeight(weight, map, input.shape(1), "conv_forward");
+        const int cin = static_cast<int>(input.shape(1)), cout = static_cast<int>(weight.shape(2));
+        return rows(referenceConvForward(valuesOf(input), valuesOf(weight), map, cin, cout), map.outputs.size(), cout);
+      },
+      nb::arg("input"), nb::arg("weight"), nb::arg("out_in_map"),
+      "out[j] = sum_k input[map(j, k)] @ weight[k], in float64: [M, Cout].");
+
+  m.def(
+      "conv_input_grad",
+      [](const Matrix &outputGrad, const Weights &weight, const MapRows &outInMap, long long inputCount) {
+        KernelMap map = mapOf(outInMap, inputCount, "conv_input_grad");
+        if (outputGrad.shape(0) != map.outputs.size() || outputGrad.shape(1) != weight.shape(2))
+          throw RuntimeError(fmt::format("conv_input_grad: output gradient is [{}, {}], the map and weight need "
+                                         "[{}, {}]",
+                                         outputGrad.shape(0), outputGrad.shape(1), map.outputs.size(),
+                                         weight.shape(2)));
+        requireWeight(weight, map, weight.shape(1), "conv_input_grad");
+        const int cin = static_cast<int>(weight.shape(1)), cout = static_cast<int>(weight.shape(2));
+        return rows(referenceConvInputGrad(valuesOf(outputGrad), valuesOf(weight), map, cin, cout),
+                    static_cast<size_t>(inputCount), cin);
+      },
+      nb::arg("output_grad"), nb::arg("weight"), nb::arg("out_in_map"), nb::arg("input_count"),
+      "The input gradient of conv_forward, in float64: [input_count, Cin].");
+
+  m.def(
+      "conv_weight_grad",
+      [](const Matrix &input, const Matrix &outputGrad, const MapRows &outInMap) {
+        KernelMap map = mapOf(outInMap, static_cast<long long>(input.shape(0)), "conv_weight_grad");
+        if (outputGrad.shape(0) != map.outputs.size())
+          throw RuntimeError(fmt::format("conv_weight_grad: output gradient has {} rows, the map {}",
+                                         outputGrad.shape(0), map.outputs.size()));
+        const int cin = static_cast<int>(input.shape(1)), cout = static_cast<int>(outputGrad.shape(1));
+        return ownedArray(referenceConvWeightGrad(valuesOf(input), valuesOf(outputGrad), map, cin, cout),
+                          std::array<size_t, 3>{static_cast<size_t>(map.volume), static_cast<size_t>(cin),
+                                                static_cast<size_t>(cout)});
+      },
+      nb::arg("input"), nb::arg("output_grad"), nb::arg("out_in_map"),
+      "The weight gradient of conv_forward, in float64: [V, Cin, Cout].");
+}
