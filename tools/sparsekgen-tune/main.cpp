@@ -377,6 +377,10 @@ int main(int argc, char **argv) {
     if (o.workload.empty() && o.network.empty())
       throw RuntimeError("give --workload FILE or --network FILE");
     Workload workload = o.network.empty() ? loadWorkload(o.workload) : loadNetwork(o.network).workload();
+    if (workload.inputs.empty()) // a network description for deployment may omit them
+      throw RuntimeError(fmt::format("network {}: lists no 'inputs' (scans with their columns and voxel size, or "
+                                     "coordinate files) to tune on",
+                                     o.network));
     if (!o.inputs.empty()) {
       WorkloadInput model = workload.inputs.front();
       workload.inputs.clear();

@@ -56,6 +56,7 @@ class SparseTensor:
         self.coords = coords.contiguous()
         self.stride: Stride = as_triple(stride, "stride")
         self._cache = _cache if _cache is not None else MapCache()
+        self._node: Optional[str] = None  # the producing node while a model is recorded (trace.py)
         self._cache.coordinates.setdefault(self.stride, self.coords)
 
     # TorchSparse's short names.
@@ -81,6 +82,25 @@ class SparseTensor:
     def replace(self, feats: torch.Tensor) -> "SparseTensor":
         """A tensor of the same voxels (and shared maps) with new features, as element-wise layers make."""
         return SparseTensor(feats, self.coords, self.stride, _cache=self._cache)
+
+    def _require_same_voxels(self, other: "SparseTensor", op: str) -> None:
+        if not isinstance(other, SparseTensor):
+            raise TypeError(f"{op} of a SparseTensor and {type(other).__name__}")
+        if other.stride != self.stride or (other.coords is not self.coords and not torch.equal(other.coords,
+                                                                                                self.coords)):
+            raise ValueError(f"{op}: the tensors are not on the same voxels (strides {self.stride} and "
+                             f"{other.stride}, {len(self)} and {len(other)} rows)")
+
+    def __add__(self, other: "SparseTensor") -> "SparseTensor":
+        """The element-wise sum of two tensors on the same voxels (a residual connection)."""
+        self._require_same_voxels(other, "add")
+        out = self.replace(self.feats + other.feats)
+        from sparsekgen import trace
+
+        recorder = trace.active()
+        if recorder is not None:
+            recorder.combine("add", (self, other), out)
+        return out
 
     def to(self, *args, **kwargs) -> "SparseTensor":
         """Features converted as ``Tensor.to`` does; coordinates follow to the same device (maps are
@@ -111,3 +131,19 @@ class SparseTensor:
     def __repr__(self) -> str:
         return (f"SparseTensor({self.feats.shape[0]} voxels x {self.feats.shape[1]} channels, stride {self.stride}, "
                 f"{self.feats.dtype}, {self.device})")
+
+
+def cat(tensors) -> SparseTensor:
+    """The tensors' features side by side (channels concatenated), for tensors on the same voxels."""
+    tensors = list(tensors)
+    if len(tensors) < 2:
+        raise ValueError("cat needs at least two sparse tensors")
+    for t in tensors[1:]:
+        tensors[0]._require_same_voxels(t, "cat")
+    out = tensors[0].replace(torch.cat([t.feats for t in tensors], 1))
+    from sparsekgen import trace
+
+    recorder = trace.active()
+    if recorder is not None:
+        recorder.combine("concat", tuple(tensors), out)
+    return out

@@ -14,6 +14,7 @@
 #include <nanobind/stl/array.h>
 #include <nanobind/stl/pair.h>
 
+#include "NetworkBindings.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/KernelMap.h"
 #include "sparsekgen/Reference.h"
@@ -183,4 +184,6 @@ NB_MODULE(_cpu, m) {
       },
       nb::arg("input"), nb::arg("output_grad"), nb::arg("out_in_map"),
       "The weight gradient of conv_forward, in float64: [V, Cin, Cout].");
+
+  bindNetworks(m);
 }

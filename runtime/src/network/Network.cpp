@@ -132,7 +132,8 @@ Network parseNetwork(const std::string &text, const std::string &source) {
   n.inputChannels = r.get<int>(document, "", "input_channels");
   if (n.inputChannels < 1)
     r.fail("/input_channels", "must be at least 1");
-  n.inputs = parseWorkloadInputs(r, document);
+  if (document.contains("inputs")) // benchmark and tuning scans; a description for deployment needs none
+    n.inputs = parseWorkloadInputs(r, document);
   n.maps = parseWorkloadMaps(r, document);
   n.tensors[Network::kInput] = {"l0", n.inputChannels, -1};
   auto nodes = r.get<json>(document, "", "nodes");

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from sparsekgen import trace
 from sparsekgen.functional import conv3d
 from sparsekgen.tensor import SparseTensor, as_triple
 
@@ -46,8 +47,12 @@ class Conv3d(torch.nn.Module):
     def forward(self, x: SparseTensor) -> SparseTensor:
         if x.feats.shape[1] != self.in_channels:
             raise ValueError(f"Conv3d({self.in_channels}, {self.out_channels}): input has {x.feats.shape[1]} channels")
-        return conv3d(x, self.kernel, self.bias, self.kernel_size, self.stride, self.dilation, self.transposed,
-                      self.generative)
+        out = conv3d(x, self.kernel, self.bias, self.kernel_size, self.stride, self.dilation, self.transposed,
+                     self.generative)
+        recorder = trace.active()
+        if recorder is not None:
+            recorder.conv(self, x, out)
+        return out
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from sparsekgen import trace
 from sparsekgen.tensor import SparseTensor
 
 
@@ -11,7 +12,11 @@ class _OnFeatures:
     """Mixin: forward takes and returns a SparseTensor, the torch module's forward runs on its features."""
 
     def forward(self, x: SparseTensor) -> SparseTensor:
-        return x.replace(super().forward(x.feats))
+        out = x.replace(super().forward(x.feats))
+        recorder = trace.active()
+        if recorder is not None:
+            recorder.pointwise(self, x, out)
+        return out
 
 
 class BatchNorm(_OnFeatures, torch.nn.BatchNorm1d):

@@ -1,0 +1,102 @@
+// The network-description side of sparsekgen._cpu: writing an exported model's weights for the
+// C++ executor (checked against the description, batch norm folded, saved atomically) and the
+// float64 reference run of a description, which the export is tested against.
+#include "NetworkBindings.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/Network.h"
+#include "sparsekgen/Safetensors.h"
+#include "sparsekgen/TrainingParameters.h"
+
+namespace nb = nanobind;
+
+namespace sparsekgen {
+namespace {
+
+using FloatArray = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
+
+NetworkParameters parametersOf(const nb::dict &arrays, const char *what) {
+  NetworkParameters parameters;
+  for (auto [key, value] : arrays) {
+    std::string name = nb::cast<std::string>(key);
+    FloatArray array;
+    if (!nb::try_cast(value, array))
+      throw RuntimeError(fmt::format("{}: parameter '{}' is not a contiguous float32 CPU array", what, name));
+    parameters[name].assign(array.data(), array.data() + array.size());
+  }
+  return parameters;
+}
+
+// The shapes the executor's parameters are saved with: the training shapes, and [C] for the folded
+// batch-norm scale and shift.
+std::vector<ParameterShape> executorShapes(const Network &network, const NetworkParameters &folded) {
+  std::map<std::string, ParameterShape> training;
+  for (auto &shape : trainingParameterShapes(network))
+    training[shape.name] = shape;
+  std::vector<ParameterShape> shapes;
+  for (const auto &[name, values] : folded) {
+    auto it = training.find(name);
+    shapes.push_back(it != training.end() ? it->second
+                                          : ParameterShape{name, {static_cast<int64_t>(values.size())}, true});
+  }
+  return shapes;
+}
+
+} // namespace
+
+void bindNetworks(nb::module_ &m) {
+  m.def(
+      "save_executor_weights",
+      [](const std::string &description, const std::string &source, const nb::dict &training,
+         const std::string &path, double eps) {
+        Network network = parseNetwork(description, source);
+        NetworkParameters parameters = parametersOf(training, "save_executor_weights");
+        checkTrainingParameters(network, parameters);
+        NetworkParameters folded = foldBatchNorm(network, parameters, eps);
+        saveSafetensors(path, folded, executorShapes(network, folded));
+      },
+      nb::arg("description"), nb::arg("source"), nb::arg("training_parameters"), nb::arg("path"),
+      nb::arg("eps") = 1e-5,
+      "Checks a description's training parameters (PyTorch state_dict names), folds batch norm with\n"
+      "its running statistics and writes what NetworkExecutor reads to a safetensors file (atomically).");
+
+  m.def(
+      "reference_network_forward",
+      [](const std::string &description, const std::string &source, const std::string &weightsPath,
+         nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> coordinates,
+         nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> features) {
+        Network network = parseNetwork(description, source);
+        if (coordinates.shape(1) != 4 || features.shape(0) != coordinates.shape(0))
+          throw RuntimeError(fmt::format("reference_network_forward: coordinates [{}, {}] and features [{}, {}] "
+                                         "must be [N, 4] and [N, input_channels]",
+                                         coordinates.shape(0), coordinates.shape(1), features.shape(0),
+                                         features.shape(1)));
+        std::vector<Coordinate> rows(coordinates.shape(0));
+        for (size_t i = 0; i < rows.size(); ++i)
+          rows[i] = {coordinates(i, 0), coordinates(i, 1), coordinates(i, 2), coordinates(i, 3)};
+        auto outputs = referenceNetworkForward(network, loadSafetensors(weightsPath), rows,
+                                               {features.data(), features.data() + features.size()});
+        nb::dict result;
+        for (const auto &name : network.outputs) {
+          auto *values = new std::vector<double>(std::move(outputs.at(name)));
+          const size_t channels = network.tensors.at(name).channels;
+          const size_t shape[2] = {values->size() / channels, channels};
+          nb::capsule owner(values, [](void *p) noexcept { delete static_cast<std::vector<double> *>(p); });
+          result[name.c_str()] = nb::ndarray<nb::numpy, double>(values->data(), 2, shape, owner);
+        }
+        return result;
+      },
+      nb::arg("description"), nb::arg("source"), nb::arg("weights_path"), nb::arg("coordinates"),
+      nb::arg("features"),
+      "Runs a description in float64 on the CPU with the weights NetworkExecutor reads; its outputs by name.");
+}
+
+} // namespace sparsekgen
