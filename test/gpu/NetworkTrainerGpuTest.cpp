@@ -73,7 +73,8 @@ struct GradientCase {
   // element of 672,672 in MinkUNet42 0.5x's decoder3.res0.conv2.relu moved the fp32 gradients by
   // a median 1e-2 before the masks were shared). On the H200 (2026-12-02), with shared masks: fp32
   // median 2-3e-6, worst 5e-6; fp16 median 2.6-3.4e-3, worst 6e-3 (the batch statistics still follow
-  // each side's own activations).
+  // each side's own activations). No bf16 case: the default bundle has no bf16 kernel for the
+  // bundled networks' 4-channel first layers (the trainer refuses the layer, naming it).
   double worst, median;
 };
 
@@ -195,7 +196,6 @@ INSTANTIATE_TEST_SUITE_P(BundledNetworks, TrainerGradients,
                                            GradientCase{"minkunet42_0.5x_seg", "f16", 2e-2, 1e-2},
                                            GradientCase{"sparse_resnet21d", "f32", 5e-5, 1e-5},
                                            GradientCase{"sparse_resnet21d", "f16", 2e-2, 1e-2},
-                                           GradientCase{"sparse_resnet21d", "bf16", 0.1, 0.05},
                                            GradientCase{"centerpoint_nuscenes_backbone", "f16", 2e-2, 1e-2}),
                          [](const auto &info) {
                            return testclouds::testName(std::string(info.param.network) + "_" + info.param.dtype);

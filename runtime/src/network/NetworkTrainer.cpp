@@ -228,7 +228,13 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
                                          map.outputCount(), s.maps.pairs.at(node.map));
     ConvKernels &k = s.kernels[node.name];
     auto choose = [&](const LayerKey &key, const skg_kernel_record *&kernel, int &splits, int &index) {
-      Dispatch d = chooseKernel(table_, key, s.descriptions);
+      Dispatch d;
+      try {
+        d = chooseKernel(table_, key, s.descriptions);
+      } catch (const RuntimeError &error) {
+        throw RuntimeError(fmt::format("network {}, layer {} ({}): {}", network_.name, node.name, key.operation,
+                                       error.what()));
+      }
       kernel = &context_.findKernel(d.choice.kernel);
       const DataflowInfo &info = dataflowInfo(kernel->dataflow);
       // Weight gradients keep 0 (the runtime's choice of K chunks).
