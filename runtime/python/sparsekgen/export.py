@@ -40,7 +40,7 @@ def _training_parameters(recorder: trace.Recorder):
     for node in recorder.nodes:
         module = recorder.modules.get(node["name"])
         if node["op"] == "conv":
-            put(f"{node['name']}.weight", module.kernel)
+            put(f"{node['name']}.weight", module.kernel.reshape(-1, module.in_channels, module.out_channels))
             if module.bias is not None:
                 put(f"{node['name']}.bias", module.bias)
         elif node["op"] == "batch_norm":
@@ -55,7 +55,7 @@ def describe(model: torch.nn.Module, sample: SparseTensor, *, dtype: str = "f16"
     if dtype not in DTYPES:
         raise ValueError(f"export: dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     model_name = name or type(model).__name__
-    probe = SparseTensor(sample.feats, sample.coords, sample.stride)  # a fresh map cache
+    probe = SparseTensor._on_voxels(sample.feats, sample.voxels, sample.stride, None)  # a fresh map cache
     probe._node = trace.INPUT
     recorder = trace.Recorder(model, probe.stride)
     was_training = model.training

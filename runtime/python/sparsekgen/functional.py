@@ -64,7 +64,8 @@ class SparseConvolution(torch.autograd.Function):
 
 def conv3d(x: SparseTensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, kernel_size=3, stride=1,
            dilation=1, transposed: bool = False, generative: bool = False) -> SparseTensor:
-    """Sparse 3D convolution of ``x`` with ``weight`` [volume, Cin, Cout] (TorchSparse's offset order).
+    """Sparse 3D convolution of ``x`` with ``weight`` [volume, Cin, Cout] (TorchSparse's offset order;
+    [Cin, Cout] for a volume of 1).
 
     Not transposed: stride 1 is submanifold (outputs are the inputs' voxels), a larger stride
     downsamples (outputs are the voxels floor-divided by the stride). Transposed: upsamples back to
@@ -85,7 +86,7 @@ def conv3d(x: SparseTensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
     else:
         kmap, out_stride = forward_map(x, kernel_size, stride, dilation)
         coords, cache = x._cache.coordinates[out_stride], x._cache
-    feats = SparseConvolution.apply(x.feats, weight, kmap)
+    feats = SparseConvolution.apply(x.feats, weight if weight.dim() == 3 else weight.unsqueeze(0), kmap)
     if bias is not None:
         feats = feats + bias
-    return SparseTensor(feats, coords, out_stride, _cache=cache)
+    return SparseTensor._on_voxels(feats, coords, out_stride, cache)

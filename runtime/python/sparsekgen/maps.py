@@ -103,7 +103,7 @@ def generative_map(x: SparseTensor, kernel_size: Stride, stride: Stride,
     key = ("generative", x.stride, kernel_size, stride, dilation)
     cache = x._cache
     if key not in cache.maps:
-        outputs, out_in_map = _cpu.generative_transposed_kernel_map(x.coords, kernel_size, stride, dilation)
-        cache.maps[key] = (_numpy_map(out_in_map, x.coords.shape[0]), torch.from_numpy(outputs))
+        outputs, out_in_map = _cpu.generative_transposed_kernel_map(x.voxels, kernel_size, stride, dilation)
+        cache.maps[key] = (_numpy_map(out_in_map, x.voxels.shape[0]), torch.from_numpy(outputs))
     kmap, coords = cache.maps[key]
     return kmap, coords, out_stride

@@ -34,30 +34,57 @@ class MapCache:
 class SparseTensor:
     """``feats`` [N, C] and ``coords`` int32 [N, 4] = (batch, x, y, z), one row per occupied voxel.
 
-    Coordinates are integers at the tensor's own resolution: a tensor of stride 2 holds the input's
-    coordinates floor-divided by 2 (not multiplied back). Coordinates must be unique; the map
-    builders refuse a repeated row, naming both rows.
+    As in TorchSparse, coordinates stay in the input's units at every level: a tensor of stride 2
+    has coordinates that are multiples of 2. ``voxels`` are the same rows at the tensor's own
+    resolution (coordinates divided by the stride), which the kernel maps are built on. Coordinates
+    must be unique; the map builders refuse a repeated row, naming both rows.
     """
 
-    def __init__(self, feats: torch.Tensor, coords: torch.Tensor, stride=1, *, _cache: Optional[MapCache] = None):
+    def __init__(self, feats: torch.Tensor, coords: torch.Tensor, stride=1, *, _cache: Optional[MapCache] = None,
+                 _voxels: Optional[torch.Tensor] = None):
         if not isinstance(feats, torch.Tensor) or feats.dim() != 2:
             raise ValueError(f"feats must be a [N, C] tensor, not {type(feats).__name__} "
                              f"{tuple(getattr(feats, 'shape', ()))}")
+        self.feats = feats
+        self.stride: Stride = as_triple(stride, "stride")
+        if _voxels is None:
+            _voxels = self._voxels_of(coords)
+        self.voxels = _voxels
+        self._coords: Optional[torch.Tensor] = coords if coords is not None else None
+        self._cache = _cache if _cache is not None else MapCache()
+        self._node: Optional[str] = None  # the producing node while a model is recorded (trace.py)
+        self._cache.coordinates.setdefault(self.stride, self.voxels)
+
+    def _voxels_of(self, coords) -> torch.Tensor:
         if not isinstance(coords, torch.Tensor) or coords.dim() != 2 or coords.shape[1] != 4:
             raise ValueError(f"coords must be an int32 [N, 4] tensor (batch, x, y, z), not "
                              f"{tuple(getattr(coords, 'shape', ()))}")
         if coords.dtype != torch.int32:
             raise ValueError(f"coords must be int32, not {coords.dtype}")
-        if coords.shape[0] != feats.shape[0]:
-            raise ValueError(f"feats has {feats.shape[0]} rows but coords {coords.shape[0]}")
-        if coords.device != feats.device:
-            raise ValueError(f"feats are on {feats.device} but coords on {coords.device}")
-        self.feats = feats
-        self.coords = coords.contiguous()
-        self.stride: Stride = as_triple(stride, "stride")
-        self._cache = _cache if _cache is not None else MapCache()
-        self._node: Optional[str] = None  # the producing node while a model is recorded (trace.py)
-        self._cache.coordinates.setdefault(self.stride, self.coords)
+        if coords.shape[0] != self.feats.shape[0]:
+            raise ValueError(f"feats has {self.feats.shape[0]} rows but coords {coords.shape[0]}")
+        if coords.device != self.feats.device:
+            raise ValueError(f"feats are on {self.feats.device} but coords on {coords.device}")
+        if self.stride == (1, 1, 1):
+            return coords.contiguous()
+        scale = torch.tensor((1,) + self.stride, dtype=torch.int32, device=coords.device)
+        off = (coords % scale).any(1)
+        if bool(off.any()):
+            row = int(off.nonzero()[0, 0])
+            raise ValueError(f"coords row {row} {coords[row].tolist()} is not a multiple of the stride {self.stride}")
+        return torch.div(coords, scale, rounding_mode="floor").contiguous()
+
+    @classmethod
+    def _on_voxels(cls, feats: torch.Tensor, voxels: torch.Tensor, stride: Stride,
+                   cache: Optional[MapCache]) -> "SparseTensor":
+        return cls(feats, None, stride, _cache=cache, _voxels=voxels)
+
+    @property
+    def coords(self) -> torch.Tensor:
+        if self._coords is None:
+            scale = torch.tensor((1,) + self.stride, dtype=torch.int32, device=self.voxels.device)
+            self._coords = (self.voxels * scale).contiguous()
+        return self._coords
 
     # TorchSparse's short names.
     @property
@@ -81,13 +108,13 @@ class SparseTensor:
 
     def replace(self, feats: torch.Tensor) -> "SparseTensor":
         """A tensor of the same voxels (and shared maps) with new features, as element-wise layers make."""
-        return SparseTensor(feats, self.coords, self.stride, _cache=self._cache)
+        return SparseTensor._on_voxels(feats, self.voxels, self.stride, self._cache)
 
     def _require_same_voxels(self, other: "SparseTensor", op: str) -> None:
         if not isinstance(other, SparseTensor):
             raise TypeError(f"{op} of a SparseTensor and {type(other).__name__}")
-        if other.stride != self.stride or (other.coords is not self.coords and not torch.equal(other.coords,
-                                                                                                self.coords)):
+        if other.stride != self.stride or (other.voxels is not self.voxels and not torch.equal(other.voxels,
+                                                                                                self.voxels)):
             raise ValueError(f"{op}: the tensors are not on the same voxels (strides {self.stride} and "
                              f"{other.stride}, {len(self)} and {len(other)} rows)")
 
@@ -107,8 +134,8 @@ class SparseTensor:
         rebuilt there)."""
         feats = self.feats.to(*args, **kwargs)
         if feats.device == self.feats.device:
-            return SparseTensor(feats, self.coords, self.stride, _cache=self._cache)
-        return SparseTensor(feats, self.coords.to(feats.device), self.stride)
+            return SparseTensor._on_voxels(feats, self.voxels, self.stride, self._cache)
+        return SparseTensor._on_voxels(feats, self.voxels.to(feats.device), self.stride, None)
 
     def cpu(self) -> "SparseTensor":
         return self.to("cpu")
@@ -117,9 +144,9 @@ class SparseTensor:
         return self.to(device if device is not None else "cuda")
 
     def dense(self, shape: Optional[Tuple[int, int, int]] = None) -> torch.Tensor:
-        """The features scattered into a dense [batches, X, Y, Z, C] grid starting at the smallest
-        coordinate (or at 0 for an explicit ``shape``), for checks and small inputs."""
-        coords = self.coords.long()
+        """The features scattered into a dense [batches, X, Y, Z, C] grid of the tensor's voxels,
+        starting at the smallest voxel (or at 0 for an explicit ``shape``), for checks and small inputs."""
+        coords = self.voxels.long()
         origin = torch.zeros(3, dtype=torch.long, device=coords.device) if shape else coords[:, 1:].min(0).values
         local = coords[:, 1:] - origin
         extent = tuple(shape) if shape else tuple((local.max(0).values + 1).tolist())

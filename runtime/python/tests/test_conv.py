@@ -50,8 +50,9 @@ def test_strided_convolution_equals_dense_strided_conv(cloud):
     y = conv3d(x, weight, kernel_size=2, stride=2)
     assert y.stride == (2, 2, 2)
     coarse = torch.unique(torch.cat([cloud[:, :1], torch.div(cloud[:, 1:], 2, rounding_mode="floor")], 1), dim=0)
-    assert torch.equal(y.coords, coarse.int())
-    expected = dense_at_outputs(x, weight, 2, y.coords, 10, stride=2)
+    assert torch.equal(y.voxels, coarse.int())
+    assert torch.equal(y.coords[:, 1:], 2 * y.voxels[:, 1:])  # coordinates stay in the input's units
+    expected = dense_at_outputs(x, weight, 2, y.voxels, 10, stride=2)
     torch.testing.assert_close(y.feats, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -67,7 +68,7 @@ def test_transposed_convolution_is_the_adjoint_of_the_strided_one(cloud):
 
 
 def test_generative_transposed_convolution_reaches_every_offset():
-    coords = torch.tensor([[0, 1, 1, 1], [0, 3, 1, 0]], dtype=torch.int32)
+    coords = torch.tensor([[0, 2, 2, 2], [0, 6, 2, 0]], dtype=torch.int32)  # voxels (1, 1, 1) and (3, 1, 0)
     x = SparseTensor(torch.ones(2, 1, dtype=torch.float64), coords, stride=2)
     y = conv3d(x, torch.ones(8, 1, 1, dtype=torch.float64), kernel_size=2, stride=2, transposed=True,
                generative=True)

@@ -47,3 +47,5 @@ def test_sparse_tensor_refuses_mismatched_parts():
         SparseTensor(torch.ones(3, 2), coords[:2])
     with pytest.raises(ValueError, match=r"\[N, 4\]"):
         SparseTensor(torch.ones(3, 2), coords[:, :3])
+    with pytest.raises(ValueError, match=r"row 1 \[0, 2, 1, 0\] is not a multiple of the stride"):
+        SparseTensor(torch.ones(2, 2), torch.tensor([[0, 2, 2, 0], [0, 2, 1, 0]], dtype=torch.int32), stride=2)

@@ -14,9 +14,10 @@ from sparsekgen.tensor import SparseTensor, as_triple
 class Conv3d(torch.nn.Module):
     """Sparse 3D convolution; arguments as ``torchsparse.nn.Conv3d`` (2.1).
 
-    ``kernel`` is [volume, in_channels, out_channels] (TorchSparse 2.x's layout and offset order),
-    initialised as TorchSparse does: uniform in +-1/sqrt(in_channels * volume), or
-    +-1/sqrt(out_channels * volume) for transposed convolutions.
+    ``kernel`` is [volume, in_channels, out_channels] in TorchSparse 2.x's offset order, and
+    [in_channels, out_channels] for a 1x1x1 convolution of stride 1, exactly as TorchSparse holds it,
+    so state dicts load both ways; initialised as TorchSparse does: uniform in
+    +-1/sqrt(in_channels * volume), or +-1/sqrt(out_channels * volume) for transposed convolutions.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size=3, stride=1, dilation=1,
@@ -32,12 +33,14 @@ class Conv3d(torch.nn.Module):
         if generative and not transposed:
             raise ValueError("Conv3d: generative=True needs transposed=True")
         volume = math.prod(self.kernel_size)
-        self.kernel = torch.nn.Parameter(torch.empty(volume, in_channels, out_channels))
+        pointwise = volume == 1 and self.stride == (1, 1, 1)
+        shape = (in_channels, out_channels) if pointwise else (volume, in_channels, out_channels)
+        self.kernel = torch.nn.Parameter(torch.empty(shape))
         self.bias = torch.nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        volume = self.kernel.shape[0]
+        volume = math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt((self.out_channels if self.transposed else self.in_channels) * volume)
         with torch.no_grad():
             self.kernel.uniform_(-bound, bound)

@@ -1,0 +1,5 @@
+"""``torchsparse.utils.quantize``."""
+
+from sparsekgen.data import sparse_quantize
+
+__all__ = ["sparse_quantize"]
