@@ -112,3 +112,34 @@ def test_a_failed_export_leaves_no_files(tmp_path):
     with pytest.raises(ValueError):
         sparsekgen.export(trained_unet(), sample(), str(description_path), str(tmp_path / "missing" / "m.st"))
     assert os.listdir(tmp_path) == []
+
+
+RUN_NETWORK = os.environ.get("SPARSEKGEN_RUN_NETWORK")
+
+
+@pytest.mark.skipif(not RUN_NETWORK, reason="SPARSEKGEN_RUN_NETWORK does not name a built sparsekgen-run-network "
+                                           "(it needs a GPU: the test runs the export on the C++ executor)")
+@pytest.mark.parametrize("dtype,tolerance", [("f32", 1e-4), ("f16", 2e-2)])
+def test_the_gpu_executor_runs_the_export_as_the_model_does(tmp_path, dtype, tolerance):
+    import subprocess
+
+    import numpy as np
+
+    model = trained_unet()
+    x = sample(11)
+    paths = str(tmp_path / "unet.json"), str(tmp_path / "unet.safetensors")
+    sparsekgen.export(model, x, *paths, dtype=dtype)
+    x.coords.numpy().tofile(tmp_path / "coords.i32")
+    x.feats.numpy().astype(np.float32).tofile(tmp_path / "feats.f32")
+    run = subprocess.run([RUN_NETWORK, *paths, str(tmp_path / "coords.i32"), str(tmp_path / "feats.f32"), "-o",
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    if run.returncode == 3 or "libcuda" in run.stderr:
+        pytest.skip(f"no GPU here: {run.stderr.strip()}")
+    assert run.returncode == 0, run.stderr
+    model.eval()
+    with torch.no_grad():
+        expected = model(x).feats
+    actual = torch.from_numpy(np.fromfile(tmp_path / "out" / "head.f32", dtype=np.float32)).reshape(expected.shape)
+    error = ((actual - expected).norm() / expected.norm()).item()
+    print(f"{dtype}: executor against the PyTorch model, relative L2 error {error:.2e}")
+    assert error <= tolerance

@@ -1,0 +1,96 @@
+// An application running a trained network: the description and weights a model exported from
+// Python (docs/python.md) or any description with executor weights, on coordinates and features
+// read from raw files; each output written as raw float32 beside a line saying its shape.
+//
+//   sparsekgen-run-network net.json net.safetensors coords.i32 feats.f32 -o outputs/ [--table T]
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "sparsekgen/ElementTypes.h"
+#include "sparsekgen/EnumNames.h"
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/NetworkExecutor.h"
+#include "sparsekgen/Safetensors.h"
+#include "sparsekgen_kernels.h"
+
+namespace {
+
+template <typename T> std::vector<T> readRaw(const std::string &path, size_t rowWidth, const char *what) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    throw sparsekgen::RuntimeError(fmt::format("{}: cannot open {}", what, path));
+  const auto bytes = static_cast<size_t>(in.tellg());
+  if (bytes % (sizeof(T) * rowWidth) != 0)
+    throw sparsekgen::RuntimeError(
+        fmt::format("{} {}: {} bytes is not a whole number of rows of {} values", what, path, bytes, rowWidth));
+  std::vector<T> values(bytes / sizeof(T));
+  in.seekg(0);
+  in.read(reinterpret_cast<char *>(values.data()), static_cast<std::streamsize>(bytes));
+  return values;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string networkPath, weightsPath, coordinatesPath, featuresPath, outDir, tablePath;
+  CLI::App app{"Run a network description with its executor weights on one input and write its outputs"};
+  app.add_option("network", networkPath, "network description (JSON)")->required();
+  app.add_option("weights", weightsPath, "executor weights (safetensors: <conv>.weight, <bn>.scale/.shift)")
+      ->required();
+  app.add_option("coordinates", coordinatesPath, "int32 [N, 4] raw: batch, x, y, z (unique rows)")->required();
+  app.add_option("features", featuresPath, "float32 [N, input_channels] raw")->required();
+  app.add_option("-o,--out", outDir, "directory for <output>.f32 (float32 [rows, channels])")->required();
+  app.add_option("--table", tablePath, "config table for dispatch (default: the heuristic)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    std::string why;
+    if (sparsekgen::Context::deviceCount(&why) == 0) {
+      fmt::print(stderr, "sparsekgen-run-network: no GPU: {}\n", why);
+      return 3;
+    }
+    sparsekgen::Network network = sparsekgen::loadNetwork(networkPath);
+    auto coordinates = readRaw<int32_t>(coordinatesPath, 4, "coordinates");
+    const size_t rows = coordinates.size() / 4;
+    auto features = readRaw<float>(featuresPath, network.inputChannels, "features");
+    if (features.size() != rows * network.inputChannels)
+      throw sparsekgen::RuntimeError(fmt::format("features {}: {} rows, the coordinates have {}", featuresPath,
+                                                 features.size() / network.inputChannels, rows));
+    sparsekgen::Context context(0, sparsekgen_kernels);
+    sparsekgen::ConfigTable table;
+    if (!tablePath.empty()) {
+      table = sparsekgen::ConfigTable::load(tablePath);
+      table.requireMatch(context.device().name, context.device().sm, sparsekgen_kernels.bundle_hash, false);
+    }
+    sparsekgen::NetworkExecutor executor(context, network, sparsekgen::loadSafetensors(weightsPath),
+                                         tablePath.empty() ? nullptr : &table);
+    const uint32_t dtype = sparsekgen::dtypeFromName(network.dtype);
+    auto deviceCoordinates = sparsekgen::DeviceBuffer::from(coordinates);
+    auto deviceFeatures = sparsekgen::DeviceBuffer::from(sparsekgen::encodeElements(features, dtype));
+    auto outputs = executor.run(deviceCoordinates.get(), static_cast<int>(rows), deviceFeatures.get());
+    context.synchronize("the network run");
+    std::filesystem::create_directories(outDir);
+    for (const auto &[name, tensor] : outputs) {
+      std::vector<uint8_t> bytes(static_cast<size_t>(tensor.rows) * tensor.channels * sparsekgen::elementBytes(dtype));
+      sparsekgen::checkCuda(cuMemcpyDtoH(bytes.data(), tensor.data, bytes.size()), "cuMemcpyDtoH",
+                            "(output " + name + ")");
+      auto values = sparsekgen::decodeElements(bytes, dtype);
+      const std::string path = (std::filesystem::path(outDir) / (name + ".f32")).string();
+      std::ofstream(path, std::ios::binary)
+          .write(reinterpret_cast<const char *>(values.data()), static_cast<std::streamsize>(values.size() * 4));
+      fmt::print("{}: [{}, {}] -> {}\n", name, tensor.rows, tensor.channels, path);
+    }
+    return 0;
+  } catch (const sparsekgen::RuntimeError &error) {
+    fmt::print(stderr, "sparsekgen-run-network: error: {}\n", error.what());
+    return 2;
+  } catch (const std::exception &error) {
+    fmt::print(stderr, "sparsekgen-run-network: {}\n", error.what());
+    return 1;
+  }
+}
