@@ -3,6 +3,7 @@
 // and the benchmarks so both verify the same way (the forward's counterpart is Verification.h).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <utility>
 #include <vector>

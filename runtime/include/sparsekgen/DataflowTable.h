@@ -7,6 +7,7 @@
 // (docs/architecture.md).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -2,6 +2,7 @@
 // KernelMap.h produces (tests compare them element by element).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 

@@ -4,6 +4,7 @@
 // input wherever nothing else reads the intermediate tensor.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>

@@ -4,6 +4,7 @@
 // as element-wise and concatenation kernels, and tensors freed after their last reader.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>

@@ -3,6 +3,7 @@
 // one output against per-row labels, and the backward through every node.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>

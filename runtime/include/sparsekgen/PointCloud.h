@@ -1,6 +1,7 @@
 // Raw point files (float32 rows, no header) and CPU voxelization, the reference for the GPU's.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
