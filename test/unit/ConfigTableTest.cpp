@@ -109,6 +109,47 @@ TEST(ConfigTable, CorruptTablesNameTheProblem) {
   table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
   table["entries"][0].erase("kernel");
   EXPECT_NE(message(table.dump()).find("/entries/0: missing field 'kernel'"), std::string::npos);
+  // An offending value is described, never echoed whole: a long string is cut, a container named.
+  table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
+  table["entries"][0]["key"]["in_channels"] = std::string(100000, 'x');
+  EXPECT_LT(message(table.dump()).size(), 300u) << message(table.dump()).substr(0, 300);
+  nlohmann::json deep = 1;
+  for (int i = 0; i < 100; ++i)
+    deep = nlohmann::json::array({deep});
+  table["entries"][0]["key"]["in_channels"] = deep;
+  EXPECT_NE(message(table.dump()).find("in_channels: unexpected value an array of 1 element"), std::string::npos)
+      << message(table.dump());
+}
+
+TEST(ConfigTable, KernelDescriptionsRefuseAlignmentsAndTilesDispatchCannotUse) {
+  nlohmann::json spec = {{"dataflow", "implicit_gemm"},
+                         {"dtypes", {{"input", "f16"}, {"output", "f16"}}},
+                         {"channel_alignment", 8},
+                         {"tile", {{"cta", {64, 64, 32}}}},
+                         {"stages", 3}};
+  EXPECT_EQ(describeKernel("k", spec).alignment, 8);
+  auto message = [&](nlohmann::json broken) {
+    try {
+      describeKernel("k", broken, "manifest m.json", "/kernels/4/spec");
+    } catch (const RuntimeError &error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  for (int alignment : {0, 3, 256, -8}) {
+    auto broken = spec;
+    broken["channel_alignment"] = alignment;
+    EXPECT_NE(message(broken).find("manifest m.json (kernel k): /kernels/4/spec/channel_alignment: " +
+                                   std::to_string(alignment) + " is not a power of two"),
+              std::string::npos)
+        << message(broken);
+  }
+  auto broken = spec;
+  broken["tile"]["cta"] = {0, 64, 32};
+  EXPECT_NE(message(broken).find("/kernels/4/spec/tile/cta/0: expected a positive integer"), std::string::npos);
+  broken = spec;
+  broken.erase("dtypes");
+  EXPECT_NE(message(broken).find("/kernels/4/spec: missing field 'dtypes'"), std::string::npos);
 }
 
 TEST(ConfigTable, AnotherGpuOrBundleIsRefusedUnlessAccepted) {

@@ -20,8 +20,12 @@ std::vector<KernelDescription> bundleKernels(const std::string &path, std::strin
   nlohmann::json manifest = loadManifest(path);
   *hash = manifest.value("bundle_hash", "");
   std::vector<KernelDescription> kernels;
-  for (const auto &kernel : manifest.at("kernels"))
-    kernels.push_back(describeKernel(kernel.at("name").get<std::string>(), kernel.at("spec")));
+  const auto &records = manifest.at("kernels");
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto &kernel = records[i];
+    kernels.push_back(describeKernel(kernel.at("name").get<std::string>(), kernel.at("spec"), "manifest " + path,
+                                     fmt::format("/kernels/{}/spec", i)));
+  }
   return kernels;
 }
 

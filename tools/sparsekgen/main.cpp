@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "Commands.h"
+#include "sparsekgen/Errors.h"
 #include "sparsekgen/generator/Errors.h"
 
 int main(int argc, char **argv) {
@@ -25,6 +26,9 @@ int main(int argc, char **argv) {
     // --help and --version exit 0; a bad command line is bad input (CLI11's own codes are not).
     return app.exit(error) == 0 ? 0 : 2;
   } catch (const sparsekgen::SpecError &error) {
+    fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
+    return 2;
+  } catch (const sparsekgen::RuntimeError &error) { // the runtime's readers: manifests, tables, workloads
     fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
     return 2;
   } catch (const std::exception &error) {

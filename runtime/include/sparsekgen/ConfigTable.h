@@ -38,7 +38,10 @@ struct KernelDescription {
   std::vector<std::string> epilogue;
   std::string operation = "forward";
 };
-KernelDescription describeKernel(const std::string &name, const nlohmann::json &spec);
+// `spec` as a manifest or a bundle record holds it; a missing, mistyped or out-of-range field
+// throws RuntimeError naming `document`, the JSON pointer `pointer` + the field, and the kernel.
+KernelDescription describeKernel(const std::string &name, const nlohmann::json &spec,
+                                 const std::string &document = "bundle", const std::string &pointer = "");
 // The descriptions of a linked bundle's kernels (Context::kernels()), in that order.
 std::vector<KernelDescription> describeKernels(const std::vector<const skg_kernel_record *> &records);
 

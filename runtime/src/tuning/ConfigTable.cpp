@@ -38,20 +38,36 @@ LayerKey operationKey(LayerKey forward, const std::string &operation) {
   return forward;
 }
 
-KernelDescription describeKernel(const std::string &name, const json &spec) {
+KernelDescription describeKernel(const std::string &name, const json &spec, const std::string &document,
+                                 const std::string &pointer) {
+  const JsonReader r(fmt::format("{} (kernel {})", document, name));
   KernelDescription d;
   d.name = name;
-  d.dataflow = spec.at("dataflow").get<std::string>();
-  d.operation = spec.value("operation", std::string("forward"));
-  d.operand = spec.at("dtypes").at("input").get<std::string>();
-  d.output = spec.at("dtypes").at("output").get<std::string>();
-  d.math = spec.value("math", std::string("tensor_core"));
-  d.alignment = spec.value("channel_alignment", 8);
-  d.tileM = spec.at("tile").at("cta").at(0).get<int>();
-  d.tileN = spec.at("tile").at("cta").at(1).get<int>();
-  d.stages = spec.at("stages").get<int>();
+  d.dataflow = r.get<std::string>(spec, pointer, "dataflow");
+  d.operation = r.get<std::string>(spec, pointer, "operation", std::string("forward"));
+  const json &dtypes = r.field(spec, pointer, "dtypes");
+  d.operand = r.get<std::string>(dtypes, pointer + "/dtypes", "input");
+  d.output = r.get<std::string>(dtypes, pointer + "/dtypes", "output");
+  d.math = r.get<std::string>(spec, pointer, "math", std::string("tensor_core"));
+  // The alignment divides channel counts (kernelFits): 0 would divide by zero.
+  d.alignment = r.get<int>(spec, pointer, "channel_alignment", 8);
+  if (d.alignment < 1 || d.alignment > 128 || (d.alignment & (d.alignment - 1)) != 0)
+    r.fail(pointer + "/channel_alignment", fmt::format("{} is not a power of two in [1, 128]", d.alignment));
+  const json &cta = r.field(r.field(spec, pointer, "tile"), pointer + "/tile", "cta");
+  if (!cta.is_array() || cta.size() < 2)
+    r.fail(pointer + "/tile/cta", "expected an array [M, N, K]");
+  for (int axis = 0; axis < 2; ++axis) {
+    const int extent = cta[axis].is_number_integer() ? cta[axis].get<int>() : 0;
+    if (extent < 1)
+      r.fail(fmt::format("{}/tile/cta/{}", pointer, axis), "expected a positive integer");
+    (axis == 0 ? d.tileM : d.tileN) = extent;
+  }
+  d.stages = r.get<int>(spec, pointer, "stages");
+  if (d.stages < 1)
+    r.fail(pointer + "/stages", fmt::format("{} is below 1", d.stages));
   if (spec.contains("epilogue"))
-    d.epilogue = spec.at("epilogue").value("ops", std::vector<std::string>{});
+    d.epilogue = r.get<std::vector<std::string>>(r.field(spec, pointer, "epilogue"), pointer + "/epilogue", "ops",
+                                                 std::vector<std::string>{});
   return d;
 }
 

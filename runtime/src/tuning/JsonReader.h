@@ -34,7 +34,7 @@ public:
     try {
       return value.get<T>();
     } catch (const nlohmann::json::exception &) {
-      fail(pointer + "/" + name, fmt::format("unexpected value {}", value.dump()));
+      fail(pointer + "/" + name, fmt::format("unexpected value {}", brief(value)));
     }
   }
 
@@ -42,6 +42,18 @@ public:
   template <typename T>
   T get(const nlohmann::json &object, const std::string &pointer, const char *name, T fallback) const {
     return object.is_object() && object.contains(name) ? get<T>(object, pointer, name) : std::move(fallback);
+  }
+
+  // A value as a message shows it: scalars up to 60 characters, containers by kind and size (an
+  // offending value may be huge or nested deeply; it is never echoed whole).
+  static std::string brief(const nlohmann::json &value) {
+    const char *plural = value.size() == 1 ? "" : "s";
+    if (value.is_object())
+      return fmt::format("an object of {} field{}", value.size(), plural);
+    if (value.is_array())
+      return fmt::format("an array of {} element{}", value.size(), plural);
+    std::string text = value.dump();
+    return text.size() > 60 ? text.substr(0, 57) + "..." : text;
   }
 
 private:
