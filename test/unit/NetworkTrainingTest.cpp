@@ -124,9 +124,8 @@ TEST(NetworkTrainingReference, TakesReluMasksFromAnotherRunAndKeepsTensorGradien
   // input is zero, while the head's own gradients are untouched.
   std::map<std::string, std::vector<float>> closed;
   closed["b.relu"].assign(own.tensorGradients.at("b.relu").size(), 0.0f);
-  auto masked =
-      referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates, problem.features,
-                                   problem.labels, {.keepTensorGradients = true, .reluOutputs = &closed});
+  auto masked = referenceNetworkTrainingStep(problem.network, problem.parameters, problem.coordinates, problem.features,
+                                             problem.labels, {.keepTensorGradients = true, .reluOutputs = &closed});
   EXPECT_EQ(masked.tensorGradients.at("b.relu"), own.tensorGradients.at("b.relu"));
   EXPECT_EQ(masked.gradients.at("head.weight"), own.gradients.at("head.weight"));
   for (double g : masked.tensorGradients.at("b.add"))

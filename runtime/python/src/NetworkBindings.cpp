@@ -55,16 +55,15 @@ std::vector<ParameterShape> executorShapes(const Network &network, const Network
 void bindNetworks(nb::module_ &m) {
   m.def(
       "save_executor_weights",
-      [](const std::string &description, const std::string &source, const nb::dict &training,
-         const std::string &path, double eps) {
+      [](const std::string &description, const std::string &source, const nb::dict &training, const std::string &path,
+         double eps) {
         Network network = parseNetwork(description, source);
         NetworkParameters parameters = parametersOf(training, "save_executor_weights");
         checkTrainingParameters(network, parameters);
         NetworkParameters folded = foldBatchNorm(network, parameters, eps);
         saveSafetensors(path, folded, executorShapes(network, folded));
       },
-      nb::arg("description"), nb::arg("source"), nb::arg("training_parameters"), nb::arg("path"),
-      nb::arg("eps") = 1e-5,
+      nb::arg("description"), nb::arg("source"), nb::arg("training_parameters"), nb::arg("path"), nb::arg("eps") = 1e-5,
       "Checks a description's training parameters (PyTorch state_dict names), folds batch norm with\n"
       "its running statistics and writes what NetworkExecutor reads to a safetensors file (atomically).");
 
@@ -94,8 +93,7 @@ void bindNetworks(nb::module_ &m) {
         }
         return result;
       },
-      nb::arg("description"), nb::arg("source"), nb::arg("weights_path"), nb::arg("coordinates"),
-      nb::arg("features"),
+      nb::arg("description"), nb::arg("source"), nb::arg("weights_path"), nb::arg("coordinates"), nb::arg("features"),
       "Runs a description in float64 on the CPU with the weights NetworkExecutor reads; its outputs by name.");
 }
 

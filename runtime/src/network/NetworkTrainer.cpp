@@ -232,8 +232,8 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
       try {
         d = chooseKernel(table_, key, s.descriptions);
       } catch (const RuntimeError &error) {
-        throw RuntimeError(fmt::format("network {}, layer {} ({}): {}", network_.name, node.name, key.operation,
-                                       error.what()));
+        throw RuntimeError(
+            fmt::format("network {}, layer {} ({}): {}", network_.name, node.name, key.operation, error.what()));
       }
       kernel = &context_.findKernel(d.choice.kernel);
       const DataflowInfo &info = dataflowInfo(kernel->dataflow);
