@@ -88,6 +88,12 @@ TEST(Network, ErrorsNameThePointerAndTheProblem) {
   EXPECT_NE(errorOf(R"("nodes": [{"name": "a", "op": "add", "inputs": ["input"]}], "outputs": ["a"])")
                 .find("/nodes/0/inputs: add takes exactly two tensors"),
             std::string::npos);
+  // 10^5 levels of nesting (which overflowed the stack) are refused while parsing, naming the file.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_NE(errorOf(R"("nodes": [{"name": "a", "op": "relu", "input": "input", "note": )" + deep +
+                    R"(}], "outputs": ["a"])")
+                .find("network test.json: nested deeper than 64 levels"),
+            std::string::npos);
 }
 
 TEST(Network, FusesBatchNormResidualAndReluIntoTheProducingStep) {

@@ -118,12 +118,7 @@ Workload Network::workload() const {
 
 Network parseNetwork(const std::string &text, const std::string &source) {
   const JsonReader r("network " + source);
-  json document;
-  try {
-    document = json::parse(text);
-  } catch (const json::parse_error &error) {
-    throw RuntimeError(fmt::format("network {}: malformed JSON at byte {}: {}", source, error.byte, error.what()));
-  }
+  json document = parseJsonDocument(text, "network " + source);
   Network n;
   n.source = source;
   n.name = r.get<std::string>(document, "", "name");

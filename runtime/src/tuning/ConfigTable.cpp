@@ -107,12 +107,7 @@ bool exists(const std::vector<KernelDescription> &kernels, const std::string &na
 
 ConfigTable ConfigTable::parse(const std::string &text, const std::string &source) {
   const JsonReader r("config table " + source);
-  json document;
-  try {
-    document = json::parse(text);
-  } catch (const json::parse_error &error) {
-    r.fail(fmt::format("byte {}", error.byte), std::string("malformed JSON: ") + error.what());
-  }
+  json document = parseJsonDocument(text, "config table " + source);
   if (!document.is_object() || document.value("format", "") != "sparsekgen-config-table")
     r.fail("/format", "not a sparsekgen config table (expected \"format\": \"sparsekgen-config-table\")");
   if (document.value("version", 0) != 1)

@@ -12,6 +12,26 @@
 
 namespace sparsekgen {
 
+// How deep the runtime's documents may nest: theirs nest 6 levels at most, and a deeper document
+// (10^5 levels crashed the readers by recursion) is refused while it is parsed, before it is built.
+constexpr int kMaxJsonDepth = 64;
+
+// Parses `input` (text or a stream) as `document` ("network net.json"); malformed or too deeply
+// nested JSON throws RuntimeError saying so, with the byte offset for malformed JSON.
+template <typename Input> nlohmann::json parseJsonDocument(Input &&input, const std::string &document) {
+  auto limitDepth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json &) {
+    if (depth >= kMaxJsonDepth &&
+        (event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start))
+      throw RuntimeError(fmt::format("{}: nested deeper than {} levels", document, kMaxJsonDepth));
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(std::forward<Input>(input), limitDepth);
+  } catch (const nlohmann::json::parse_error &error) {
+    throw RuntimeError(fmt::format("{}: malformed JSON at byte {}: {}", document, error.byte, error.what()));
+  }
+}
+
 class JsonReader {
 public:
   // `document` opens every message, e.g. "config table tables/h200.json".

@@ -55,11 +55,7 @@ json readJsonDocument(const std::string &path, const std::string &what) {
   std::ifstream file(path);
   if (!file)
     throw RuntimeError(fmt::format("{} {}: cannot open", what, path));
-  try {
-    return json::parse(file);
-  } catch (const json::parse_error &error) {
-    throw RuntimeError(fmt::format("{} {}: malformed JSON at byte {}: {}", what, path, error.byte, error.what()));
-  }
+  return parseJsonDocument(file, what + " " + path);
 }
 
 std::string parseWorkloadDtype(const JsonReader &r, const json &document) {
