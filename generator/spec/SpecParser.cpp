@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "sparsekgen/JsonLimits.h"
 #include "sparsekgen/generator/Errors.h"
 #include "sparsekgen/generator/Legality.h"
 #include "sparsekgen/generator/TargetInfo.h"
@@ -290,8 +291,13 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
 } // namespace
 
 json parseJsonText(std::string_view text, const std::string &sourceName) {
+  auto limitDepth = [&](int depth, json::parse_event_t event, json &) {
+    if (depth >= kMaxJsonDepth && (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start))
+      throw SpecError(sourceName, fmt::format("nested deeper than {} levels", kMaxJsonDepth));
+    return true;
+  };
   try {
-    return json::parse(text.begin(), text.end());
+    return json::parse(text.begin(), text.end(), limitDepth);
   } catch (const json::parse_error &error) {
     // nlohmann reports a byte offset; people look for a line and a column.
     size_t line = 1, column = 1;

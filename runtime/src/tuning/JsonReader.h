@@ -9,12 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/JsonLimits.h"
 
 namespace sparsekgen {
-
-// How deep the runtime's documents may nest: theirs nest 6 levels at most, and a deeper document
-// (10^5 levels crashed the readers by recursion) is refused while it is parsed, before it is built.
-constexpr int kMaxJsonDepth = 64;
 
 // Parses `input` (text or a stream) as `document` ("network net.json"); malformed or too deeply
 // nested JSON throws RuntimeError saying so, with the byte offset for malformed JSON.
