@@ -7,6 +7,8 @@
 #include <random>
 #include <set>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "sparsekgen/Errors.h"
@@ -227,7 +229,7 @@ TEST(TrainingParameters, FoldingBatchNormUsesTheRunningStatistics) {
 TEST(Safetensors, RoundTripsAndRefusesMalformedFiles) {
   Network network = parseNetwork(kSmallUnet, "unet.json");
   auto p = initialTrainingParameters(network, 4);
-  const auto dir = std::filesystem::temp_directory_path() / "sparsekgen-safetensors-test";
+  const auto dir = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-sparsekgen-safetensors-test");
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "p.safetensors").string();
   saveSafetensors(path, p, trainingParameterShapes(network));

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "sparsekgen/Errors.h"
@@ -12,8 +14,9 @@ using namespace sparsekgen;
 
 namespace {
 
+// Named after the process too: CTest runs each test case as its own process, possibly at once.
 std::string writeTemporary(const std::string &name, const std::string &text) {
-  auto path = std::filesystem::temp_directory_path() / name;
+  auto path = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name);
   std::ofstream(path) << text;
   return path.string();
 }
@@ -57,7 +60,7 @@ TEST(Workload, GroupsLayersRunningTheSameProblem) {
 
 TEST(Workload, BuildsMapsLevelByLevel) {
   auto w = loadWorkload(writeTemporary("sparsekgen-workload-minimal.json", kMinimal));
-  auto dir = std::filesystem::temp_directory_path() / "sparsekgen-workload-data";
+  auto dir = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-sparsekgen-workload-data");
   std::filesystem::create_directories(dir / "voxels");
   // (batch, z, y, x) rows: two voxels in one 2x2x2 cell, one in another.
   const int32_t rows[] = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4};
