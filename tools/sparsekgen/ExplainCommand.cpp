@@ -66,15 +66,21 @@ void addExplainCommand(CLI::App &app) {
   command->add_option("--table", o.table, "config table (schemas/config-table.schema.json)");
   command->add_option("--in", o.inChannels, "input channels")->required()->check(CLI::PositiveNumber);
   command->add_option("--out", o.outChannels, "output channels")->required()->check(CLI::PositiveNumber);
-  command->add_option("--kernel-volume", o.kernelVolume, "kernel offsets (27 for 3x3x3)")->capture_default_str();
+  command->add_option("--kernel-volume", o.kernelVolume, "kernel offsets (27 for 3x3x3)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   command->add_flag("--transposed", o.transposed, "a transposed (upsampling) layer");
   command->add_option("--dtype", o.dtype, "operand type")->check(CLI::IsMember(std::vector<std::string>(dtypeSpellings().begin(), dtypeSpellings().end())))->capture_default_str();
   command->add_option("--epilogue", o.epilogue, "fused ops, comma-separated (e.g. scale_shift,relu)");
   command->add_option("--operation", o.operation, "the pass whose kernel is chosen (each is chosen separately)")
       ->check(CLI::IsMember(std::vector<std::string>(operationSpellings().begin(), operationSpellings().end())))
       ->capture_default_str();
-  command->add_option("--outputs", o.outputs, "output points of the layer's map")->required();
-  command->add_option("--pairs", o.pairs, "neighbour pairs of the map (outputs x mean neighbours)")->required();
+  command->add_option("--outputs", o.outputs, "output points of the layer's map")
+      ->required()
+      ->check(CLI::Range(1LL, 1LL << 40));
+  command->add_option("--pairs", o.pairs, "neighbour pairs of the map (outputs x mean neighbours)")
+      ->required()
+      ->check(CLI::Range(1LL, 1LL << 50));
   command->add_flag("--allow-mismatch", o.allowMismatch, "use a table tuned for another bundle");
   command->callback([] { runExplain(o); });
 }
