@@ -291,11 +291,8 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
 } // namespace
 
 json parseJsonText(std::string_view text, const std::string &sourceName) {
-  auto limitDepth = [&](int depth, json::parse_event_t event, json &) {
-    if (depth >= kMaxJsonDepth && (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start))
-      throw SpecError(sourceName, fmt::format("nested deeper than {} levels", kMaxJsonDepth));
-    return true;
-  };
+  auto limitDepth = jsonDepthLimit(
+      [&] { throw SpecError(sourceName, fmt::format("nested deeper than {} levels", kMaxJsonDepth)); });
   try {
     return json::parse(text.begin(), text.end(), limitDepth);
   } catch (const json::parse_error &error) {

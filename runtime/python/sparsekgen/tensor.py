@@ -50,7 +50,7 @@ class SparseTensor:
         if _voxels is None:
             _voxels = self._voxels_of(coords)
         self.voxels = _voxels
-        self._coords: Optional[torch.Tensor] = coords if coords is not None else None
+        self._coords: Optional[torch.Tensor] = coords  # None: derived from the voxels when read
         self._cache = _cache if _cache is not None else MapCache()
         self._node: Optional[str] = None  # the producing node while a model is recorded (trace.py)
         self._cache.coordinates.setdefault(self.stride, self.voxels)

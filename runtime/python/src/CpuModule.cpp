@@ -14,6 +14,7 @@
 #include <nanobind/stl/array.h>
 #include <nanobind/stl/pair.h>
 
+#include "Arrays.h"
 #include "NetworkBindings.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/KernelMap.h"
@@ -21,33 +22,16 @@
 
 namespace nb = nanobind;
 using namespace sparsekgen;
+using python::CoordinateRows;
+using python::coordinatesOf;
+using python::ownedArray;
 
 namespace {
 
 using Axes = std::array<int, 3>;
-using CoordinateRows = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using MapRows = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using Matrix = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using Weights = nb::ndarray<const double, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
-
-// A numpy array owning `values` (moved into the capsule that frees them).
-template <typename T, size_t Dims>
-nb::ndarray<nb::numpy, T> ownedArray(std::vector<T> &&values, std::array<size_t, Dims> shape) {
-  auto *owned = new std::vector<T>(std::move(values));
-  nb::capsule owner(owned, [](void *p) noexcept { delete static_cast<std::vector<T> *>(p); });
-  return nb::ndarray<nb::numpy, T>(owned->data(), Dims, shape.data(), owner);
-}
-
-std::vector<Coordinate> coordinatesOf(const CoordinateRows &rows, const char *what) {
-  if (rows.shape(1) != 4)
-    throw RuntimeError(fmt::format("{}: coordinates must be int32 [N, 4] (batch, x, y, z), not [{}, {}]", what,
-                                   rows.shape(0), rows.shape(1)));
-  std::vector<Coordinate> coordinates(rows.shape(0));
-  const int32_t *data = rows.data();
-  for (size_t i = 0; i < coordinates.size(); ++i)
-    coordinates[i] = {data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]};
-  return coordinates;
-}
 
 nb::ndarray<nb::numpy, int32_t> coordinateArray(const std::vector<Coordinate> &coordinates) {
   std::vector<int32_t> flat;

@@ -11,6 +11,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 
+#include "Arrays.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/Network.h"
 #include "sparsekgen/Safetensors.h"
@@ -70,26 +71,20 @@ void bindNetworks(nb::module_ &m) {
   m.def(
       "reference_network_forward",
       [](const std::string &description, const std::string &source, const std::string &weightsPath,
-         nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> coordinates,
+         const python::CoordinateRows &coordinates,
          nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> features) {
         Network network = parseNetwork(description, source);
-        if (coordinates.shape(1) != 4 || features.shape(0) != coordinates.shape(0))
-          throw RuntimeError(fmt::format("reference_network_forward: coordinates [{}, {}] and features [{}, {}] "
-                                         "must be [N, 4] and [N, input_channels]",
-                                         coordinates.shape(0), coordinates.shape(1), features.shape(0),
-                                         features.shape(1)));
-        std::vector<Coordinate> rows(coordinates.shape(0));
-        for (size_t i = 0; i < rows.size(); ++i)
-          rows[i] = {coordinates(i, 0), coordinates(i, 1), coordinates(i, 2), coordinates(i, 3)};
+        std::vector<Coordinate> rows = python::coordinatesOf(coordinates, "reference_network_forward");
+        if (features.shape(0) != rows.size())
+          throw RuntimeError(fmt::format("reference_network_forward: {} coordinate rows but features [{}, {}]",
+                                         rows.size(), features.shape(0), features.shape(1)));
         auto outputs = referenceNetworkForward(network, loadSafetensors(weightsPath), rows,
                                                {features.data(), features.data() + features.size()});
         nb::dict result;
         for (const auto &name : network.outputs) {
-          auto *values = new std::vector<double>(std::move(outputs.at(name)));
-          const size_t channels = network.tensors.at(name).channels;
-          const size_t shape[2] = {values->size() / channels, channels};
-          nb::capsule owner(values, [](void *p) noexcept { delete static_cast<std::vector<double> *>(p); });
-          result[name.c_str()] = nb::ndarray<nb::numpy, double>(values->data(), 2, shape, owner);
+          std::vector<double> &values = outputs.at(name);
+          const size_t channels = network.tensors.at(name).channels, count = values.size() / channels;
+          result[name.c_str()] = python::ownedArray(std::move(values), std::array<size_t, 2>{count, channels});
         }
         return result;
       },

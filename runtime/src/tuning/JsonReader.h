@@ -16,12 +16,8 @@ namespace sparsekgen {
 // Parses `input` (text or a stream) as `document` ("network net.json"); malformed or too deeply
 // nested JSON throws RuntimeError saying so, with the byte offset for malformed JSON.
 template <typename Input> nlohmann::json parseJsonDocument(Input &&input, const std::string &document) {
-  auto limitDepth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json &) {
-    if (depth >= kMaxJsonDepth &&
-        (event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start))
-      throw RuntimeError(fmt::format("{}: nested deeper than {} levels", document, kMaxJsonDepth));
-    return true;
-  };
+  auto limitDepth = jsonDepthLimit(
+      [&] { throw RuntimeError(fmt::format("{}: nested deeper than {} levels", document, kMaxJsonDepth)); });
   try {
     return nlohmann::json::parse(std::forward<Input>(input), limitDepth);
   } catch (const nlohmann::json::parse_error &error) {
