@@ -36,7 +36,7 @@ struct Options {
   std::vector<std::string> inputs;
   double abandonRatio = 1.5, tolerance = 2e-2;
   int iterations = 31;
-  bool allowMismatch = false, training = false;
+  bool allowMismatch = false, training = false, unfused = false;
 };
 
 struct Candidate {
@@ -372,11 +372,17 @@ int main(int argc, char **argv) {
   app.add_flag("--allow-mismatch", o.allowMismatch, "use a table tuned on another GPU or bundle, with a warning");
   app.add_flag("--training", o.training,
                "also tune each group's input-gradient and weight-gradient kernels (each operation separately)");
+  app.add_flag("--unfused", o.unfused,
+               "tune each convolution without the ops the executor fuses after it, as the trainer and the Python "
+               "package run them (table keys with an empty epilogue)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (o.workload.empty() && o.network.empty())
       throw RuntimeError("give --workload FILE or --network FILE");
     Workload workload = o.network.empty() ? loadWorkload(o.workload) : loadNetwork(o.network).workload();
+    if (o.unfused)
+      for (auto &layer : workload.layers)
+        layer.epilogue.clear();
     if (workload.inputs.empty()) // a network description for deployment may omit them
       throw RuntimeError(fmt::format("network {}: lists no 'inputs' (scans with their columns and voxel size, or "
                                      "coordinate files) to tune on",

@@ -1,8 +1,10 @@
 """sparsekgen for PyTorch: sparse tensors, sparse convolution modules with autograd, and the helpers
 to voxelize and batch point clouds.
 
-CPU tensors run through the runtime's float64 reference maps and convolution (``sparsekgen._cpu``),
-so models can be written and checked on machines without a GPU. See docs/python.md.
+CUDA tensors run through the generated kernels of the default bundle (``sparsekgen._gpu``: maps built
+on the device, each convolution operation dispatched through a config table or the heuristic);
+CPU tensors through the runtime's float64 reference maps and convolution (``sparsekgen._cpu``), so
+models can be written and checked on machines without a GPU. See docs/python.md.
 """
 
 from sparsekgen.tensor import SparseTensor, cat
@@ -10,5 +12,8 @@ from sparsekgen.data import sparse_collate, sparse_quantize
 from sparsekgen.maps import KernelMap
 from sparsekgen import nn
 from sparsekgen.export import export
+from sparsekgen.gpu import set_config_table
+from sparsekgen.tune import tune
 
-__all__ = ["SparseTensor", "KernelMap", "cat", "export", "sparse_collate", "sparse_quantize", "nn"]
+__all__ = ["SparseTensor", "KernelMap", "cat", "export", "set_config_table", "sparse_collate", "sparse_quantize",
+           "tune", "nn"]

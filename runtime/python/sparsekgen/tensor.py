@@ -24,10 +24,12 @@ def as_triple(value, name: str) -> Stride:
 
 class MapCache:
     """What the tensors of one network run share: the coordinates of every tensor stride, and every
-    kernel map built on them (each built once, whichever layer asks first)."""
+    kernel map built on them (each built once, whichever layer asks first). On a GPU also each
+    level's coordinates as the runtime holds them, hashed once for every map built from them."""
 
     def __init__(self):
         self.coordinates: Dict[Stride, torch.Tensor] = {}
+        self.device_coordinates: Dict[Stride, object] = {}
         self.maps: Dict[tuple, object] = {}
 
 

@@ -251,8 +251,11 @@ DeviceKernelMap buildKernelMapGpu(const std::shared_ptr<const SparseCoordinates>
 }
 
 DeviceKernelMap transposedKernelMapGpu(const DeviceKernelMap &strided, CUstream driverStream) {
-  if (strided.kind != MapKind::Forward)
-    throw RuntimeError("a transposed map mirrors a forward (strided or submanifold) map");
+  // Each (input, offset) of a forward or generative map reaches at most one output, so the map
+  // inverts; a transposed map's transpose is the map it mirrors.
+  if (strided.kind == MapKind::Transposed)
+    throw RuntimeError("a transposed map mirrors a forward (strided or submanifold) or generative map, not a "
+                       "transposed one");
   auto stream = gpu::runtimeStream(driverStream);
   DeviceKernelMap map;
   map.kind = MapKind::Transposed;

@@ -12,7 +12,7 @@
 #include "network/NetworkMaps.h"
 #include "network/NetworkOps.h"
 #include "sparsekgen/Conv.h"
-#include "sparsekgen/DataflowTable.h"
+#include "sparsekgen/ConvDispatch.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/Reference.h"
@@ -112,13 +112,13 @@ void NetworkExecutor::dispatchConvolutions() {
     const DeviceKernelMap &map = maps_.at(step.map);
     LayerKey key = layerKey(step.inChannels, step.outChannels, map.volume, mapSpec.transposed(), network_.dtype,
                             step.epilogue, map.outputCount(), pairs_.at(step.map));
-    Dispatch dispatch = table_ ? table_->dispatch(key, descriptions_) : heuristicChoice(key, descriptions_);
+    const DispatchedKernel d = dispatchConvKernel(context_, table_, descriptions_, key, map.volume);
     StepResources &r = *steps_[i];
-    r.kernel = &context_.findKernel(dispatch.choice.kernel);
-    r.splits = dataflowInfo(r.kernel->dataflow).splitsFor(dispatch.choice.splits, map.volume);
+    r.kernel = d.kernel;
+    r.splits = d.splits;
     r.extras = nullptr;
     r.extrasReady = nullptr;
-    dispatches_.push_back({step.name, dispatch.choice.kernel, dispatch.reason, dispatch.source, r.splits,
+    dispatches_.push_back({step.name, d.dispatch.choice.kernel, d.dispatch.reason, d.dispatch.source, r.splits,
                            step.inChannels, step.outChannels, map.volume, map.outputCount(), pairs_.at(step.map)});
   }
 }
@@ -128,19 +128,7 @@ std::optional<MapExtrasRequest> NetworkExecutor::extrasRequest(size_t i) const {
   if (plan_[i].kind != PlanStep::Kind::Conv)
     return std::nullopt;
   const StepResources &r = *steps_[i];
-  MapExtrasRequest request;
-  switch (dataflowInfo(r.kernel->dataflow).extras) {
-  case MapExtras::SortInputs:
-    request.splits = r.splits;
-    request.tileRows = static_cast<int>(mainFunction(*r.kernel).rows_per_block);
-    return request;
-  case MapExtras::PairLists:
-    request.pairs = true;
-    return request;
-  case MapExtras::None:
-    break;
-  }
-  return std::nullopt;
+  return mapExtrasRequest(*r.kernel, r.splits);
 }
 
 // The map extras step `i`'s kernel reads, built on first use in the run and shared by the steps

@@ -11,7 +11,7 @@
 #include "network/NetworkMaps.h"
 #include "network/NetworkOps.h"
 #include "sparsekgen/Conv.h"
-#include "sparsekgen/DataflowTable.h"
+#include "sparsekgen/ConvDispatch.h"
 #include "sparsekgen/DeviceBuffer.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
@@ -179,15 +179,6 @@ NetworkTrainer::~NetworkTrainer() {
   cuCtxSynchronize();
 }
 
-namespace {
-
-// Chooses a kernel for one operation of a layer through the table (or the heuristic).
-Dispatch chooseKernel(const ConfigTable *table, const LayerKey &key, const std::vector<KernelDescription> &kernels) {
-  return table ? table->dispatch(key, kernels) : heuristicChoice(key, kernels);
-}
-
-} // namespace
-
 TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const TrainingStepOptions &stepOptions) {
   State &s = *state_;
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(training step)");
@@ -228,19 +219,18 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
                                          map.outputCount(), s.maps.pairs.at(node.map));
     ConvKernels &k = s.kernels[node.name];
     auto choose = [&](const LayerKey &key, const skg_kernel_record *&kernel, int &splits, int &index) {
-      Dispatch d;
+      DispatchedKernel d;
       try {
-        d = chooseKernel(table_, key, s.descriptions);
+        d = dispatchConvKernel(context_, table_, s.descriptions, key, map.volume);
       } catch (const RuntimeError &error) {
         throw RuntimeError(
             fmt::format("network {}, layer {} ({}): {}", network_.name, node.name, key.operation, error.what()));
       }
-      kernel = &context_.findKernel(d.choice.kernel);
-      const DataflowInfo &info = dataflowInfo(kernel->dataflow);
-      // Weight gradients keep 0 (the runtime's choice of K chunks).
-      splits = info.rows == RowSource::PairsAlongK ? d.choice.splits : info.splitsFor(d.choice.splits, map.volume);
+      kernel = d.kernel;
+      splits = d.splits;
       index = static_cast<int>(dispatches_.size());
-      dispatches_.push_back({node.name, key.operation, d.choice.kernel, d.reason, d.source, splits});
+      dispatches_.push_back({node.name, key.operation, d.dispatch.choice.kernel, d.dispatch.reason, d.dispatch.source,
+                             splits});
     };
     try {
       choose(forwardKey, k.forward, k.forwardSplits, k.forwardDispatch);
@@ -268,19 +258,12 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
   };
   auto extrasFor = [&](const std::string &mapName, bool ofTransposed, const skg_kernel_record *kernel,
                        int splits) -> const DeviceKernelMapExtras * {
-    MapExtrasRequest request;
-    switch (dataflowInfo(kernel->dataflow).extras) {
-    case MapExtras::SortInputs:
-      request.splits = splits;
-      request.tileRows = static_cast<int>(mainFunction(*kernel).rows_per_block);
-      break;
-    case MapExtras::PairLists:
-      request.pairs = true;
-      ofTransposed = false; // pair-list input gradients read the forward's lists, swapped
-      break;
-    case MapExtras::None:
+    const auto wanted = mapExtrasRequest(*kernel, splits);
+    if (!wanted)
       return nullptr;
-    }
+    const MapExtrasRequest &request = *wanted;
+    if (request.pairs)
+      ofTransposed = false; // pair-list input gradients read the forward's lists, swapped
     auto key = std::make_tuple(mapName, ofTransposed, request.splits, request.tileRows);
     auto it = s.extras.find(key);
     if (it == s.extras.end()) {
