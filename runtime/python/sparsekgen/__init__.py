@@ -11,9 +11,11 @@ from sparsekgen.tensor import SparseTensor, cat
 from sparsekgen.data import sparse_collate, sparse_quantize
 from sparsekgen.maps import KernelMap
 from sparsekgen import nn
+from sparsekgen.checkpoints import load_spconv_state_dict, load_torchsparse_state_dict, to_spconv_state_dict
 from sparsekgen.export import export
 from sparsekgen.gpu import set_config_table
 from sparsekgen.tune import tune
 
-__all__ = ["SparseTensor", "KernelMap", "cat", "export", "set_config_table", "sparse_collate", "sparse_quantize",
-           "tune", "nn"]
+__all__ = ["SparseTensor", "KernelMap", "cat", "export", "load_spconv_state_dict",
+           "load_torchsparse_state_dict", "set_config_table", "sparse_collate", "sparse_quantize",
+           "to_spconv_state_dict", "tune", "nn"]
