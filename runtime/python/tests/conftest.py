@@ -1,7 +1,20 @@
-"""Shared inputs: small random clouds with unique, non-negative voxel coordinates."""
+"""Shared inputs and helpers: small random clouds with unique, non-negative voxel coordinates, a
+crop of a real KITTI scan, and TorchSparse's own backbones rewritten onto sparsekgen.torchsparse."""
 
+import contextlib
+import os
+import re
+import shutil
+import sys
+
+import numpy as np
 import pytest
 import torch
+
+import sparsekgen
+
+DATA = os.environ.get("SPARSEKGEN_TEST_DATA",
+                      os.path.join(os.path.dirname(__file__), "..", "..", "..", "test", "data"))
 
 
 def random_cloud(points: int, extent: int, batches: int = 1, seed: int = 0) -> torch.Tensor:
@@ -14,3 +27,37 @@ def random_cloud(points: int, extent: int, batches: int = 1, seed: int = 0) -> t
 @pytest.fixture
 def cloud():
     return random_cloud(300, 9, batches=2, seed=1)
+
+
+def kitti_crop(extent_m=12.0, voxel_m=0.1) -> torch.Tensor:
+    """Voxels (batch 0) of the points of kitti_000008.bin within extent_m of the sensor on x and y."""
+    points = np.fromfile(os.path.join(DATA, "kitti_000008.bin"), dtype=np.float32).reshape(-1, 4)
+    near = points[(np.abs(points[:, 0]) < extent_m) & (np.abs(points[:, 1]) < extent_m)]
+    voxels = sparsekgen.sparse_quantize(near[:, :3], voxel_m)
+    return torch.cat([torch.zeros(len(voxels), 1, dtype=torch.int32), torch.from_numpy(voxels)], 1)
+
+
+@contextlib.contextmanager
+def backbones_on_sparsekgen(backbones_dir: str, workdir):
+    """TorchSparse's ``backbones`` package (the directory ``backbones_dir``) copied into ``workdir`` as
+    ``ts_backbones`` with its imports of torchsparse changed to sparsekgen.torchsparse and nothing
+    else: the import change a TorchSparse user makes."""
+    target = os.path.join(str(workdir), "ts_backbones")
+    shutil.copytree(backbones_dir, target)
+    for root, _, files in os.walk(target):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                text = open(path).read()
+                text = re.sub(r"^import torchsparse$", "import sparsekgen.torchsparse as torchsparse", text,
+                              flags=re.M)
+                text = re.sub(r"^from torchsparse", "from sparsekgen.torchsparse", text, flags=re.M)
+                open(path, "w").write(text)
+    sys.path.insert(0, str(workdir))
+    try:
+        import ts_backbones
+        yield ts_backbones
+    finally:
+        sys.path.remove(str(workdir))
+        for module in [m for m in sys.modules if m == "ts_backbones" or m.startswith("ts_backbones.")]:
+            del sys.modules[module]

@@ -10,11 +10,10 @@ the reason, where the GPU path cannot run (no GPU module, no driver, no device).
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
 
-from conftest import random_cloud
+from conftest import kitti_crop, random_cloud
 import sparsekgen
 from sparsekgen import _cpu, gpu, nn
 from sparsekgen.functional import conv3d
@@ -23,20 +22,9 @@ from sparsekgen.maps import forward_map, generative_map, transposed_map
 REASON = gpu.unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"GPU path unavailable: {REASON}")
 
-DATA = os.environ.get("SPARSEKGEN_TEST_DATA",
-                      os.path.join(os.path.dirname(__file__), "..", "..", "..", "test", "data"))
-
 # Worst error relative to the reference's largest magnitude, per feature type: fp16 and bf16 round
 # operands to 11 and 8 bits (fp32 accumulation); f32 kernels run tf32 or ffma.
 TOLERANCE = {torch.float16: 4e-3, torch.bfloat16: 3e-2, torch.float32: 4e-3}
-
-
-def kitti_crop(extent_m=12.0, voxel_m=0.1) -> torch.Tensor:
-    """Voxels (batch 0) of the points of kitti_000008.bin within extent_m of the sensor on x and y."""
-    points = np.fromfile(os.path.join(DATA, "kitti_000008.bin"), dtype=np.float32).reshape(-1, 4)
-    near = points[(np.abs(points[:, 0]) < extent_m) & (np.abs(points[:, 1]) < extent_m)]
-    voxels = sparsekgen.sparse_quantize(near[:, :3], voxel_m)
-    return torch.cat([torch.zeros(len(voxels), 1, dtype=torch.int32), torch.from_numpy(voxels)], 1)
 
 
 @pytest.fixture(scope="module")

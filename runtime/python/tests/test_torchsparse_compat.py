@@ -6,14 +6,11 @@ with that reason, where none is given."""
 
 import math
 import os
-import re
-import shutil
-import sys
 
 import pytest
 import torch
 
-from conftest import random_cloud
+from conftest import backbones_on_sparsekgen, random_cloud
 import sparsekgen
 from sparsekgen import _cpu
 from sparsekgen.torchsparse import SparseTensor
@@ -37,24 +34,9 @@ def test_conv3d_holds_its_kernel_as_torchsparse_does():
 def backbones(tmp_path_factory):
     if not SOURCE:
         pytest.skip("SPARSEKGEN_TORCHSPARSE_SOURCE does not name a TorchSparse 2.1 checkout")
-    source = os.path.join(SOURCE, "torchsparse", "backbones")
-    target = tmp_path_factory.mktemp("peer") / "ts_backbones"
-    shutil.copytree(source, target)
-    for root, _, files in os.walk(target):
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(root, name)
-                text = open(path).read()
-                text = re.sub(r"^import torchsparse$", "import sparsekgen.torchsparse as torchsparse", text,
-                              flags=re.M)
-                text = re.sub(r"^from torchsparse", "from sparsekgen.torchsparse", text, flags=re.M)
-                open(path, "w").write(text)
-    sys.path.insert(0, str(target.parent))
-    try:
-        import ts_backbones
-        yield ts_backbones
-    finally:
-        sys.path.remove(str(target.parent))
+    with backbones_on_sparsekgen(os.path.join(SOURCE, "torchsparse", "backbones"),
+                                 tmp_path_factory.mktemp("peer")) as module:
+        yield module
 
 
 def scan(seed, channels=4):

@@ -1,0 +1,241 @@
+"""Parity with the peers on a real scan: the same model, the same weights and the same input run
+through TorchSparse 2.1 or spconv 2.3 and through sparsekgen; both train-mode forwards and their
+gradients (input features and every parameter) are compared with a float64 CPU reference (our
+model in double precision), in fp32 and fp16.
+
+The peers are not part of this project: each test is skipped, with the reason, where the GPU path
+cannot run or the peer does not import. TorchSparse's backbones are its own code (the installed
+package's ``backbones``), run once by TorchSparse and once on sparsekgen.torchsparse with the import
+changed. Set SPARSEKGEN_PARITY_REPORT to a file to have every measured error appended to it as a
+JSON line."""
+
+import copy
+import json
+import os
+
+import pytest
+import torch
+
+from conftest import backbones_on_sparsekgen, kitti_crop
+import sparsekgen
+from sparsekgen import gpu, nn
+from sparsekgen.checkpoints import load_spconv_state_dict, load_torchsparse_state_dict, spconv_kernel
+
+REASON = gpu.unavailable_reason()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"GPU path unavailable: {REASON}")
+
+# Relative L2 error against the float64 reference (outputs, gradients). fp16 rounds every operand
+# and activation to 11 bits through tens of layers with batch statistics; fp32 runs may use TF32.
+TOLERANCE = {torch.float32: (1e-2, 2e-2), torch.float16: (3e-2, 6e-2)}
+CHANNELS = 4
+
+
+def report(**entry):
+    path = os.environ.get("SPARSEKGEN_PARITY_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+@pytest.fixture(scope="module")
+def scan():
+    """The KITTI crop shifted by a multiple of 16 to non-negative coordinates (spconv needs them;
+    the shift keeps every stride-2 cell as it was)."""
+    coords = kitti_crop()
+    coords[:, 1:] -= torch.div(coords[:, 1:].min(0).values, 16, rounding_mode="floor") * 16
+    feats = torch.randn(len(coords), CHANNELS, generator=torch.Generator().manual_seed(3))
+    return coords, feats
+
+
+def sorted_by_coordinates(coords: torch.Tensor, feats: torch.Tensor):
+    """Rows in (batch, x, y, z) order, so outputs of different libraries line up."""
+    c = coords.long().cpu()
+    key = ((c[:, 0] * 2**16 + c[:, 1]) * 2**16 + c[:, 2]) * 2**16 + c[:, 3]
+    order = torch.argsort(key)
+    return c[order], feats.detach().double().cpu()[order]
+
+
+def relative_l2(actual: torch.Tensor, expected: torch.Tensor, floor: float = 0.0) -> float:
+    return ((actual.double().cpu() - expected).norm() / max(expected.norm().item(), floor, 1e-30)).item()
+
+
+def loss_of(outputs) -> torch.Tensor:
+    """Order independent: the sum over outputs of the mean square of their features."""
+    return sum(o.float().square().mean() for o in outputs)
+
+
+def compare_outputs(name, expected, actual, limit, library, dtype):
+    """expected, actual: lists of (coords, feats) per output."""
+    assert len(expected) == len(actual), name
+    for i, ((ec, ef), (ac, af)) in enumerate(zip(expected, actual)):
+        ec, ef = sorted_by_coordinates(ec, ef)
+        ac, af = sorted_by_coordinates(ac, af)
+        assert torch.equal(ec, ac), f"{name} output {i}: {library}'s coordinates differ from the reference's"
+        assert torch.isfinite(af).all(), f"{name} output {i}: {library} wrote non-finite values"
+        error = relative_l2(af, ef)
+        report(test=name, library=library, dtype=str(dtype), what=f"output {i}", rows=len(ac), relative_l2=error)
+        assert error < limit, f"{name} output {i}: {library} relative L2 error {error:.2e} >= {limit}"
+
+
+def compare_gradients(name, expected: dict, actual: dict, limit, library, dtype):
+    """Per tensor relative L2; the denominator is floored at 1% of the median reference norm, so a
+    parameter whose gradient is near zero (a bias before batch norm) is judged on the model's scale."""
+    assert expected.keys() == actual.keys(), name
+    norms = sorted(g.norm().item() for g in expected.values())
+    floor = 0.01 * norms[len(norms) // 2]
+    worst = max(((relative_l2(actual[k].reshape(expected[k].shape), expected[k], floor), k) for k in expected))
+    report(test=name, library=library, dtype=str(dtype), what="gradients", tensors=len(expected),
+           worst_relative_l2=worst[0], worst_tensor=worst[1])
+    assert worst[0] < limit, f"{name}: {library}'s gradient of {worst[1]} has relative L2 error {worst[0]:.2e}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# TorchSparse 2.1: its own SparseResUNet42 and SparseResNet21D.
+
+@pytest.fixture(scope="module")
+def torchsparse_peer(tmp_path_factory):
+    try:
+        import torchsparse
+        import torchsparse.backbones  # noqa: F401
+    except Exception as error:  # an ImportError, or a missing CUDA extension
+        pytest.skip(f"TorchSparse does not import ({error})")
+    with backbones_on_sparsekgen(os.path.join(os.path.dirname(torchsparse.__file__), "backbones"),
+                                 tmp_path_factory.mktemp("peer")) as ours:
+        yield torchsparse, ours
+
+
+def torchsparse_run(model, coords, feats, dtype, ours: bool):
+    """Outputs [(coords, feats)], the input's gradient and parameter gradients by name."""
+    feats = feats.clone().requires_grad_(True)
+    if ours:
+        x = sparsekgen.torchsparse.SparseTensor(feats, coords)
+        with torch.autocast("cuda", dtype=dtype, enabled=feats.is_cuda and dtype != torch.float32):
+            outputs = model(x)
+    else:
+        import torchsparse
+        outputs = model(torchsparse.SparseTensor(feats, coords))
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    loss_of([o.feats for o in outputs]).backward()
+    # Our tensors' coords are TorchSparse 2.0's (scaled by the stride); 2.1 keeps the coarse grid's.
+    rows = [(o.voxels if ours else o.coords) for o in outputs]
+    grads = {n: p.grad.detach().double().cpu() for n, p in model.named_parameters()}
+    grads["input features"] = feats.grad.detach().double().cpu()
+    return [(c, o.feats) for c, o in zip(rows, outputs)], grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["f32", "f16"])
+@pytest.mark.parametrize("name", ["SparseResUNet42", "SparseResNet21D"])
+def test_torchsparse_backbones_match_torchsparse(torchsparse_peer, scan, name, dtype):
+    """SparseResNet21D's stride-2 convolutions have 3x3x3 kernels: TorchSparse's default ("spconv")
+    downsampling keeps every output a kernel offset reaches, ours (and TorchSparse's "minkowski"
+    mode) only the cells holding an input. The peer runs in its "minkowski" mode here, so both
+    compute the same network; the mode is restored afterwards."""
+    torchsparse, ours_module = torchsparse_peer
+    from torchsparse.nn.functional.conv import conv_mode
+    coords, feats = scan
+    torch.manual_seed(0)
+    peer = getattr(torchsparse.backbones, name)(in_channels=CHANNELS).cuda().train()
+    ours = getattr(ours_module, name)(in_channels=CHANNELS).train()
+    load_torchsparse_state_dict(ours, peer.state_dict())
+    reference = copy.deepcopy(ours).double()
+    rounded = feats.to(dtype)
+    expected, expected_grads = torchsparse_run(reference, coords, rounded.double(), torch.float64, ours=True)
+    actual, actual_grads = torchsparse_run(ours.cuda(), coords.cuda(), rounded.float().cuda(), dtype, ours=True)
+    previous = conv_mode.get_downsample_mode()
+    conv_mode.set_downsample_mode("minkowski")
+    try:
+        peer = peer.to(dtype)
+        theirs, their_grads = torchsparse_run(peer, coords.cuda(), rounded.cuda(), dtype, ours=False)
+    finally:
+        conv_mode.set_downsample_mode(previous)
+    output_limit, gradient_limit = TOLERANCE[dtype]
+    test = f"{name} {dtype}"
+    compare_outputs(test, expected, actual, output_limit, "sparsekgen", dtype)
+    compare_outputs(test, expected, theirs, output_limit, "torchsparse 2.1", dtype)
+    compare_gradients(test, expected_grads, actual_grads, gradient_limit, "sparsekgen", dtype)
+    compare_gradients(test, expected_grads, their_grads, gradient_limit, "torchsparse 2.1", dtype)
+
+
+# ---------------------------------------------------------------------------------------------------
+# spconv 2.3: submanifold, strided and inverse convolutions with batch norm, against our equivalent.
+
+@pytest.fixture(scope="module")
+def spconv_peer():
+    try:
+        import spconv.pytorch as spconv
+    except Exception as error:
+        pytest.skip(f"spconv does not import ({error})")
+    return spconv
+
+
+def spconv_model(spconv):
+    return spconv.SparseSequential(
+        spconv.SubMConv3d(CHANNELS, 16, 3, bias=False, indice_key="subm1"), torch.nn.BatchNorm1d(16),
+        torch.nn.ReLU(),
+        spconv.SparseConv3d(16, 32, 2, stride=2, bias=False, indice_key="down1"), torch.nn.BatchNorm1d(32),
+        torch.nn.ReLU(),
+        spconv.SubMConv3d(32, 32, 3, bias=False, indice_key="subm2"),
+        spconv.SparseInverseConv3d(32, 16, 2, bias=False, indice_key="down1"),
+        spconv.SubMConv3d(16, 8, 1, bias=False, indice_key="head"))
+
+
+def our_model():
+    """The same layers; torch.nn.Sequential numbers them as SparseSequential does."""
+    return torch.nn.Sequential(
+        nn.Conv3d(CHANNELS, 16, 3), nn.BatchNorm(16), nn.ReLU(),
+        nn.Conv3d(16, 32, 2, stride=2), nn.BatchNorm(32), nn.ReLU(),
+        nn.Conv3d(32, 32, 3),
+        nn.Conv3d(32, 16, 2, stride=2, transposed=True),
+        nn.Conv3d(16, 8, 1))
+
+
+def ours_run(model, coords, feats, dtype):
+    feats = feats.clone().requires_grad_(True)
+    with torch.autocast("cuda", dtype=dtype, enabled=feats.is_cuda and dtype != torch.float32):
+        y = model(sparsekgen.SparseTensor(feats, coords))
+    loss_of([y.feats]).backward()
+    grads = {n: p.grad.detach().double().cpu() for n, p in model.named_parameters()}
+    grads["input features"] = feats.grad.detach().double().cpu()
+    return [(y.voxels, y.feats)], grads
+
+
+def spconv_run(spconv, model, coords, feats, dtype):
+    """spconv's axes are (z, y, x): indices (batch, z, y, x), spatial shape the extent rounded up to 16."""
+    feats = feats.clone().requires_grad_(True)
+    indices = coords[:, [0, 3, 2, 1]].contiguous()
+    shape = [int(-(-(m + 1) // 16) * 16) for m in indices[:, 1:].max(0).values.tolist()]
+    x = spconv.SparseConvTensor(feats, indices, shape, batch_size=1)
+    with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+        y = model(x)
+    loss_of([y.features]).backward()
+    grads = {}
+    for n, p in model.named_parameters():
+        module = model.get_submodule(n.rsplit(".", 1)[0])
+        grad = p.grad.detach().float().cpu()
+        if isinstance(module, spconv.conv.SparseConvolution):  # ours: (x, y, z) kernel, "kernel"
+            grad = spconv_kernel(grad, tuple(reversed(module.kernel_size)), "KRSC", "zyx")
+            n = n[: -len("weight")] + "kernel"
+        grads[n] = grad.double()
+    grads["input features"] = feats.grad.detach().double().cpu()
+    return [(y.indices[:, [0, 3, 2, 1]], y.features)], grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["f32", "f16"])
+def test_spconv_model_matches_spconv(spconv_peer, scan, dtype):
+    spconv = spconv_peer
+    coords, feats = scan
+    torch.manual_seed(0)
+    peer = spconv_model(spconv).cuda().train()
+    ours = our_model().train()
+    load_spconv_state_dict(ours, peer.state_dict(), spatial_order="zyx")
+    reference = copy.deepcopy(ours).double()
+    rounded = feats.to(dtype).float()
+    expected, expected_grads = ours_run(reference, coords, rounded.double(), torch.float64)
+    actual, actual_grads = ours_run(ours.cuda(), coords.cuda(), rounded.cuda(), dtype)
+    theirs, their_grads = spconv_run(spconv, peer, coords.cuda(), rounded.cuda(), dtype)
+    output_limit, gradient_limit = TOLERANCE[dtype]
+    test = f"spconv model {dtype}"
+    compare_outputs(test, expected, actual, output_limit, "sparsekgen", dtype)
+    compare_outputs(test, expected, theirs, output_limit, "spconv 2.3", dtype)
+    compare_gradients(test, expected_grads, actual_grads, gradient_limit, "sparsekgen", dtype)
+    compare_gradients(test, expected_grads, their_grads, gradient_limit, "spconv 2.3", dtype)
