@@ -202,6 +202,66 @@ def plot_training_step(ours_name, peer_names, out):
            f"{ours['date']}", out, legend_columns=3)
 
 
+def plot_python_frontend(prefix, out):
+    """The Python package beside the C++ executor/trainer and the peers on MinkUNet42 1.0x: inference
+    per scan and one training step per batch; wide bars end to end, narrow ones the GPU kernel sum."""
+    def named(name):
+        return load(f"{prefix}-{name}.json")
+    python_infer, cpp = named("inference-python"), named("network-sparsekgen-cpp")
+    torchsparse, spconv = named("network-torchsparse-2.1"), named("network-spconv-2.3.8")
+    inputs = [r["input"] for r in python_infer["runs"]]
+
+    def by_input(data, value):
+        runs = {r["input"]: r for r in data["runs"]}
+        return [value(runs[i]) for i in inputs]
+
+    def best_mode(run, key):
+        mode = min(run["modes"].values(), key=lambda m: m["end_to_end_ms"])
+        return mode[key]
+
+    cpp_kernels = by_input(cpp, lambda r: r["conv_kernels_alone_sum_ms"] + r["other_kernels_alone_sum_ms"])
+    inference = [("sparsekgen Python", by_input(python_infer, lambda r: r["end_to_end_ms"]),
+                  by_input(python_infer, lambda r: r["kernel_ms"]), "#08519c"),
+                 ("sparsekgen C++ executor", by_input(cpp, lambda r: r["end_to_end_ms"]), cpp_kernels, "#6baed6"),
+                 (torchsparse["peer"] + " (faster kmap mode)", by_input(torchsparse, lambda r: best_mode(r, "end_to_end_ms")),
+                  by_input(torchsparse, lambda r: best_mode(r, "gpu_kernel_sum_ms")), "#d62728"),
+                 (spconv["peer"], by_input(spconv, lambda r: r["end_to_end_ms"]),
+                  by_input(spconv, lambda r: r["gpu_kernel_sum_ms"]), "#ff7f0e")]
+    python_train, cpp_train = named("training-step-python"), named("training-step-sparsekgen-cpp")
+    ts_train, sp_train = named("training-step-torchsparse-2.1"), named("training-step-spconv-2.3.8")
+    batches = sorted({r["batch"] for r in python_train["runs"]})
+
+    def by_batch(data, key):
+        out = []
+        for b in batches:
+            runs = [r for r in data["runs"] if r["batch"] == b and key in r]
+            out.append(min(runs, key=lambda r: r["step_ms"])[key] if runs else 0)
+        return out
+
+    cpp_runs = {r["batch"]: r for r in cpp_train["networks"][0]["runs"]}
+    training = [("sparsekgen Python", by_batch(python_train, "step_ms"), by_batch(python_train, "kernel_ms"), "#08519c"),
+                ("sparsekgen C++ trainer", [cpp_runs[b]["step_ms"] for b in batches], None, "#6baed6"),
+                (ts_train["peer"], by_batch(ts_train, "step_ms"), by_batch(ts_train, "kernel_ms"), "#d62728"),
+                (sp_train["peer"], by_batch(sp_train, "step_ms"), by_batch(sp_train, "kernel_ms"), "#ff7f0e")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    for ax, groups, labels in ((axes[0], inference, [i.replace(".bin", "") for i in inputs]),
+                               (axes[1], training, [f"batch {b}" for b in batches])):
+        width = 0.8 / len(groups)
+        for g, (label, totals, kernels, color) in enumerate(groups):
+            xs = [x - 0.4 + width * (g + 0.5) for x in range(len(labels))]
+            ax.bar(xs, totals, width, color=color, alpha=0.45, label=f"{label} end to end")
+            if kernels:
+                ax.bar(xs, kernels, width * 0.5, color=color, label=f"{label} kernel sum")
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.6)
+    axes[0].set_ylabel("ms per inference, lower is better")
+    axes[0].set_title(f"MinkUNet42 1.0x fp16 inference, maps rebuilt; {python_infer['gpu']['name']}, "
+                      f"{python_infer['date']}", fontsize=9)
+    axes[0].legend(fontsize=7, ncol=2, loc="upper left")
+    finish(fig, axes[1], "ms per training step, lower is better", "one mixed-precision training step", out,
+           legend_columns=1)
+
+
 if __name__ == "__main__":
     IMAGES.mkdir(parents=True, exist_ok=True)
     plot_kernel_maps("2026-11-21-h200-minkunet42-kernel-maps.json",
@@ -217,4 +277,5 @@ if __name__ == "__main__":
     plot_tuned([f"2026-11-21-h200-tuned-vs-default-{w}.json" for w in
                 ("minkunet42_1.0x", "minkunet42_0.5x", "sparse_resnet21d", "centerpoint_nuscenes_backbone")],
                "tuned-vs-default-h200.png")
+    plot_python_frontend("2026-12-03-h200-python-frontend", "python-frontend-h200.png")
     print("wrote", ", ".join(str(p) for p in sorted(IMAGES.glob("*.png"))))

@@ -43,6 +43,14 @@ def load_inputs(coords_dir, shift):
     return inputs
 
 
+def measured_networks(results_dir, networks):
+    """Those of `networks` that ours ran in `results_dir` (bench-<network>.json), in their order."""
+    found = [name for name in networks if os.path.exists(os.path.join(results_dir, f"bench-{name}.json"))]
+    if not found:
+        raise SystemExit(f"{results_dir}: no bench-<network>.json of " + ", ".join(networks))
+    return found
+
+
 def load_ours(results_dir, network):
     path = os.path.join(results_dir, f"bench-{network}.json")
     with open(path) as f:

@@ -42,7 +42,7 @@ def main():
     inputs = pc.load_inputs(args.coords_dir, shift=True)  # spconv indexes a non-negative grid
     runs = []
     torch.manual_seed(0)
-    for name in NETWORKS:
+    for name in pc.measured_networks(args.ours_dir, NETWORKS):
         ours = pc.load_ours(args.ours_dir, name)
         model, description = pc.build_from_description(
             os.path.join(args.networks_dir, name + ".json"), conv=conv,

@@ -67,7 +67,8 @@ def main():
     torchsparse.backends.hash_rsv_ratio = 4
     runs = []
     torch.manual_seed(0)
-    for name, in_channels in NETWORKS.items():
+    for name in pc.measured_networks(args.ours_dir, NETWORKS):
+        in_channels = NETWORKS[name]
         ours = pc.load_ours(args.ours_dir, name)
         # 2x2x2 stride-2 maps equal ours in "spconv" mode (checked by the kernel-map benchmark); 3x3x3
         # stride-2 outputs are floor(x / 2) only in "minkowski" mode. The layer match counts show it.

@@ -12,6 +12,10 @@ Offset ``k`` along an axis reads input ``out * stride - padding + k * dilation``
 ``out * stride + (k - (size - 1) // 2) * dilation``, so the weights agree where spconv's padding is
 ``(size - 1) // 2 * dilation`` (its submanifold convolutions, and the usual strided ones: size 3
 with padding 1, size 2 with padding 0). ``SparseInverseConv3d`` is our ``transposed=True``.
+
+A 1x1x1 convolution of stride 1 is the exception: spconv 2.3 computes it as a matrix product with the
+weight's buffer viewed as [Cin, Cout] ("KRSC"; [Cout, Cin] transposed for "RSCK"), not as the layout
+says, so a trained spconv model's 1x1x1 weights mean that; the conversion follows what spconv computes.
 """
 
 from __future__ import annotations
@@ -70,12 +74,23 @@ def _check_spconv_conventions(layout: str, spatial_order: str) -> None:
                          f"of spconv's indices)")
 
 
-def spconv_kernel(weight: torch.Tensor, kernel_size, layout: str = "KRSC", spatial_order: str = "zyx") -> torch.Tensor:
+def _spconv_computes_1x1_as_matmul(kernel_size, stride, layout: str) -> bool:
+    return math.prod(kernel_size) == 1 and tuple(stride) == (1, 1, 1) and layout in ("KRSC", "RSCK")
+
+
+def spconv_kernel(weight: torch.Tensor, kernel_size, layout: str = "KRSC", spatial_order: str = "zyx",
+                  stride=(1, 1, 1)) -> torch.Tensor:
     """An spconv 3D convolution weight as ours: [volume, Cin, Cout] in TorchSparse's offset order
-    (x fastest for odd volumes, z fastest for even ones). ``kernel_size`` is ours, (x, y, z)."""
+    (x fastest for odd volumes, z fastest for even ones). ``kernel_size`` and ``stride`` are ours,
+    (x, y, z)."""
     _check_spconv_conventions(layout, spatial_order)
     if weight.dim() != 5:
         raise ValueError(f"an spconv 3D convolution weight has 5 dimensions, this one {tuple(weight.shape)}")
+    spatial = tuple(weight.shape[1:4]) if layout == "KRSC" else tuple(weight.shape[:3])
+    if _spconv_computes_1x1_as_matmul(kernel_size, stride, layout) and spatial == (1, 1, 1):
+        cin, cout = (weight.shape[4], weight.shape[0]) if layout == "KRSC" else (weight.shape[3], weight.shape[4])
+        w = weight.reshape(cin, cout) if layout == "KRSC" else weight.reshape(cout, cin).t()
+        return w.reshape(1, cin, cout).contiguous()
     rsck = {"KRSC": (1, 2, 3, 4, 0), "RSKC": (0, 1, 2, 4, 3), "RSCK": (0, 1, 2, 3, 4)}[layout]
     w = weight.permute(*rsck)  # [k0, k1, k2, Cin, Cout]
     w = w.permute(*(spatial_order.index(axis) for axis in "xyz"), 3, 4)  # [kx, ky, kz, Cin, Cout]
@@ -123,7 +138,7 @@ def load_spconv_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torc
         if leaf != "weight":
             raise ValueError(f"spconv checkpoint: {module_name}.{leaf} is not a parameter of a convolution")
         try:
-            kernel = spconv_kernel(value, module.kernel_size, layout, spatial_order)
+            kernel = spconv_kernel(value, module.kernel_size, layout, spatial_order, module.stride)
         except ValueError as error:
             raise ValueError(f"spconv checkpoint, {module_name}.weight: {error}") from None
         return _to_kernel_shape(module_name, module, kernel)
@@ -166,6 +181,10 @@ def to_spconv_state_dict(model: torch.nn.Module, *, layout: str = "KRSC", spatia
             w = w.permute(*("xyz".index(axis) for axis in spatial_order), 3, 4)  # [k0, k1, k2, Cin, Cout]
             order = {"KRSC": (4, 0, 1, 2, 3), "RSKC": (0, 1, 2, 4, 3), "RSCK": (0, 1, 2, 3, 4)}[layout]
             value, key = w.permute(*order).contiguous(), f"{module_name}.weight" if module_name else "weight"
+            if _spconv_computes_1x1_as_matmul(module.kernel_size, module.stride, layout):
+                # the buffer spconv's matrix product reads (see the module's docstring)
+                matrix = w.reshape(module.in_channels, module.out_channels)
+                value = (matrix if layout == "KRSC" else matrix.t()).contiguous().reshape(value.shape)
         target = rename(key)
         if target is not None:
             out[target] = value

