@@ -127,21 +127,36 @@ def torchsparse_peer(tmp_path_factory):
         yield torchsparse, ours
 
 
-def torchsparse_run(model, coords, feats, dtype, ours: bool):
-    """Outputs [(coords, feats)], the input's gradient and parameter gradients by name."""
+def ours_run(model, coords, feats, dtype, tensor=sparsekgen.SparseTensor):
+    """Outputs [(voxels, feats)] and the gradients by name (parameters and "input features") of our
+    model, under autocast where ``dtype`` is a half type on the GPU."""
     feats = feats.clone().requires_grad_(True)
-    if ours:
-        x = sparsekgen.torchsparse.SparseTensor(feats, coords)
-        with torch.autocast("cuda", dtype=dtype, enabled=feats.is_cuda and dtype != torch.float32):
-            outputs = model(x)
-    else:
-        import torchsparse
-        outputs = model(torchsparse.SparseTensor(feats, coords))
+    with torch.autocast("cuda", dtype=dtype, enabled=feats.is_cuda and dtype != torch.float32):
+        outputs = model(tensor(feats, coords))
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     backward_from([o.feats for o in outputs])
     # Our tensors' coords are TorchSparse 2.0's (scaled by the stride); 2.1 keeps the coarse grid's.
-    rows = [(o.voxels if ours else o.coords) for o in outputs]
-    return [(c, o.feats) for c, o in zip(rows, outputs)], gradients(model, feats)
+    return [(o.voxels, o.feats) for o in outputs], gradients(model, feats)
+
+
+def torchsparse_run(model, coords, feats):
+    """As ours_run, for TorchSparse's model (its dtype is the model's and the features')."""
+    import torchsparse
+    feats = feats.clone().requires_grad_(True)
+    outputs = model(torchsparse.SparseTensor(feats, coords))
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    backward_from([o.feats for o in outputs])
+    return [(o.coords, o.feats) for o in outputs], gradients(model, feats)
+
+
+def compare_with_reference(test, dtype, expected, ours, theirs, peer):
+    """expected, ours, theirs: (outputs, gradients) of the float64 reference, sparsekgen and the peer."""
+    output_limit, gradient_limit = TOLERANCE[dtype]
+    runs = (("sparsekgen", ours), (peer, theirs))
+    for library, (outputs, _) in runs:
+        compare_outputs(test, expected[0], outputs, output_limit, library, dtype)
+    for library, (_, grads) in runs:
+        compare_gradients(test, expected[1], grads, gradient_limit, library, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["f32", "f16"])
@@ -162,8 +177,9 @@ def test_torchsparse_backbones_match_torchsparse(torchsparse_peer, scan, name, d
     load_torchsparse_state_dict(ours, peer.state_dict())
     reference = copy.deepcopy(ours).double()
     rounded = feats.to(dtype)
-    expected, expected_grads = torchsparse_run(reference, coords, rounded.double(), torch.float64, ours=True)
-    actual, actual_grads = torchsparse_run(ours.cuda(), coords.cuda(), rounded.float().cuda(), dtype, ours=True)
+    tensor = sparsekgen.torchsparse.SparseTensor
+    expected = ours_run(reference, coords, rounded.double(), torch.float64, tensor)
+    actual = ours_run(ours.cuda(), coords.cuda(), rounded.float().cuda(), dtype, tensor)
     config = F.conv_config.get_default_conv_config()
     previous = config.kmap_mode, config.downsample_mode, torchsparse.backends.hash_rsv_ratio
     if name == "SparseResNet21D":
@@ -171,15 +187,10 @@ def test_torchsparse_backbones_match_torchsparse(torchsparse_peer, scan, name, d
     torchsparse.backends.hash_rsv_ratio = 4
     try:
         peer = peer.to(dtype)
-        theirs, their_grads = torchsparse_run(peer, coords.cuda(), rounded.cuda(), dtype, ours=False)
+        theirs = torchsparse_run(peer, coords.cuda(), rounded.cuda())
     finally:
         config.kmap_mode, config.downsample_mode, torchsparse.backends.hash_rsv_ratio = previous
-    output_limit, gradient_limit = TOLERANCE[dtype]
-    test = f"{name} {dtype}"
-    compare_outputs(test, expected, actual, output_limit, "sparsekgen", dtype)
-    compare_outputs(test, expected, theirs, output_limit, "torchsparse 2.1", dtype)
-    compare_gradients(test, expected_grads, actual_grads, gradient_limit, "sparsekgen", dtype)
-    compare_gradients(test, expected_grads, their_grads, gradient_limit, "torchsparse 2.1", dtype)
+    compare_with_reference(f"{name} {dtype}", dtype, expected, actual, theirs, "torchsparse 2.1")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -215,14 +226,6 @@ def our_model():
         nn.Conv3d(16, 8, 1))
 
 
-def ours_run(model, coords, feats, dtype):
-    feats = feats.clone().requires_grad_(True)
-    with torch.autocast("cuda", dtype=dtype, enabled=feats.is_cuda and dtype != torch.float32):
-        y = model(sparsekgen.SparseTensor(feats, coords))
-    backward_from([y.feats])
-    return [(y.voxels, y.feats)], gradients(model, feats)
-
-
 def spconv_run(spconv, model, coords, feats, dtype):
     """spconv's axes are (z, y, x): indices (batch, z, y, x), spatial shape the extent rounded up to 16."""
     feats = feats.clone().requires_grad_(True)
@@ -232,16 +235,11 @@ def spconv_run(spconv, model, coords, feats, dtype):
     with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
         y = model(x)
     backward_from([y.features])
-    grads = {}
-    for n, p in model.named_parameters():
-        module = model.get_submodule(n.rsplit(".", 1)[0])
-        grad = p.grad.detach().float().cpu() / LOSS_SCALE
-        if isinstance(module, spconv.conv.SparseConvolution):  # ours: (x, y, z) kernel, "kernel"
-            grad = spconv_kernel(grad, tuple(reversed(module.kernel_size)), "KRSC", "zyx",
-                                 tuple(reversed(module.stride)))
-            n = n[: -len("weight")] + "kernel"
-        grads[n] = grad.double()
-    grads["input features"] = feats.grad.detach().double().cpu() / LOSS_SCALE
+    grads = gradients(model, feats)
+    for name, module in model.named_modules():
+        if isinstance(module, spconv.conv.SparseConvolution):  # as ours: (x, y, z) kernel, "kernel"
+            grads[f"{name}.kernel"] = spconv_kernel(grads.pop(f"{name}.weight"), tuple(reversed(module.kernel_size)),
+                                                    "KRSC", "zyx", tuple(reversed(module.stride)))
     return [(y.indices[:, [0, 3, 2, 1]], y.features)], grads
 
 
@@ -255,12 +253,7 @@ def test_spconv_model_matches_spconv(spconv_peer, scan, dtype):
     load_spconv_state_dict(ours, peer.state_dict(), spatial_order="zyx")
     reference = copy.deepcopy(ours).double()
     rounded = feats.to(dtype).float()
-    expected, expected_grads = ours_run(reference, coords, rounded.double(), torch.float64)
-    actual, actual_grads = ours_run(ours.cuda(), coords.cuda(), rounded.cuda(), dtype)
-    theirs, their_grads = spconv_run(spconv, peer, coords.cuda(), rounded.cuda(), dtype)
-    output_limit, gradient_limit = TOLERANCE[dtype]
-    test = f"spconv model {dtype}"
-    compare_outputs(test, expected, actual, output_limit, "sparsekgen", dtype)
-    compare_outputs(test, expected, theirs, output_limit, "spconv 2.3", dtype)
-    compare_gradients(test, expected_grads, actual_grads, gradient_limit, "sparsekgen", dtype)
-    compare_gradients(test, expected_grads, their_grads, gradient_limit, "spconv 2.3", dtype)
+    expected = ours_run(reference, coords, rounded.double(), torch.float64)
+    actual = ours_run(ours.cuda(), coords.cuda(), rounded.cuda(), dtype)
+    theirs = spconv_run(spconv, peer, coords.cuda(), rounded.cuda(), dtype)
+    compare_with_reference(f"spconv model {dtype}", dtype, expected, actual, theirs, "spconv 2.3")
