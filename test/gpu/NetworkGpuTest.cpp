@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "sparsekgen/ElementTypes.h"
+#include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/NetworkExecutor.h"
 #include "sparsekgen/PointCloud.h"
@@ -83,6 +84,72 @@ INSTANTIATE_TEST_SUITE_P(BundledNetworks, EveryNetwork,
                                            NetworkCase{"centerpoint_nuscenes_backbone",
                                                        "centerpoint_nuscenes_backbone.sm_90.json"}),
                          [](const auto &info) { return testclouds::testName(info.param.network); });
+
+// A network whose channels and fused epilogues the bundle's kernels do not all take: 3 input
+// channels (no bf16 kernel takes them), a 5-channel head (no kernel of any type), and a 5-channel
+// residual sum that a padded output cannot fuse. The executor pads and unfuses; results must not move.
+std::string narrowChannelsNetwork(const std::string &dtype) {
+  return R"({"name": "narrow", "dtype": ")" + dtype + R"(", "input_channels": 3,
+    "maps": [
+      {"name": "l0.subm333", "coordinates": "l0", "kernel_size": [3, 3, 3], "stride": [1, 1, 1]},
+      {"name": "l0.down222", "coordinates": "l0", "kernel_size": [2, 2, 2], "stride": [2, 2, 2], "produces": "l1"},
+      {"name": "l1.subm333", "coordinates": "l1", "kernel_size": [3, 3, 3], "stride": [1, 1, 1]}
+    ],
+    "nodes": [
+      {"name": "stem", "op": "conv", "input": "input", "map": "l0.subm333", "out_channels": 16},
+      {"name": "stem.bn", "op": "batch_norm", "input": "stem"},
+      {"name": "stem.relu", "op": "relu", "input": "stem.bn"},
+      {"name": "down", "op": "conv", "input": "stem.relu", "map": "l0.down222", "out_channels": 32},
+      {"name": "down.bn", "op": "batch_norm", "input": "down"},
+      {"name": "down.relu", "op": "relu", "input": "down.bn"},
+      {"name": "skip", "op": "conv", "input": "down.relu", "map": "l1.subm333", "out_channels": 5, "bias": true},
+      {"name": "head", "op": "conv", "input": "down.relu", "map": "l1.subm333", "out_channels": 5},
+      {"name": "head.bn", "op": "batch_norm", "input": "head"},
+      {"name": "sum", "op": "add", "inputs": ["head.bn", "skip"]},
+      {"name": "sum.relu", "op": "relu", "input": "sum"}
+    ],
+    "outputs": ["sum.relu"]})";
+}
+
+class NarrowChannels : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(NarrowChannels, PaddedAndUnfusedLayersMatchTheFloat64Description) {
+  Context &gpu = context();
+  const std::string dtype = GetParam();
+  const uint32_t type = dtypeFromName(dtype);
+  Network network = parseNetwork(narrowChannelsNetwork(dtype), "narrow (" + dtype + ")");
+  auto coordinates = voxelize(loadPointFile(testclouds::testDataDirectory() + "/kitti_000008.bin", 4), 0.1f);
+  auto features = randomFeatures(network, coordinates.size(), 3);
+  auto parameters = randomParameters(network, 5);
+  auto reference = referenceNetworkForward(network, parameters, coordinates, features);
+  NetworkExecutor executor(gpu, network, parameters);
+  auto deviceCoordinates = DeviceBuffer::from(coordinates);
+  auto deviceFeatures = DeviceBuffer::from(encodeElements(features, type));
+  auto outputs = executor.run(deviceCoordinates.get(), static_cast<int>(coordinates.size()), deviceFeatures.get());
+  const DeviceTensor &tensor = outputs.at("sum.relu");
+  const std::vector<double> &expected = reference.at("sum.relu");
+  ASSERT_EQ(static_cast<size_t>(tensor.rows) * tensor.channels, expected.size());
+  std::vector<uint8_t> bytes(expected.size() * elementBytes(type));
+  checkCuda(cuMemcpyDtoH(bytes.data(), tensor.data, bytes.size()), "cuMemcpyDtoH");
+  const double error = relativeError(decodeElements(bytes, type), expected);
+  bool padded = false, unfused = false;
+  for (const auto &d : executor.dispatches()) {
+    std::printf("%s %s: %d -> %d launched as %d -> %d%s, %s\n", dtype.c_str(), d.layer.c_str(), d.inChannels,
+                d.outChannels, d.launchInChannels, d.launchOutChannels, d.epilogueUnfused ? ", epilogue unfused" : "",
+                d.kernel.c_str());
+    EXPECT_GE(d.launchInChannels, d.inChannels);
+    EXPECT_GE(d.launchOutChannels, d.outChannels);
+    padded |= d.launchInChannels != d.inChannels || d.launchOutChannels != d.outChannels;
+    unfused |= d.epilogueUnfused;
+  }
+  std::printf("%s: relative error %.2e over %zu values\n", dtype.c_str(), error, expected.size());
+  EXPECT_TRUE(padded) << "no layer ran padded: the test no longer covers channel padding";
+  EXPECT_TRUE(unfused) << "no epilogue ran unfused: the test no longer covers the element-wise fallback";
+  // bf16 keeps 8 bits of mantissa (4e-3 per rounding) through 4 layers; fp16 and tf32 about 10.
+  EXPECT_LE(error, dtype == "bf16" ? 3e-2 : 1e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryType, NarrowChannels, ::testing::Values("f16", "bf16", "f32"));
 
 TEST(NetworkExecutorErrors, MissingParametersAreNamed) {
   Context &gpu = context();

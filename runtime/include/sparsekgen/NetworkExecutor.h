@@ -2,6 +2,10 @@
 // coordinates, each convolution dispatched through the config table (or the heuristic) to a
 // kernel of the linked bundle with its batch norm, residual add and ReLU fused, the remaining ops
 // as element-wise and concatenation kernels, and tensors freed after their last reader.
+//
+// A convolution whose channels no kernel of the bundle takes runs with them zero-padded to
+// multiples of 8 (every kernel family takes those); one whose fused epilogue no kernel has runs
+// the convolution alone and the epilogue as an element-wise step. ConvDispatch says which.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +40,8 @@ struct ConvDispatch {
   Dispatch::Source source = Dispatch::Source::Heuristic;
   int splits = 1, inChannels = 0, outChannels = 0, volume = 0;
   long long outputs = 0, pairs = 0;
+  int launchInChannels = 0, launchOutChannels = 0; // as the kernel runs (zero-padded when larger)
+  bool epilogueUnfused = false;                     // the step's epilogue ran as an element-wise step
 };
 
 // Where a profiled run's time went (CUDA events, milliseconds).

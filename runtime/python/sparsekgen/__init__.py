@@ -13,9 +13,10 @@ from sparsekgen.maps import KernelMap
 from sparsekgen import nn
 from sparsekgen.checkpoints import load_spconv_state_dict, load_torchsparse_state_dict, to_spconv_state_dict
 from sparsekgen.export import export
+from sparsekgen.spconv_models import from_spconv, from_spconv_tensor
 from sparsekgen.gpu import set_config_table
 from sparsekgen.tune import tune
 
-__all__ = ["SparseTensor", "KernelMap", "cat", "export", "load_spconv_state_dict",
+__all__ = ["SparseTensor", "KernelMap", "cat", "export", "from_spconv", "from_spconv_tensor", "load_spconv_state_dict",
            "load_torchsparse_state_dict", "set_config_table", "sparse_collate", "sparse_quantize",
            "to_spconv_state_dict", "tune", "nn"]

@@ -5,6 +5,7 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -61,3 +62,24 @@ def backbones_on_sparsekgen(backbones_dir: str, workdir):
         sys.path.remove(str(workdir))
         for module in [m for m in sys.modules if m == "ts_backbones" or m.startswith("ts_backbones.")]:
             del sys.modules[module]
+
+
+RUN_NETWORK = os.environ.get("SPARSEKGEN_RUN_NETWORK")
+NO_RUN_NETWORK = ("SPARSEKGEN_RUN_NETWORK does not name a built sparsekgen-run-network (it needs a GPU: the test "
+                  "runs the export on the C++ executor)")
+
+
+def run_exported(description_path, weights_path, coords: torch.Tensor, feats: torch.Tensor, workdir) -> dict:
+    """The outputs {name: float32 array [rows, channels], rows as the level's coordinates} of an
+    exported description run by sparsekgen-run-network on ``coords`` / ``feats``; skips without a GPU."""
+    workdir = str(workdir)
+    coords.cpu().int().numpy().tofile(os.path.join(workdir, "coords.i32"))
+    feats.detach().cpu().numpy().astype(np.float32).tofile(os.path.join(workdir, "feats.f32"))
+    out = os.path.join(workdir, "out")
+    run = subprocess.run([RUN_NETWORK, str(description_path), str(weights_path), os.path.join(workdir, "coords.i32"),
+                          os.path.join(workdir, "feats.f32"), "-o", out], capture_output=True, text=True)
+    if run.returncode == 3 or "libcuda" in run.stderr:
+        pytest.skip(f"no GPU here: {run.stderr.strip()}")
+    assert run.returncode == 0, run.stderr
+    return {name[:-len(".f32")]: np.fromfile(os.path.join(out, name), dtype=np.float32)
+            for name in os.listdir(out) if name.endswith(".f32")}

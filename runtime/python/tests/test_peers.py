@@ -16,10 +16,10 @@ import os
 import pytest
 import torch
 
-from conftest import backbones_on_sparsekgen, kitti_crop
+from conftest import NO_RUN_NETWORK, RUN_NETWORK, backbones_on_sparsekgen, kitti_crop, run_exported
 import sparsekgen
 from sparsekgen import gpu, nn
-from sparsekgen.checkpoints import load_spconv_state_dict, load_torchsparse_state_dict, spconv_kernel
+from sparsekgen.checkpoints import load_torchsparse_state_dict, spconv_kernel
 
 REASON = gpu.unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"GPU path unavailable: {REASON}")
@@ -216,22 +216,16 @@ def spconv_model(spconv):
         spconv.SubMConv3d(16, 8, 1, bias=False, indice_key="head"))
 
 
-def our_model():
-    """The same layers; torch.nn.Sequential numbers them as SparseSequential does."""
-    return torch.nn.Sequential(
-        nn.Conv3d(CHANNELS, 16, 3), nn.BatchNorm(16), nn.ReLU(),
-        nn.Conv3d(16, 32, 2, stride=2), nn.BatchNorm(32), nn.ReLU(),
-        nn.Conv3d(32, 32, 3),
-        nn.Conv3d(32, 16, 2, stride=2, transposed=True),
-        nn.Conv3d(16, 8, 1))
+def spconv_input(spconv, coords, feats):
+    """spconv's axes are (z, y, x): indices (batch, z, y, x), spatial shape the extent rounded up to 16."""
+    indices = coords[:, [0, 3, 2, 1]].contiguous()
+    shape = [int(-(-(m + 1) // 16) * 16) for m in indices[:, 1:].max(0).values.tolist()]
+    return spconv.SparseConvTensor(feats, indices, shape, batch_size=1)
 
 
 def spconv_run(spconv, model, coords, feats, dtype):
-    """spconv's axes are (z, y, x): indices (batch, z, y, x), spatial shape the extent rounded up to 16."""
     feats = feats.clone().requires_grad_(True)
-    indices = coords[:, [0, 3, 2, 1]].contiguous()
-    shape = [int(-(-(m + 1) // 16) * 16) for m in indices[:, 1:].max(0).values.tolist()]
-    x = spconv.SparseConvTensor(feats, indices, shape, batch_size=1)
+    x = spconv_input(spconv, coords, feats)
     with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
         y = model(x)
     backward_from([y.features])
@@ -249,11 +243,45 @@ def test_spconv_model_matches_spconv(spconv_peer, scan, dtype):
     coords, feats = scan
     torch.manual_seed(0)
     peer = spconv_model(spconv).cuda().train()
-    ours = our_model().train()
-    load_spconv_state_dict(ours, peer.state_dict(), spatial_order="zyx")
+    ours = sparsekgen.from_spconv(peer, spatial_order="zyx")
     reference = copy.deepcopy(ours).double()
     rounded = feats.to(dtype).float()
     expected = ours_run(reference, coords, rounded.double(), torch.float64)
     actual = ours_run(ours.cuda(), coords.cuda(), rounded.cuda(), dtype)
     theirs = spconv_run(spconv, peer, coords.cuda(), rounded.cuda(), dtype)
     compare_with_reference(f"spconv model {dtype}", dtype, expected, actual, theirs, "spconv 2.3")
+
+
+@pytest.mark.skipif(not RUN_NETWORK, reason=NO_RUN_NETWORK)
+def test_an_spconv_model_exported_runs_on_the_executor_as_in_spconv(spconv_peer, scan, tmp_path):
+    """Converted by from_spconv, exported with its batch norms folded, run by the C++ executor in
+    fp16: the output spconv computes in eval mode (fp32) on the same voxels."""
+    spconv = spconv_peer
+    coords, feats = scan
+    torch.manual_seed(1)
+    peer = spconv_model(spconv)
+    with torch.no_grad():
+        for module in peer.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):  # statistics a trained model has
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+    peer = peer.cuda().eval()
+    x = spconv_input(spconv, coords.cuda(), feats.cuda())
+    with torch.no_grad():
+        y = peer(x)
+    sample = sparsekgen.from_spconv_tensor(x)
+    sample = sparsekgen.SparseTensor(sample.feats.cpu(), sample.coords.cpu())
+    paths = tmp_path / "spconv.json", tmp_path / "spconv.safetensors"
+    description = sparsekgen.export(sparsekgen.from_spconv(peer), sample, *map(str, paths), dtype="f16")
+    assert [n["op"] for n in description["nodes"]].count("batch_norm") == 2
+    outputs = run_exported(*paths, sample.coords, sample.feats, tmp_path)
+    (name,) = description["outputs"]
+    actual = torch.from_numpy(outputs[name]).reshape(len(sample.coords), -1)  # the input's level: its rows
+    expected_coords, expected = sorted_by_coordinates(y.indices[:, [0, 3, 2, 1]], y.features)
+    actual_coords, actual = sorted_by_coordinates(sample.coords, actual)
+    assert torch.equal(expected_coords, actual_coords)
+    error = relative_l2(actual, expected)
+    report(test="spconv model exported to the C++ executor", library="sparsekgen executor", dtype="f16",
+           what="output 0 against spconv 2.3 eval fp32", rows=len(actual), relative_l2=error)
+    assert error < 2e-2, f"the executor's output differs from spconv's by {error:.2e} (relative L2)"

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "network/EventTimeline.h"
 #include "network/NetworkMaps.h"
@@ -20,14 +21,27 @@
 
 namespace sparsekgen {
 
+namespace {
+
+// How a conv step launches: the channels its kernel runs with (zero-padded past the layer's), the
+// epilogue the kernel fuses, and whether the step's epilogue runs afterwards as an element-wise pass.
+struct ConvLaunchPlan {
+  int in = 0, out = 0;
+  std::vector<std::string> epilogue;
+  bool epilogueUnfused = false;
+};
+
+} // namespace
+
 // What a step needs beyond its tensors: its kernel and the map extras of that kernel.
 struct NetworkExecutor::StepResources {
   const skg_kernel_record *kernel = nullptr; // conv steps
   int splits = 1;
+  ConvLaunchPlan launch;
   // Sort inputs or pair lists of the kernel, shared by the steps needing the same ones of one map.
   std::shared_ptr<const DeviceKernelMapExtras> extras;
   CUevent extrasReady = nullptr; // recorded on the side stream after the extras were built
-  std::vector<uint32_t> ops;     // element-wise steps
+  std::vector<uint32_t> ops;     // element-wise steps, and conv steps whose epilogue is unfused
 };
 
 namespace {
@@ -41,6 +55,64 @@ const std::vector<float> &requireParameter(const NetworkParameters &parameters, 
     throw RuntimeError(fmt::format("network {}: parameter '{}' holds {} values, expected {}", network.name, name,
                                    it->second.size(), size));
   return it->second;
+}
+
+int paddedToEight(int channels) { return (channels + 7) / 8 * 8; }
+
+// The channels and fusion a conv step launches with: as planned where a kernel of the bundle takes
+// them; else the input channels zero-padded to a multiple of 8 (the first layer's 3 or 4 channels,
+// which bf16 kernels do not take); else the convolution alone, at its own or padded channels, with
+// the epilogue left to an element-wise pass (a padded output cannot carry a fused residual).
+ConvLaunchPlan chooseConvLaunch(const std::vector<KernelDescription> &kernels, const Network &network,
+                              const PlanStep &step) {
+  const WorkloadMap &map = network.findMap(step.map);
+  auto fits = [&](int in, int out, const std::vector<std::string> &epilogue) {
+    LayerKey key = layerKey(in, out, map.geometry.volume(), map.transposed(), network.dtype, epilogue, 1, 1);
+    return std::any_of(kernels.begin(), kernels.end(), [&](const KernelDescription &k) { return kernelFits(k, key); });
+  };
+  const int in = step.inChannels, out = step.outChannels;
+  const int in8 = paddedToEight(in), out8 = paddedToEight(out);
+  for (int launchIn : {in, in8})
+    if (fits(launchIn, out, step.epilogue))
+      return {launchIn, out, step.epilogue, false};
+  for (int launchIn : {in, in8})
+    for (int launchOut : {out, out8})
+      if (fits(launchIn, launchOut, {}))
+        return {launchIn, launchOut, {}, !step.epilogue.empty()};
+  throw RuntimeError(fmt::format("network {}: layer '{}' ({} -> {} channels, {} offsets, {}{}): no kernel of the "
+                                 "bundle takes it, with epilogue [{}] or alone, at its channels or padded to {} -> {}",
+                                 network.name, step.name, in, out, map.geometry.volume(), network.dtype,
+                                 map.transposed() ? ", transposed" : "", fmt::join(step.epilogue, ", "), in8, out8));
+}
+
+// [volume, in, out] weights zero-padded to [volume, launchIn, launchOut].
+std::vector<float> paddedWeights(const std::vector<float> &weights, int volume, int in, int out, int launchIn,
+                                 int launchOut) {
+  if (in == launchIn && out == launchOut)
+    return weights;
+  std::vector<float> padded(static_cast<size_t>(volume) * launchIn * launchOut, 0.0f);
+  for (int k = 0; k < volume; ++k)
+    for (int i = 0; i < in; ++i)
+      std::copy_n(weights.begin() + (static_cast<size_t>(k) * in + i) * out, out,
+                  padded.begin() + (static_cast<size_t>(k) * launchIn + i) * launchOut);
+  return padded;
+}
+
+// The first `channels` columns of a [rows, fromChannels] tensor into a [rows, toChannels] one, on
+// the default stream.
+void copyColumns(CUdeviceptr from, int fromChannels, CUdeviceptr to, int toChannels, int channels, int rows,
+                 int bytesPerElement, const std::string &layer) {
+  if (rows == 0)
+    return;
+  CUDA_MEMCPY2D copy{};
+  copy.srcMemoryType = copy.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  copy.srcDevice = from;
+  copy.srcPitch = static_cast<size_t>(fromChannels) * bytesPerElement;
+  copy.dstDevice = to;
+  copy.dstPitch = static_cast<size_t>(toChannels) * bytesPerElement;
+  copy.WidthInBytes = static_cast<size_t>(channels) * bytesPerElement;
+  copy.Height = rows;
+  checkCuda(cuMemcpy2DAsync(&copy, nullptr), "cuMemcpy2DAsync", "(channel padding of " + layer + ")");
 }
 
 } // namespace
@@ -57,10 +129,16 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
   };
   for (const auto &step : plan_) {
     auto resources = std::make_unique<StepResources>();
-    if (step.kind == PlanStep::Kind::Conv)
-      upload(step.name + ".weight",
-             static_cast<size_t>(network_.findMap(step.map).geometry.volume()) * step.inChannels * step.outChannels,
-             dtype_);
+    if (step.kind == PlanStep::Kind::Conv) {
+      resources->launch = chooseConvLaunch(descriptions_, network_, step);
+      const int volume = network_.findMap(step.map).geometry.volume();
+      const std::string name = step.name + ".weight";
+      const auto &weights =
+          requireParameter(parameters, name, static_cast<size_t>(volume) * step.inChannels * step.outChannels, network_);
+      parameters_[name] = DeviceBuffer::from(encodeElements(
+          paddedWeights(weights, volume, step.inChannels, step.outChannels, resources->launch.in, resources->launch.out),
+          dtype_));
+    }
     if (!step.biasOf.empty())
       upload(step.biasOf + ".bias", step.outChannels, SKG_F32);
     if (!step.scaleShiftOf.empty()) {
@@ -110,16 +188,17 @@ void NetworkExecutor::dispatchConvolutions() {
       continue;
     const WorkloadMap &mapSpec = network_.findMap(step.map);
     const DeviceKernelMap &map = maps_.at(step.map);
-    LayerKey key = layerKey(step.inChannels, step.outChannels, map.volume, mapSpec.transposed(), network_.dtype,
-                            step.epilogue, map.outputCount(), pairs_.at(step.map));
-    const DispatchedKernel d = dispatchConvKernel(context_, table_, descriptions_, key, map.volume);
     StepResources &r = *steps_[i];
+    LayerKey key = layerKey(r.launch.in, r.launch.out, map.volume, mapSpec.transposed(), network_.dtype,
+                            r.launch.epilogue, map.outputCount(), pairs_.at(step.map));
+    const DispatchedKernel d = dispatchConvKernel(context_, table_, descriptions_, key, map.volume);
     r.kernel = d.kernel;
     r.splits = d.splits;
     r.extras = nullptr;
     r.extrasReady = nullptr;
     dispatches_.push_back({step.name, d.dispatch.choice.kernel, d.dispatch.reason, d.dispatch.source, r.splits,
-                           step.inChannels, step.outChannels, map.volume, map.outputCount(), pairs_.at(step.map)});
+                           step.inChannels, step.outChannels, map.volume, map.outputCount(), pairs_.at(step.map),
+                           r.launch.in, r.launch.out, r.launch.epilogueUnfused});
   }
 }
 
@@ -168,26 +247,57 @@ void NetworkExecutor::launchStep(size_t i) {
   CUdeviceptr residual = step.residual.empty() ? 0 : tensors_.at(step.residual).data;
   if (step.kind == PlanStep::Kind::Conv) {
     const DeviceKernelMap &map = maps_.at(step.map);
+    const int bytes = elementBytes(dtype_);
+    // Padded channels live in scratch tensors, freed (stream-ordered) after the launch.
+    DeviceBuffer paddedInput, paddedOutput;
+    CUdeviceptr input = x.data, output = out.data;
+    if (r.launch.in != step.inChannels) {
+      paddedInput = DeviceBuffer(std::max<size_t>(1, static_cast<size_t>(x.rows) * r.launch.in * bytes));
+      checkCuda(cuMemsetD8Async(paddedInput.get(), 0, paddedInput.bytes(), nullptr), "cuMemsetD8Async",
+                "(channel padding of " + step.name + ")");
+      copyColumns(x.data, step.inChannels, paddedInput.get(), r.launch.in, step.inChannels, x.rows, bytes, step.name);
+      input = paddedInput.get();
+    }
+    if (r.launch.out != step.outChannels) {
+      paddedOutput = DeviceBuffer(std::max<size_t>(1, static_cast<size_t>(out.rows) * r.launch.out * bytes));
+      output = paddedOutput.get();
+    }
+    const bool fused = !r.launch.epilogueUnfused;
     ConvForwardArguments args;
-    args.input = x.data;
+    args.input = input;
     args.weight = parameters_.at(step.name + ".weight").get();
     args.outInMap = map.outInMap.get();
-    args.output = out.data;
+    args.output = output;
     args.inputs = map.inputCount();
     args.outputs = map.outputCount();
-    args.inChannels = step.inChannels;
-    args.outChannels = step.outChannels;
+    args.inChannels = r.launch.in;
+    args.outChannels = r.launch.out;
     args.kernelVolume = map.volume;
-    args.bias = parameter(step.biasOf, ".bias");
-    args.scale = parameter(step.scaleShiftOf, ".scale");
-    args.shift = parameter(step.scaleShiftOf, ".shift");
-    args.residual = residual;
+    args.bias = fused ? parameter(step.biasOf, ".bias") : 0;
+    args.scale = fused ? parameter(step.scaleShiftOf, ".scale") : 0;
+    args.shift = fused ? parameter(step.scaleShiftOf, ".shift") : 0;
+    args.residual = fused ? residual : 0;
     args.splits = r.splits;
     if (r.extras)
       bindMapExtras(args, *r.extras);
     if (r.extrasReady)
       checkCuda(cuStreamWaitEvent(nullptr, r.extrasReady, 0), "cuStreamWaitEvent", "(sort inputs of " + step.name + ")");
     convForward(context_, *r.kernel, args);
+    if (output != out.data)
+      copyColumns(output, r.launch.out, out.data, step.outChannels, step.outChannels, out.rows, bytes, step.name);
+    if (r.launch.epilogueUnfused) {
+      ElementwiseArguments pass;
+      pass.x = pass.out = out.data;
+      pass.rows = out.rows;
+      pass.channels = step.outChannels;
+      pass.dtype = dtype_;
+      pass.ops = r.ops;
+      pass.bias = parameter(step.biasOf, ".bias");
+      pass.scale = parameter(step.scaleShiftOf, ".scale");
+      pass.shift = parameter(step.scaleShiftOf, ".shift");
+      pass.residual = residual;
+      elementwiseForward(pass, nullptr);
+    }
   } else if (step.kind == PlanStep::Kind::Elementwise) {
     ElementwiseArguments args;
     args.x = x.data;
