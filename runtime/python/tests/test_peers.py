@@ -12,6 +12,7 @@ JSON line."""
 import copy
 import json
 import os
+import warnings
 
 import pytest
 import torch
@@ -31,9 +32,19 @@ CHANNELS = 4
 # The loss is scaled before backward and the gradients unscaled, as torch.amp.GradScaler does: the
 # unscaled gradients of a mean over ~30k values fall below fp16's normal range.
 LOSS_SCALE = 2.0**10
-# TorchSparse 2.1 builds a few strided levels without some of their voxels (seen on this crop: one
-# of 1742 at stride 2 in its default kmap mode); its features are compared on the rows it has.
-PEER_MISSING_ROWS = {"torchsparse 2.1": 0.002}
+# TorchSparse 2.1 builds a few strided levels without some of their voxels (seen on this crop in its
+# default kmap mode: 1 of 1742 at stride 2, after which its coarser levels of SparseResUNet42 lacked
+# up to 29 of 77). Its outputs are compared up to the first one missing rows (at most this
+# fraction, compared on the rows it has); after that one (the outputs are in the order they are
+# computed) its features differ where a dropped voxel was a neighbour, so the later outputs (on the
+# rows both have) and its gradients are reported, not compared, and the test warns saying so.
+PEER_MISSING_ROWS = {"torchsparse 2.1": 0.01}
+# TorchSparse 2.1 computes fp32 weight gradients with TF32 mma.sync on the fp32 bits as they are
+# (convolution_backward_wgrad_implicit_gemm_cuda.cu: no cvt.rna, so operands are truncated to 10
+# mantissa bits), so its fp32 gradients get twice the fp16 limit (the first layer's weight
+# gradient, a sum with much cancellation, was off by 6.6e-2 in fp32 on the H200; fp16 runs of
+# both libraries by 4.1e-2).
+PEER_TOLERANCE = {("torchsparse 2.1", torch.float32): (TOLERANCE[torch.float16][0], 2 * TOLERANCE[torch.float16][1])}
 
 
 def report(**entry):
@@ -76,9 +87,11 @@ def gradients(model, feats) -> dict:
     return grads
 
 
-def compare_outputs(name, expected, actual, limit, library, dtype):
-    """expected, actual: lists of (coords, feats) per output."""
+def compare_outputs(name, expected, actual, limit, library, dtype) -> bool:
+    """expected, actual: lists of (coords, feats) per output. Returns whether the library dropped
+    rows (PEER_MISSING_ROWS), after which its later outputs are reported but not compared."""
     assert len(expected) == len(actual), name
+    diverged = False
     for i, ((ec, ef), (ac, af)) in enumerate(zip(expected, actual)):
         ec, ef = sorted_by_coordinates(ec, ef)
         ac, af = sorted_by_coordinates(ac, af)
@@ -90,17 +103,23 @@ def compare_outputs(name, expected, actual, limit, library, dtype):
                         f"{len(theirs - ours)} of {library}'s are not the reference's (e.g. "
                         f"{sorted(theirs - ours)[:3]}), {missing} of the reference's missing (e.g. "
                         f"{sorted(ours - theirs)[:3]})")
-            assert not theirs - ours and missing <= PEER_MISSING_ROWS.get(library, 0) * len(ec), mismatch
-            kept = torch.tensor([tuple(row) in theirs for row in ec.tolist()])
-            ec, ef = ec[kept], ef[kept]
+            if not diverged:  # later levels lose more rows: a missing voxel's neighbours are built differently
+                assert not theirs - ours and missing <= PEER_MISSING_ROWS.get(library, 0) * len(ec), mismatch
+            common = torch.tensor([tuple(row) in theirs for row in ec.tolist()])
+            ec, ef = ec[common], ef[common]
+            af = af[torch.tensor([tuple(row) in ours for row in ac.tolist()])]
         assert torch.isfinite(af).all(), f"{name} output {i}: {library} wrote non-finite values"
         error = relative_l2(af, ef)
         report(test=name, library=library, dtype=str(dtype), what=f"output {i}", rows=len(ac),
-               reference_rows_missing=missing, relative_l2=error)
-        assert error < limit, f"{name} output {i}: {library} relative L2 error {error:.2e} >= {limit}"
+               reference_rows_missing=missing, relative_l2=error, compared=not diverged)
+        assert diverged or error < limit, f"{name} output {i}: {library} relative L2 error {error:.2e} >= {limit}"
+        if missing and not diverged:
+            warnings.warn(f"{mismatch}: the later outputs are not compared, nor {library}'s gradients")
+            diverged = True
+    return diverged
 
 
-def compare_gradients(name, expected: dict, actual: dict, limit, library, dtype):
+def compare_gradients(name, expected: dict, actual: dict, limit, library, dtype, compared=True):
     """Per tensor relative L2; the denominator is floored at 1% of the median reference norm, so a
     parameter whose gradient is near zero (a bias before batch norm) is judged on the model's scale."""
     assert expected.keys() == actual.keys(), name
@@ -108,8 +127,8 @@ def compare_gradients(name, expected: dict, actual: dict, limit, library, dtype)
     floor = 0.01 * norms[len(norms) // 2]
     worst = max(((relative_l2(actual[k].reshape(expected[k].shape), expected[k], floor), k) for k in expected))
     report(test=name, library=library, dtype=str(dtype), what="gradients", tensors=len(expected),
-           worst_relative_l2=worst[0], worst_tensor=worst[1])
-    assert worst[0] < limit, f"{name}: {library}'s gradient of {worst[1]} has relative L2 error {worst[0]:.2e}"
+           worst_relative_l2=worst[0], worst_tensor=worst[1], compared=compared)
+    assert not compared or worst[0] < limit, f"{name}: {library}'s gradient of {worst[1]} has relative L2 error {worst[0]:.2e}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -151,12 +170,12 @@ def torchsparse_run(model, coords, feats):
 
 def compare_with_reference(test, dtype, expected, ours, theirs, peer):
     """expected, ours, theirs: (outputs, gradients) of the float64 reference, sparsekgen and the peer."""
-    output_limit, gradient_limit = TOLERANCE[dtype]
     runs = (("sparsekgen", ours), (peer, theirs))
-    for library, (outputs, _) in runs:
-        compare_outputs(test, expected[0], outputs, output_limit, library, dtype)
+    limits = {library: PEER_TOLERANCE.get((library, dtype), TOLERANCE[dtype]) for library, _ in runs}
+    diverged = {library: compare_outputs(test, expected[0], outputs, limits[library][0], library, dtype)
+                for library, (outputs, _) in runs}
     for library, (_, grads) in runs:
-        compare_gradients(test, expected[1], grads, gradient_limit, library, dtype)
+        compare_gradients(test, expected[1], grads, limits[library][1], library, dtype, not diverged[library])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["f32", "f16"])
