@@ -14,6 +14,7 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/check/Reference.cpp
   ${runtime_src}/check/TrainingReference.cpp
   ${runtime_src}/tuning/ConfigTable.cpp
+  ${runtime_src}/tuning/BundleManifest.cpp
   ${runtime_src}/tuning/Workload.cpp
   ${runtime_src}/network/Network.cpp
   ${runtime_src}/network/DynamicLossScale.cpp

@@ -291,10 +291,9 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
 } // namespace
 
 json parseJsonText(std::string_view text, const std::string &sourceName) {
-  auto limitDepth = jsonDepthLimit(
-      [&] { throw SpecError(sourceName, fmt::format("nested deeper than {} levels", kMaxJsonDepth)); });
+  auto limits = jsonDocumentLimits([&](const std::string &problem) { throw SpecError(sourceName, problem); });
   try {
-    return json::parse(text.begin(), text.end(), limitDepth);
+    return json::parse(text.begin(), text.end(), limits);
   } catch (const json::parse_error &error) {
     // nlohmann reports a byte offset; people look for a line and a column.
     size_t line = 1, column = 1;

@@ -108,7 +108,7 @@ TEST(ConfigTable, CorruptTablesNameTheProblem) {
   EXPECT_NE(message("{}").find("/format"), std::string::npos);
   auto table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
   table["entries"][0]["key"]["in_channels"] = "32";
-  EXPECT_NE(message(table.dump()).find("/entries/0/key/in_channels: unexpected value \"32\""), std::string::npos)
+  EXPECT_NE(message(table.dump()).find("/entries/0/key/in_channels: expected an integer, not \"32\""), std::string::npos)
       << message(table.dump());
   table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
   table["entries"][0].erase("kernel");
@@ -117,11 +117,26 @@ TEST(ConfigTable, CorruptTablesNameTheProblem) {
   table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
   table["entries"][0]["key"]["in_channels"] = std::string(100000, 'x');
   EXPECT_LT(message(table.dump()).size(), 300u) << message(table.dump()).substr(0, 300);
+  // Numbers are read as exactly what they are: no truncation of 2.5, no true as 1, no 2^32 + 32 as 32.
+  for (const auto &[value, expected] :
+       std::vector<std::pair<nlohmann::json, std::string>>{{2.5, "expected an integer, not 2.5"},
+                                                           {true, "expected an integer, not true"},
+                                                           {4294967328LL, "4294967328 is out of range"}}) {
+    table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
+    table["entries"][0]["key"]["in_channels"] = value;
+    EXPECT_NE(message(table.dump()).find("/entries/0/key/in_channels: " + expected), std::string::npos)
+        << message(table.dump());
+  }
+  // A key given twice is refused while parsing (JSON leaves its meaning open), wherever it sits.
+  EXPECT_NE(message(R"({"format": "a", "entries": [{"kernel": "k", "kernel": "l"}]})")
+                .find("config table t.json: key \"kernel\" appears twice in one object"),
+            std::string::npos);
+  table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
   nlohmann::json deep = 1;
   for (int i = 0; i < 10; ++i) // within the nesting limit: described by its kind, not dumped
     deep = nlohmann::json::array({deep});
   table["entries"][0]["key"]["in_channels"] = deep;
-  EXPECT_NE(message(table.dump()).find("in_channels: unexpected value an array of 1 element"), std::string::npos)
+  EXPECT_NE(message(table.dump()).find("in_channels: expected an integer, not an array of 1 element"), std::string::npos)
       << message(table.dump());
 }
 

@@ -14,7 +14,10 @@ void addEmitCommand(CLI::App &app);
 void addInspectCommand(CLI::App &app);
 void addExplainCommand(CLI::App &app);
 
-// Reads a bundle's manifest.json (`path` is the bundle directory or the file itself); errors name the file.
+// The text of a bundle's manifest.json (`path` is the bundle directory or the file itself) and the
+// file's path in `manifestPath`; an unreadable file throws SpecError naming it.
+std::string readManifestText(const std::string &path, std::string *manifestPath);
+// The same parsed and checked to be a manifest; errors name the file.
 nlohmann::json loadManifest(const std::string &path);
 
 // The kernel table of a manifest: name, registers, shared memory, spills (per SM).

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
+#include "sparsekgen/BundleManifest.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/generator/Errors.h"
@@ -16,22 +17,12 @@ struct ExplainOptions {
   bool transposed = false, allowMismatch = false;
 };
 
-std::vector<KernelDescription> bundleKernels(const std::string &path, std::string *hash) {
-  nlohmann::json manifest = loadManifest(path);
-  *hash = manifest.value("bundle_hash", "");
-  std::vector<KernelDescription> kernels;
-  const auto &records = manifest.at("kernels");
-  for (size_t i = 0; i < records.size(); ++i) {
-    const auto &kernel = records[i];
-    kernels.push_back(describeKernel(kernel.at("name").get<std::string>(), kernel.at("spec"), "manifest " + path,
-                                     fmt::format("/kernels/{}/spec", i)));
-  }
-  return kernels;
-}
-
 void runExplain(const ExplainOptions &o) {
-  std::string hash;
-  auto kernels = bundleKernels(o.bundle, &hash);
+  std::string manifestPath;
+  const std::string text = readManifestText(o.bundle, &manifestPath);
+  const BundleManifest manifest = parseBundleManifest(text, manifestPath);
+  const std::string &hash = manifest.bundleHash;
+  const std::vector<KernelDescription> &kernels = manifest.kernels;
   std::vector<std::string> epilogue;
   for (size_t start = 0; start < o.epilogue.size();) {
     size_t comma = o.epilogue.find(',', start);

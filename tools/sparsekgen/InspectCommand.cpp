@@ -56,14 +56,19 @@ void writeFileAtomically(const std::string &path, const std::string &bytes) {
   }
 }
 
-nlohmann::json loadManifest(const std::string &path) {
-  std::string manifestPath = llvm::sys::fs::is_directory(path) ? path + "/manifest.json" : path;
-  std::ifstream file(manifestPath);
+std::string readManifestText(const std::string &path, std::string *manifestPath) {
+  *manifestPath = llvm::sys::fs::is_directory(path) ? path + "/manifest.json" : path;
+  std::ifstream file(*manifestPath);
   if (!file)
-    throw SpecError(manifestPath, "cannot open the manifest");
+    throw SpecError(*manifestPath, "cannot open the manifest");
   std::stringstream text;
   text << file.rdbuf();
-  nlohmann::json manifest = parseJsonText(text.str(), manifestPath);
+  return text.str();
+}
+
+nlohmann::json loadManifest(const std::string &path) {
+  std::string manifestPath;
+  nlohmann::json manifest = parseJsonText(readManifestText(path, &manifestPath), manifestPath);
   if (!manifest.is_object() || manifest.value("format", "") != "sparsekgen-bundle")
     throw SpecError(manifestPath, "not a sparsekgen bundle manifest (no \"format\": \"sparsekgen-bundle\")");
   return manifest;

@@ -2,6 +2,12 @@
 // config tables), shared by the generator's and the runtime's parsers.
 #pragma once
 
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace sparsekgen {
@@ -10,13 +16,26 @@ namespace sparsekgen {
 // (10^5 levels crashed the readers by recursion) is refused while it is parsed, before it is built.
 inline constexpr int kMaxJsonDepth = 64;
 
-// The parser callback (nlohmann::json::parse(input, callback)) that calls `refuse` (which throws
-// the parser's own error naming the document) on the first object or array past kMaxJsonDepth.
-template <typename Refuse> auto jsonDepthLimit(Refuse refuse) {
-  return [refuse](int depth, nlohmann::json::parse_event_t event, nlohmann::json &) {
-    if (depth >= kMaxJsonDepth &&
-        (event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start))
-      refuse();
+// The parser callback (nlohmann::json::parse(input, callback)) that calls `refuse(message)` (which
+// throws the parser's own error naming the document) on the first object or array past
+// kMaxJsonDepth, and on a key given twice in one object (JSON leaves its meaning open; nlohmann
+// would keep the last silently).
+template <typename Refuse> auto jsonDocumentLimits(Refuse refuse) {
+  auto keys = std::make_shared<std::vector<std::set<std::string>>>(); // per open object
+  return [refuse, keys](int depth, nlohmann::json::parse_event_t event, nlohmann::json &parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (depth >= kMaxJsonDepth && (event == Event::object_start || event == Event::array_start))
+      refuse(fmt::format("nested deeper than {} levels", kMaxJsonDepth));
+    if (event == Event::object_start) {
+      keys->emplace_back();
+    } else if (event == Event::object_end) {
+      keys->pop_back();
+    } else if (event == Event::key && !keys->empty()) {
+      const std::string &key = parsed.get_ref<const std::string &>();
+      if (!keys->back().insert(key).second)
+        refuse(fmt::format("key \"{}\" appears twice in one object",
+                           key.size() > 60 ? key.substr(0, 57) + "..." : key));
+    }
     return true;
   };
 }

@@ -55,6 +55,8 @@ struct Workload {
 // Throws RuntimeError naming the file and the JSON pointer of what is missing, mistyped or
 // inconsistent (a layer naming no map, a map reading a level nothing produces).
 Workload loadWorkload(const std::string &path);
+// The same from a document's text; `source` names it in messages.
+Workload parseWorkload(const std::string &text, const std::string &source);
 
 // The level-0 coordinates of an input: a scan under <data>/scans voxelized, or voxel coordinates
 // under <data>/voxels.

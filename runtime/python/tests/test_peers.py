@@ -119,16 +119,44 @@ def compare_outputs(name, expected, actual, limit, library, dtype) -> bool:
     return diverged
 
 
-def compare_gradients(name, expected: dict, actual: dict, limit, library, dtype, compared=True):
-    """Per tensor relative L2; the denominator is floored at 1% of the median reference norm, so a
-    parameter whose gradient is near zero (a bias before batch norm) is judged on the model's scale."""
-    assert expected.keys() == actual.keys(), name
+def gradient_floor(expected: dict) -> float:
+    """1% of the median reference norm: a parameter whose gradient is near zero (a bias before batch
+    norm) is judged on the model's scale."""
     norms = sorted(g.norm().item() for g in expected.values())
-    floor = 0.01 * norms[len(norms) // 2]
-    worst = max(((relative_l2(actual[k].reshape(expected[k].shape), expected[k], floor), k) for k in expected))
+    return 0.01 * norms[len(norms) // 2]
+
+
+def rounding_sensitivity(reference, coords, feats, expected, tensor, relative=2.0**-11) -> dict:
+    """Per gradient tensor, how far the float64 gradients move when every weight and input feature
+    is perturbed by ``relative`` (fp16's unit roundoff) at random: what rounding at that precision
+    can do to them however exactly the rest is computed. SparseResUNet42's move by up to 1.6e-1
+    (measured on the CPU, 2026-12-03): its fp16 gradients are judged against that, not only the
+    fixed limit."""
+    generator = torch.Generator().manual_seed(11)
+    noisy = copy.deepcopy(reference)
+    noisy.zero_grad(set_to_none=True)  # the copy carries the reference run's gradients
+    with torch.no_grad():
+        for p in noisy.parameters():
+            p.mul_(1 + relative * torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    feats = feats * (1 + relative * torch.randn(feats.shape, generator=generator, dtype=feats.dtype))
+    moved = ours_run(noisy, coords, feats, torch.float64, tensor)[1]
+    floor = gradient_floor(expected)
+    return {k: relative_l2(moved[k], expected[k], floor) for k in expected}
+
+
+def compare_gradients(name, expected: dict, actual: dict, limit, library, dtype, compared=True, sensitivity=None):
+    """Per tensor relative L2 (denominator floored by gradient_floor); with ``sensitivity``
+    (rounding_sensitivity) a tensor's limit is at least 3x how far rounding alone moves it."""
+    assert expected.keys() == actual.keys(), name
+    floor = gradient_floor(expected)
+    limits = {k: max(limit, 3 * sensitivity[k]) if sensitivity else limit for k in expected}
+    errors = {k: relative_l2(actual[k].reshape(expected[k].shape), expected[k], floor) for k in expected}
+    worst = max(errors, key=lambda k: errors[k] / limits[k])
     report(test=name, library=library, dtype=str(dtype), what="gradients", tensors=len(expected),
-           worst_relative_l2=worst[0], worst_tensor=worst[1], compared=compared)
-    assert not compared or worst[0] < limit, f"{name}: {library}'s gradient of {worst[1]} has relative L2 error {worst[0]:.2e}"
+           worst_relative_l2=max(errors.values()), median_relative_l2=sorted(errors.values())[len(errors) // 2],
+           worst_against_limit=worst, its_error=errors[worst], its_limit=limits[worst], compared=compared)
+    assert not compared or errors[worst] < limits[worst], \
+        f"{name}: {library}'s gradient of {worst} has relative L2 error {errors[worst]:.2e} >= {limits[worst]:.2e}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -168,14 +196,16 @@ def torchsparse_run(model, coords, feats):
     return [(o.coords, o.feats) for o in outputs], gradients(model, feats)
 
 
-def compare_with_reference(test, dtype, expected, ours, theirs, peer):
-    """expected, ours, theirs: (outputs, gradients) of the float64 reference, sparsekgen and the peer."""
+def compare_with_reference(test, dtype, expected, ours, theirs, peer, sensitivity=None):
+    """expected, ours, theirs: (outputs, gradients) of the float64 reference, sparsekgen and the peer;
+    sensitivity: rounding_sensitivity of the gradients, if measured."""
     runs = (("sparsekgen", ours), (peer, theirs))
     limits = {library: PEER_TOLERANCE.get((library, dtype), TOLERANCE[dtype]) for library, _ in runs}
     diverged = {library: compare_outputs(test, expected[0], outputs, limits[library][0], library, dtype)
                 for library, (outputs, _) in runs}
     for library, (_, grads) in runs:
-        compare_gradients(test, expected[1], grads, limits[library][1], library, dtype, not diverged[library])
+        compare_gradients(test, expected[1], grads, limits[library][1], library, dtype, not diverged[library],
+                          sensitivity)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["f32", "f16"])
@@ -209,7 +239,9 @@ def test_torchsparse_backbones_match_torchsparse(torchsparse_peer, scan, name, d
         theirs = torchsparse_run(peer, coords.cuda(), rounded.cuda())
     finally:
         config.kmap_mode, config.downsample_mode, torchsparse.backends.hash_rsv_ratio = previous
-    compare_with_reference(f"{name} {dtype}", dtype, expected, actual, theirs, "torchsparse 2.1")
+    sensitivity = (rounding_sensitivity(reference, coords, rounded.double(), expected[1], tensor)
+                   if dtype == torch.float16 else None)
+    compare_with_reference(f"{name} {dtype}", dtype, expected, actual, theirs, "torchsparse 2.1", sensitivity)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -123,11 +123,12 @@ std::vector<WorkloadMap> parseWorkloadMaps(const JsonReader &r, const json &docu
   return parsed;
 }
 
-Workload loadWorkload(const std::string &path) {
-  const JsonReader r("workload " + path);
-  json document = readJsonDocument(path, "workload");
+namespace {
+
+Workload workloadFromDocument(const json &document, const std::string &source) {
+  const JsonReader r("workload " + source);
   Workload w;
-  w.source = path;
+  w.source = source;
   w.name = r.get<std::string>(document, "", "name");
   w.dtype = parseWorkloadDtype(r, document);
   w.inputs = parseWorkloadInputs(r, document);
@@ -150,6 +151,14 @@ Workload loadWorkload(const std::string &path) {
     w.layers.push_back(l);
   }
   return w;
+}
+
+} // namespace
+
+Workload loadWorkload(const std::string &path) { return workloadFromDocument(readJsonDocument(path, "workload"), path); }
+
+Workload parseWorkload(const std::string &text, const std::string &source) {
+  return workloadFromDocument(parseJsonDocument(text, "workload " + source), source);
 }
 
 std::vector<Coordinate> loadInputCoordinates(const WorkloadInput &input, const std::string &dataDirectory) {
