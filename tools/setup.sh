@@ -3,7 +3,9 @@
 #   tools/setup.sh demo   install what is missing, build, generate the default catalog into out/,
 #                         print its kernel table and, where a GPU is present, run the demo convolution
 #   tools/setup.sh test   install what is missing, build, run every test (GPU tests report skipped
-#                         with the reason where no GPU is present)
+#                         with the reason where no GPU is present), then the hardening run
+#                         (tools/fuzz.sh: sanitizer build, unit tests under it, SPARSEKGEN_FUZZ_SECONDS
+#                         of each fuzz target, default 20)
 set -euo pipefail
 
 mode=${1:-}
@@ -15,8 +17,9 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
           nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev python3-dev python3-venv)
-# The Python package's tests run on Debian's CPU build of torch.
-[[ "$mode" == test ]] && packages+=(python3-torch python3-numpy python3-pytest)
+# The Python package's tests run on Debian's CPU build of torch; the hardening run (tools/fuzz.sh)
+# needs clang-22 and its sanitizer and libFuzzer runtimes.
+[[ "$mode" == test ]] && packages+=(python3-torch python3-numpy python3-pytest clang-22 libclang-rt-22-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -68,4 +71,5 @@ else
   echo "== tests"
   build/test/sparsekgen-gpu-test-launcher --probe
   ctest --test-dir build --output-on-failure
+  tools/fuzz.sh "${SPARSEKGEN_FUZZ_SECONDS:-20}"
 fi

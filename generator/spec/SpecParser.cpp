@@ -311,6 +311,8 @@ json parseJsonText(std::string_view text, const std::string &sourceName) {
     if (auto colon = detail.find(": "); colon != std::string::npos)
       detail = detail.substr(colon + 2);
     throw SpecError(fmt::format("{}:{}:{}", sourceName, line, column), "malformed JSON: " + detail);
+  } catch (const json::out_of_range &error) { // a number past double's range, e.g. 1e400
+    throw SpecError(sourceName, fmt::format("a number is out of range: {}", jsonErrorDetail(error)));
   }
 }
 

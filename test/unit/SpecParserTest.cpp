@@ -70,6 +70,14 @@ TEST(SpecParser, MalformedJsonNamesLineAndColumn) {
   EXPECT_NE(error.message().find("malformed JSON"), std::string::npos) << error.what();
 }
 
+TEST(SpecParser, NumbersPastDoublesRangeAndRepeatedKeysAreRefused) {
+  auto overflow = specErrorOf([] { parseJsonText(R"({"stages": 1e400})", "cat.json"); });
+  EXPECT_EQ(overflow.where(), "cat.json");
+  EXPECT_NE(overflow.message().find("a number is out of range"), std::string::npos) << overflow.what();
+  auto twice = specErrorOf([] { parseJsonText(R"({"kernels": [{"stages": 2, "stages": 3}]})", "cat.json"); });
+  EXPECT_NE(twice.message().find("key \"stages\" appears twice in one object"), std::string::npos) << twice.what();
+}
+
 TEST(SpecParser, WrongTypeNamesThePointerAndTheExpectation) {
   auto document = nlohmann::json{{"kernels", {validSpec(), validSpec(), validSpec(), validSpec()}}};
   for (int i = 0; i < 4; ++i)

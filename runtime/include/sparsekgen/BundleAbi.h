@@ -61,10 +61,18 @@ enum skg_image_format { SKG_IMAGE_PTX = 0, SKG_IMAGE_CUBIN = 1 };
   X(SKG_GRID_WEIGHT_ELEMENTS, "x = ceil(kernel_volume * in_channels * out_channels / threads)")
 
 #define SKG_ENUMERATOR_(enumerator, ...) enumerator,
-typedef enum skg_parameter_type { SKG_PARAMETER_TYPE_LIST(SKG_ENUMERATOR_) SKG_PARAMETER_TYPE_COUNT } skg_parameter_type;
-typedef enum skg_parameter_role { SKG_PARAMETER_ROLE_LIST(SKG_ENUMERATOR_) SKG_PARAMETER_ROLE_COUNT } skg_parameter_role;
-typedef enum skg_function_role { SKG_FUNCTION_ROLE_LIST(SKG_ENUMERATOR_) SKG_FUNCTION_ROLE_COUNT } skg_function_role;
-typedef enum skg_grid_rule { SKG_GRID_RULE_LIST(SKG_ENUMERATOR_) SKG_GRID_RULE_COUNT } skg_grid_rule;
+/* In C++ the enumerations hold any uint32_t a record carries (a newer or corrupted bundle's value
+   is then "unknown", not undefined behaviour). */
+#ifdef __cplusplus
+#define SKG_ENUM_BASE_ : uint32_t
+#else
+#define SKG_ENUM_BASE_
+#endif
+typedef enum skg_parameter_type SKG_ENUM_BASE_ { SKG_PARAMETER_TYPE_LIST(SKG_ENUMERATOR_) SKG_PARAMETER_TYPE_COUNT } skg_parameter_type;
+typedef enum skg_parameter_role SKG_ENUM_BASE_ { SKG_PARAMETER_ROLE_LIST(SKG_ENUMERATOR_) SKG_PARAMETER_ROLE_COUNT } skg_parameter_role;
+typedef enum skg_function_role SKG_ENUM_BASE_ { SKG_FUNCTION_ROLE_LIST(SKG_ENUMERATOR_) SKG_FUNCTION_ROLE_COUNT } skg_function_role;
+typedef enum skg_grid_rule SKG_ENUM_BASE_ { SKG_GRID_RULE_LIST(SKG_ENUMERATOR_) SKG_GRID_RULE_COUNT } skg_grid_rule;
+#undef SKG_ENUM_BASE_
 #undef SKG_ENUMERATOR_
 
 typedef struct skg_kernel_image {

@@ -40,4 +40,12 @@ template <typename Refuse> auto jsonDocumentLimits(Refuse refuse) {
   };
 }
 
+// A nlohmann exception's message without its "[json.exception.kind.N] " prefix.
+inline std::string jsonErrorDetail(const nlohmann::json::exception &error) {
+  std::string detail = error.what();
+  if (auto bracket = detail.find("] "); detail.starts_with("[json.exception.") && bracket != std::string::npos)
+    detail = detail.substr(bracket + 2);
+  return detail;
+}
+
 } // namespace sparsekgen

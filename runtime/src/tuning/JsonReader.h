@@ -26,6 +26,8 @@ template <typename Input> nlohmann::json parseJsonDocument(Input &&input, const 
     return nlohmann::json::parse(std::forward<Input>(input), limits);
   } catch (const nlohmann::json::parse_error &error) {
     throw RuntimeError(fmt::format("{}: malformed JSON at byte {}: {}", document, error.byte, error.what()));
+  } catch (const nlohmann::json::out_of_range &error) { // a number past double's range, e.g. 1e400
+    throw RuntimeError(fmt::format("{}: a number is out of range: {}", document, jsonErrorDetail(error)));
   }
 }
 
