@@ -1,6 +1,7 @@
 #include "sparsekgen/generator/Legality.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -15,6 +16,7 @@ constexpr int kMinStages = 2, kMaxStages = 8;
 // Accumulators live in registers (255 per thread at most); past this many fp32 values per thread
 // the kernel spills to local memory.
 constexpr int kMaxAccumulatorsPerThread = 128;
+constexpr int kMaxTileExtent = 1024;
 
 // The types the templates implement: f16 or bf16 operands on tensor cores (mma m16n8k16), or f32
 // operands with tf32 tensor cores (m16n8k8) or fp32 FMAs; fp32 accumulation; output in the
@@ -82,6 +84,19 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
         fmt::format("{} {} elements are {} bytes; copies move at most 16 bytes (alignment <= {})",
                     spec.channelAlignment, toString(spec.dtypes.input),
                     spec.channelAlignment * elementBytes(spec.dtypes.input), 16 / elementBytes(spec.dtypes.input)));
+  // Extents past this (the parser takes up to 2^20) overflow the thread, register and shared-memory
+  // arithmetic below (a K of 10^6 passed them and then hung or crashed the generator); real tiles
+  // are at most 256.
+  for (const auto &[tile, extents, name] : {std::tuple{"/tile/cta", spec.cta, "CTA"}, {"/tile/warp", spec.warp, "warp"}})
+    for (int axis = 0; axis < 3; ++axis) {
+      const int extent = axis == 0 ? extents.m : axis == 1 ? extents.n : extents.k;
+      if (extent > kMaxTileExtent)
+        add("tile-extent", fmt::format("{}/{}", tile, axis),
+            fmt::format("{} tile {} = {} is past the largest tile extent, {}", name, "MNK"[axis], extent,
+                        kMaxTileExtent));
+    }
+  if (std::any_of(violations.begin(), violations.end(), [](const auto &v) { return v.rule == "tile-extent"; }))
+    return violations;
   if (spec.cta.m % spec.warp.m != 0)
     add("warp-divides-cta", "/tile/warp/0",
         fmt::format("warp tile M = {} does not divide CTA tile M = {}", spec.warp.m, spec.cta.m));

@@ -29,6 +29,18 @@ bool breaks(const KernelSpec &spec, const std::string &rule) {
 
 TEST(Legality, LegalSpecHasNoViolation) { EXPECT_TRUE(checkLegality(legalSpec()).empty()); }
 
+TEST(Legality, HugeTilesAreRefusedBeforeTheirArithmeticOverflows) {
+  KernelSpec spec = legalSpec();
+  spec.cta.k = spec.warp.k = 1 << 20; // the parser's largest integer: threads and bytes would overflow int
+  auto violations = checkLegality(spec);
+  ASSERT_EQ(rulesOf(spec), (std::vector<std::string>{"tile-extent", "tile-extent"}));
+  EXPECT_EQ(violations[0].field, "/tile/cta/2");
+  EXPECT_EQ(violations[0].message, "CTA tile K = 1048576 is past the largest tile extent, 1024");
+  spec = legalSpec();
+  spec.cta.m = spec.warp.m = 1 << 20;
+  EXPECT_TRUE(breaks(spec, "tile-extent"));
+}
+
 TEST(Legality, WarpTileMustDivideCtaTile) {
   auto spec = legalSpec();
   spec.warp.n = 48;
