@@ -245,6 +245,22 @@ void NetworkExecutor::launchStep(size_t i) {
     return owner.empty() ? 0 : parameters_.at(owner + what).get();
   };
   CUdeviceptr residual = step.residual.empty() ? 0 : tensors_.at(step.residual).data;
+  // The step's element-wise ops from `from` into `out`: an element-wise step, or the epilogue of a
+  // convolution whose kernel does not fuse it.
+  auto elementwisePass = [&](CUdeviceptr from) {
+    ElementwiseArguments args;
+    args.x = from;
+    args.out = out.data;
+    args.rows = out.rows;
+    args.channels = out.channels;
+    args.dtype = dtype_;
+    args.ops = r.ops;
+    args.bias = parameter(step.biasOf, ".bias");
+    args.scale = parameter(step.scaleShiftOf, ".scale");
+    args.shift = parameter(step.scaleShiftOf, ".shift");
+    args.residual = residual;
+    elementwiseForward(args, nullptr);
+  };
   if (step.kind == PlanStep::Kind::Conv) {
     const DeviceKernelMap &map = maps_.at(step.map);
     const int bytes = elementBytes(dtype_);
@@ -285,32 +301,10 @@ void NetworkExecutor::launchStep(size_t i) {
     convForward(context_, *r.kernel, args);
     if (output != out.data)
       copyColumns(output, r.launch.out, out.data, step.outChannels, step.outChannels, out.rows, bytes, step.name);
-    if (r.launch.epilogueUnfused) {
-      ElementwiseArguments pass;
-      pass.x = pass.out = out.data;
-      pass.rows = out.rows;
-      pass.channels = step.outChannels;
-      pass.dtype = dtype_;
-      pass.ops = r.ops;
-      pass.bias = parameter(step.biasOf, ".bias");
-      pass.scale = parameter(step.scaleShiftOf, ".scale");
-      pass.shift = parameter(step.scaleShiftOf, ".shift");
-      pass.residual = residual;
-      elementwiseForward(pass, nullptr);
-    }
+    if (r.launch.epilogueUnfused)
+      elementwisePass(out.data);
   } else if (step.kind == PlanStep::Kind::Elementwise) {
-    ElementwiseArguments args;
-    args.x = x.data;
-    args.out = out.data;
-    args.rows = x.rows;
-    args.channels = x.channels;
-    args.dtype = dtype_;
-    args.ops = r.ops;
-    args.bias = parameter(step.biasOf, ".bias");
-    args.scale = parameter(step.scaleShiftOf, ".scale");
-    args.shift = parameter(step.scaleShiftOf, ".shift");
-    args.residual = residual;
-    elementwiseForward(args, nullptr);
+    elementwisePass(x.data);
   } else {
     std::vector<CUdeviceptr> inputs;
     std::vector<int> widths;
