@@ -9,6 +9,7 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/conv/LaunchArguments.cpp
   ${runtime_src}/conv/ConvArguments.cpp
   ${runtime_src}/conv/ElementTypes.cpp
+  ${runtime_src}/files/OutputFiles.cpp
   ${runtime_src}/maps/KernelMapCpu.cpp
   ${runtime_src}/maps/PointCloud.cpp
   ${runtime_src}/check/Reference.cpp

@@ -1,5 +1,8 @@
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 #include <regex>
 #include <sstream>
 
@@ -9,6 +12,7 @@
 #include "llvm/Support/Program.h"
 
 #include "sparsekgen/generator/Errors.h"
+#include "sparsekgen/generator/Interrupt.h"
 #include "sparsekgen/generator/Lowering.h"
 
 namespace sparsekgen {
@@ -78,7 +82,41 @@ std::map<std::string, PtxasReport> parsePtxasReport(const std::string &output) {
   return reports;
 }
 
-Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, const std::string &kernelName) {
+namespace {
+
+// Runs ptxas and waits, polling so that a timeout or an interrupt kills it. (llvm::sys::Wait's own
+// timeout uses alarm(), one per process, which the parallel workers would share.) Returns the exit
+// status, or throws.
+int runPtxas(llvm::ArrayRef<llvm::StringRef> args, llvm::ArrayRef<std::optional<llvm::StringRef>> redirects,
+             const std::string &kernelName, int sm, unsigned timeoutSeconds) {
+  std::string error;
+  bool failedToStart = false;
+  llvm::sys::ProcessInfo process =
+      llvm::sys::ExecuteNoWait(args.front(), args, std::nullopt, redirects, 0, &error, &failedToStart);
+  if (failedToStart)
+    throw GeneratorError(fmt::format("cannot run ptxas ({}): {}", args.front().str(), error));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSeconds);
+  for (;;) {
+    llvm::sys::ProcessInfo result = llvm::sys::Wait(process, /*SecondsToWait=*/0, &error);
+    if (result.Pid != 0)
+      return result.ReturnCode;
+    const bool late = std::chrono::steady_clock::now() > deadline;
+    if (late || pendingInterrupt()) {
+      ::kill(process.Pid, SIGKILL);
+      llvm::sys::Wait(process, std::nullopt, &error);
+      throwIfInterrupted();
+      throw GeneratorError(fmt::format("ptxas ran past {} s on {} for sm_{} and was killed (raise the limit "
+                                       "with --ptxas-timeout)",
+                                       timeoutSeconds, kernelName, sm));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+} // namespace
+
+Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, const std::string &kernelName,
+                  unsigned timeoutSeconds) {
   TempFile input("ptx"), output("cubin"), log("log");
   {
     std::ofstream file(input.str(), std::ios::binary);
@@ -88,12 +126,12 @@ Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, cons
   std::string inputPath = input.str(), outputPath = output.str(), logPath = log.str();
   llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, "-O3", "-v", inputPath, "-o", outputPath};
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(logPath), llvm::StringRef(logPath)};
-  std::string error;
-  int status = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 0, 0, &error);
+  int status = runPtxas(args, redirects, kernelName, sm, timeoutSeconds);
   std::string messages = readFile(logPath);
   if (status != 0)
-    throw GeneratorError(fmt::format("ptxas failed on {} for sm_{} (exit {}){}:\n{}", kernelName, sm, status,
-                                     error.empty() ? "" : ", " + error, messages));
+    throw GeneratorError(fmt::format("ptxas failed on {} for sm_{} ({}):\n{}", kernelName, sm,
+                                     status < 0 ? std::string("it crashed") : fmt::format("exit {}", status),
+                                     messages));
   Cubin cubin;
   std::string image = readFile(outputPath);
   cubin.image.assign(image.begin(), image.end());

@@ -3,10 +3,15 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "mlir/IR/MLIRContext.h"
 
+#include "sparsekgen/generator/Errors.h"
+#include "sparsekgen/generator/Interrupt.h"
 #include "sparsekgen/generator/Lowering.h"
 #include "sparsekgen/templates/Templates.h"
 
@@ -26,6 +31,7 @@ std::vector<BundledKernel> compileKernels(const std::vector<KernelSpec> &specs, 
     context.loadAllAvailableDialects();
     for (size_t i = next++; i < specs.size(); i = next++) {
       try {
+        throwIfInterrupted();
         const KernelSpec &spec = specs[i];
         BundledKernel kernel{spec, kernelName(spec), launchAbi(spec), {}};
         auto module = buildKernelModule(context, spec);
@@ -33,7 +39,7 @@ std::vector<BundledKernel> compileKernels(const std::vector<KernelSpec> &specs, 
         for (int sm : spec.targetSms) {
           std::string ptx = lowerToPtx(*module, sm);
           if (options.ptxas) {
-            Cubin cubin = assemblePtx(*options.ptxas, ptx, sm, kernel.name);
+            Cubin cubin = assemblePtx(*options.ptxas, ptx, sm, kernel.name, options.ptxasTimeoutSeconds);
             KernelImage image{sm, true, std::string(cubin.image.begin(), cubin.image.end()),
                               cubin.functions.at(kernel.name), {}};
             for (size_t f = 1; f < kernel.abi.functions.size(); ++f)
@@ -57,10 +63,16 @@ std::vector<BundledKernel> compileKernels(const std::vector<KernelSpec> &specs, 
     }
   };
 
+  if (options.jobs > kMaxCompileJobs)
+    throw GeneratorError(fmt::format("{} jobs asked for; at most {}", options.jobs, kMaxCompileJobs));
   unsigned jobs = std::max(1u, std::min<unsigned>(options.jobs, specs.size()));
   std::vector<std::thread> threads;
-  for (unsigned j = 1; j < jobs; ++j)
-    threads.emplace_back(worker);
+  try {
+    for (unsigned j = 1; j < jobs; ++j)
+      threads.emplace_back(worker);
+  } catch (const std::system_error &) {
+    // The system gave fewer threads than asked: the ones started and this one share the work.
+  }
   worker();
   for (auto &thread : threads)
     thread.join();

@@ -215,7 +215,8 @@ KernelSpec parseSpecFields(const json &value, const std::string &pointer) {
 }
 
 // A cross product: every combination of dtypes x tiles x stages x epilogues, sharing the rest.
-void expandProduct(const json &value, const std::string &pointer, Catalog &catalog, std::set<std::string> &names) {
+void expandProduct(const json &value, const std::string &pointer, Catalog &catalog, std::set<std::string> &names,
+                   size_t &members) {
   expectObject(value, pointer,
                {"dataflow", "operation", "dtypes", "tiles", "stages", "targets", "epilogues", "channel_alignments",
                 "math"},
@@ -259,6 +260,21 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
   } else {
     alignments.push_back(8);
   }
+
+  // Counted before anything is expanded, saturating (five lists of 10^4 overflow 64 bits).
+  size_t combinations = 1;
+  for (size_t count : {dtypes.size(), tiles.size(), stages.size(), epilogues.size(), alignments.size()})
+    combinations = count != 0 && combinations > kMaxCatalogMembers / count ? kMaxCatalogMembers + 1
+                                                                           : combinations * count;
+  if (members + combinations > kMaxCatalogMembers)
+    fail(pointer, fmt::format("this cross product has {}{} combinations ({} dtypes x {} tiles x {} stages x {} "
+                              "epilogues x {} channel alignments){}; a catalog may name at most {} kernels",
+                              combinations > kMaxCatalogMembers ? "more than " : "",
+                              std::min(combinations, kMaxCatalogMembers), dtypes.size(), tiles.size(),
+                              stages.size(), epilogues.size(), alignments.size(),
+                              members == 0 ? "" : fmt::format(", on top of the {} named before it", members),
+                              kMaxCatalogMembers));
+  members += combinations;
 
   size_t produced = 0;
   for (const auto &types : dtypes)
@@ -327,7 +343,10 @@ Catalog parseCatalog(const json &document) {
   Catalog catalog;
   std::set<std::string> names;
   std::map<std::string, std::string> explicitPointers;
+  size_t members = 0;
   auto addExplicit = [&](const json &value, const std::string &pointer) {
+    if (++members > kMaxCatalogMembers)
+      fail(pointer, fmt::format("a catalog may name at most {} kernels", kMaxCatalogMembers));
     KernelSpec spec = parseKernelSpec(value, pointer);
     std::string name = kernelName(spec);
     if (auto it = explicitPointers.find(name); it != explicitPointers.end())
@@ -354,7 +373,7 @@ Catalog parseCatalog(const json &document) {
     if (document.contains("products")) {
       const json &products = expectArray(document["products"], "/products");
       for (size_t i = 0; i < products.size(); ++i)
-        expandProduct(products[i], child(std::string("/products"), i), catalog, names);
+        expandProduct(products[i], child(std::string("/products"), i), catalog, names, members);
     }
   }
   if (catalog.kernels.empty())

@@ -177,6 +177,34 @@ TEST(SpecParser, CrossProductWithNoLegalMemberIsAnError) {
   EXPECT_NE(error.message().find("no legal kernel"), std::string::npos);
 }
 
+// A few KB of JSON must not expand to millions of kernels: the limit is checked on the product's
+// size, before anything is expanded, and counts the kernels named before it.
+TEST(SpecParser, CatalogsPastTheKernelLimitAreRefusedBeforeExpansion) {
+  auto product = nlohmann::json::parse(R"({
+    "dataflow": "implicit_gemm", "operation": "forward",
+    "dtypes": [{"input": "f16", "weight": "f16", "output": "f16", "accumulator": "f32"}],
+    "tiles": [{"cta": [128, 64, 32], "warp": [64, 32, 32]}], "targets": ["sm_80"]})");
+  product["stages"] = nlohmann::json::array();
+  for (int stage = 1; stage <= 128; ++stage)
+    product["stages"].push_back(stage);
+  for (int i = 0; i < 128; ++i) // 128 tiles x 128 stages = 16384: exactly the limit, accepted
+    product["tiles"].push_back(product["tiles"][0]);
+  product["tiles"].erase(product["tiles"].size() - 1);
+  ASSERT_EQ(product["tiles"].size() * product["stages"].size(), kMaxCatalogMembers);
+  EXPECT_NO_THROW(parseCatalog({{"products", {product}}}));
+
+  auto tooMany = product;
+  tooMany["tiles"].push_back(product["tiles"][0]);
+  auto error = catalogErrorOf({{"products", {tooMany}}});
+  EXPECT_EQ(error.where(), "/products/0");
+  EXPECT_NE(error.message().find("more than 16384 combinations (1 dtypes x 129 tiles x 128 stages"), std::string::npos)
+      << error.message();
+
+  auto error2 = catalogErrorOf({{"kernels", {validSpec()}}, {"products", {product}}});
+  EXPECT_EQ(error2.where(), "/products/0");
+  EXPECT_NE(error2.message().find("on top of the 1 named before it"), std::string::npos) << error2.message();
+}
+
 TEST(SpecParser, EmptyCatalogIsAnError) {
   EXPECT_THROW(parseCatalog(nlohmann::json::object()), SpecError);
   EXPECT_THROW(parseCatalog(nlohmann::json::array()), SpecError);

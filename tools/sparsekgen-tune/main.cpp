@@ -20,6 +20,7 @@
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/OutputFiles.h"
 #include "sparsekgen/Network.h"
 #include "sparsekgen/RunReport.h"
 #include "sparsekgen/Verification.h"
@@ -400,6 +401,8 @@ int main(int argc, char **argv) {
     }
     if (o.evaluate.empty() && o.out.empty())
       throw RuntimeError("give --out TABLE to tune, or --evaluate TABLE");
+    if (!o.out.empty())
+      requireReplaceableFile(o.out); // before minutes of tuning, not after
     Context context(0, sparsekgen_kernels);
     auto descriptions = describeKernels(context.kernels());
     return o.evaluate.empty() ? tune(o, workload, context, descriptions) : evaluate(o, workload, context, descriptions);

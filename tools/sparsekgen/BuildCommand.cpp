@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -5,7 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
+#include "sparsekgen/OutputFiles.h"
 #include "sparsekgen/generator/CompileKernels.h"
+#include "sparsekgen/generator/Interrupt.h"
 #include "sparsekgen/generator/SpecParser.h"
 
 namespace sparsekgen {
@@ -16,18 +19,22 @@ struct BuildOptions {
   std::string output;
   bool noCubin = false;
   bool verbose = false;
-  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  unsigned jobs = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxCompileJobs);
+  unsigned ptxasTimeoutSeconds = kDefaultPtxasTimeoutSeconds;
 };
 
 void runBuild(const BuildOptions &options) {
   auto start = std::chrono::steady_clock::now();
+  InterruptHandlers interrupts; // Ctrl-C stops the build and leaves the previous bundle in place
   Catalog catalog = loadCatalogFile(options.catalog);
+  DirectoryReplacement::requireReplaceable(options.output, "manifest.json");
   if (options.verbose)
     for (const auto &dropped : catalog.dropped)
       fmt::print(stderr, "dropped {} (from {}): {}\n", dropped.name, dropped.pointer, dropped.reason);
 
   CompileOptions compile;
   compile.jobs = options.jobs;
+  compile.ptxasTimeoutSeconds = options.ptxasTimeoutSeconds;
   if (!options.noCubin) {
     compile.ptxas = findPtxas();
     if (!compile.ptxas)
@@ -63,7 +70,11 @@ void addBuildCommand(CLI::App &app) {
   command->add_option("catalog", options.catalog, "catalog or spec JSON file")->required()->check(CLI::ExistingFile);
   command->add_option("-o,--output", options.output, "bundle directory (created if missing)")->required();
   command->add_option("-j,--jobs", options.jobs, "kernels compiled in parallel (default: all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1u, kMaxCompileJobs));
+  command->add_option("--ptxas-timeout", options.ptxasTimeoutSeconds,
+                      "seconds one ptxas run may take before it is killed and the build fails")
+      ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
   command->add_flag("--no-cubin", options.noCubin, "skip ptxas: bundle PTX only");
   command->add_flag("-v,--verbose", options.verbose, "list the cross-product members the legality rules dropped");
   command->callback([] { runBuild(options); });

@@ -23,7 +23,4 @@ nlohmann::json loadManifest(const std::string &path);
 // The kernel table of a manifest: name, registers, shared memory, spills (per SM).
 void printKernelTable(const nlohmann::json &manifest);
 
-// Writes `bytes` to `path` through a temporary file, so a failure leaves nothing behind.
-void writeFileAtomically(const std::string &path, const std::string &bytes);
-
 } // namespace sparsekgen

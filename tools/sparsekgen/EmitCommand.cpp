@@ -6,6 +6,7 @@
 #include "Commands.h"
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/IR/MLIRContext.h"
+#include "sparsekgen/OutputFiles.h"
 #include "sparsekgen/generator/Errors.h"
 #include "sparsekgen/generator/Lowering.h"
 #include "sparsekgen/generator/SpecParser.h"

@@ -40,22 +40,6 @@ void printKernelTable(const nlohmann::json &manifest) {
   }
 }
 
-void writeFileAtomically(const std::string &path, const std::string &bytes) {
-  std::string partial = path + ".partial";
-  {
-    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
-    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!file) {
-      llvm::sys::fs::remove(partial);
-      throw GeneratorError(fmt::format("cannot write {}", path));
-    }
-  }
-  if (auto error = llvm::sys::fs::rename(partial, path)) {
-    llvm::sys::fs::remove(partial);
-    throw GeneratorError(fmt::format("cannot write {}: {}", path, error.message()));
-  }
-}
-
 std::string readManifestText(const std::string &path, std::string *manifestPath) {
   *manifestPath = llvm::sys::fs::is_directory(path) ? path + "/manifest.json" : path;
   std::ifstream file(*manifestPath);

@@ -3,6 +3,8 @@
 
 #include "Commands.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/OutputFiles.h"
+#include "sparsekgen/generator/Interrupt.h"
 #include "sparsekgen/generator/Errors.h"
 
 int main(int argc, char **argv) {
@@ -14,7 +16,8 @@ int main(int argc, char **argv) {
              "  sparsekgen inspect out                                      registers, shared memory, spills\n"
              "  sparsekgen emit spec.json --emit=ptx --sm 90                read the PTX of one kernel\n"
              "  sparsekgen explain out --in 32 --out 32 --outputs 80000 --pairs 400000 [--table t.json]\n"
-             "Exit status: 0 success, 1 generator or tool failure, 2 bad input (the message says where).");
+             "Exit status: 0 success, 1 generator or tool failure, 2 bad input (the message says where),\n"
+             "130/143 interrupted by SIGINT/SIGTERM (nothing written).");
   app.require_subcommand(1);
   sparsekgen::addBuildCommand(app);
   sparsekgen::addEmitCommand(app);
@@ -31,6 +34,12 @@ int main(int argc, char **argv) {
   } catch (const sparsekgen::RuntimeError &error) { // the runtime's readers: manifests, tables, workloads
     fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
     return 2;
+  } catch (const sparsekgen::OutputPathError &error) { // -o names a device, a FIFO, a non-bundle directory
+    fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
+    return 2;
+  } catch (const sparsekgen::Interrupted &error) {
+    fmt::print(stderr, "sparsekgen: {}; nothing was written (an existing output is unchanged)\n", error.what());
+    return 128 + error.signal();
   } catch (const std::exception &error) {
     fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
     return 1;

@@ -81,7 +81,7 @@ public:
   static ConfigTable parse(const std::string &text, const std::string &source);
   static ConfigTable load(const std::string &path);
   nlohmann::json toJson() const;
-  void save(const std::string &path) const; // through a temporary file
+  void save(const std::string &path) const; // all or nothing (OutputFiles.h)
 
   // Refuses (RuntimeError saying both sides) a table tuned on another GPU or for another bundle,
   // unless `allowMismatch`, which records a warning instead.

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sparsekgen/Context.h"
+#include "sparsekgen/OutputFiles.h"
 #include "sparsekgen/PointCloud.h"
 
 namespace sparsekgen::reports {
@@ -79,7 +80,7 @@ inline ScanArguments parseScanArguments(int argc, char **argv) {
 inline void writeReport(const nlohmann::json &report, const std::string &path) {
   if (path.empty())
     return;
-  std::ofstream(path) << report.dump(2) << "\n";
+  writeFileAtomically(path, report.dump(2) + "\n");
   fmt::print("wrote {}\n", path);
 }
 

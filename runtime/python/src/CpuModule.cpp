@@ -15,6 +15,7 @@
 #include <nanobind/stl/pair.h>
 
 #include "Arrays.h"
+#include "ExceptionTranslation.h"
 #include "NetworkBindings.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/KernelMap.h"
@@ -87,13 +88,7 @@ nb::ndarray<nb::numpy, double> rows(std::vector<double> &&values, size_t count, 
 
 NB_MODULE(_cpu, m) {
   m.doc() = "sparsekgen's CPU path: kernel maps and the float64 reference convolution";
-  nb::register_exception_translator([](const std::exception_ptr &p, void *) {
-    try {
-      std::rethrow_exception(p);
-    } catch (const RuntimeError &e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    }
-  });
+  python::registerRuntimeExceptionTranslator();
 
   m.def(
       "kernel_map",

@@ -23,6 +23,7 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 
+#include "ExceptionTranslation.h"
 #include "network/NetworkOps.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/Context.h"
@@ -233,11 +234,10 @@ void copyDeviceToDevice(uintptr_t destination, CUdeviceptr source, size_t bytes,
 
 NB_MODULE(_gpu, m) {
   m.doc() = "sparsekgen's GPU path: kernel maps on the device and dispatched convolution kernels";
+  sparsekgen::python::registerRuntimeExceptionTranslator();
   nb::register_exception_translator([](const std::exception_ptr &p, void *) {
     try {
       std::rethrow_exception(p);
-    } catch (const sparsekgen::RuntimeError &e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const CudaError &e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }

@@ -110,7 +110,7 @@ def test_export_restores_training_mode_and_refuses_what_a_description_cannot_say
 
 def test_a_failed_export_leaves_no_files(tmp_path):
     description_path = tmp_path / "m.json"
-    with pytest.raises(ValueError):
+    with pytest.raises(OSError, match="missing"):
         sparsekgen.export(trained_unet(), sample(), str(description_path), str(tmp_path / "missing" / "m.st"))
     assert os.listdir(tmp_path) == []
 

@@ -2,7 +2,6 @@
 
 #include <bit>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -13,6 +12,7 @@
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/OutputFiles.h"
 
 namespace sparsekgen {
 
@@ -48,26 +48,13 @@ void saveSafetensors(const std::string &path, const NetworkParameters &values,
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' '); // the data starts 8-byte aligned
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+  writeFileAtomically(path, [&](std::ostream &out) {
     const uint64_t length = text.size();
     out.write(reinterpret_cast<const char *>(&length), sizeof(length));
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const auto &[name, data] : values)
       out.write(reinterpret_cast<const char *>(data.data()), static_cast<std::streamsize>(data.size() * 4));
-    out.close();
-    if (!out) {
-      std::filesystem::remove(partial);
-      throw RuntimeError(fmt::format("{}: cannot write the file", path));
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(partial, path, error);
-  if (error) {
-    std::filesystem::remove(partial);
-    throw RuntimeError(fmt::format("{}: cannot replace the file: {}", path, error.message()));
-  }
+  });
 }
 
 NetworkParameters loadSafetensors(const std::string &path) {

@@ -13,6 +13,7 @@
 #include "tuning/JsonReader.h"
 #include "sparsekgen/DataflowTable.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/OutputFiles.h"
 
 namespace sparsekgen {
 
@@ -181,17 +182,7 @@ json ConfigTable::toJson() const {
           {"entries", list}};
 }
 
-void ConfigTable::save(const std::string &path) const {
-  std::string partial = path + ".partial";
-  {
-    std::ofstream file(partial, std::ios::trunc);
-    file << toJson().dump(2) << "\n";
-    if (!file)
-      throw RuntimeError(fmt::format("cannot write {}", partial));
-  }
-  if (std::rename(partial.c_str(), path.c_str()) != 0)
-    throw RuntimeError(fmt::format("cannot move {} into place", path));
-}
+void ConfigTable::save(const std::string &path) const { writeFileAtomically(path, toJson().dump(2) + "\n"); }
 
 void ConfigTable::requireMatch(const std::string &gpu, int sm, const std::string &bundle, bool allowMismatch) {
   std::vector<std::string> differences;

@@ -37,8 +37,10 @@ struct BundleInfo {
   std::string hash; // filled by writeBundle
 };
 
-// Writes libsparsekgen_kernels.a, sparsekgen_kernels.h and manifest.json into `directory`. Files
-// are written under temporary names and renamed at the end: a failure leaves no partial bundle.
+// Writes libsparsekgen_kernels.a, sparsekgen_kernels.h and manifest.json as the directory
+// `directory`, all or nothing (OutputFiles.h): built beside it and swapped in whole, so a failure, a
+// signal or a full disk leaves the previous bundle as it was. An existing `directory` that is not a
+// bundle (nor empty) is refused with OutputPathError.
 BundleInfo writeBundle(const std::string &directory, const std::vector<BundledKernel> &kernels,
                        const std::string &catalogPath);
 

@@ -45,8 +45,15 @@ struct Cubin {
 // The ptxas to use: $SPARSEKGEN_PTXAS, $CUDA_HOME/bin/ptxas, /usr/local/cuda/bin/ptxas, or PATH.
 std::optional<std::string> findPtxas();
 
-// Assembles PTX for sm_<sm>; throws GeneratorError with ptxas's messages on failure.
-Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, const std::string &kernelName);
+// How long one ptxas run may take before it is killed: the default catalog's slowest kernel
+// assembles in seconds; a run past this is a hung or pathological assembly, not a slow one.
+constexpr unsigned kDefaultPtxasTimeoutSeconds = 300;
+
+// Assembles PTX for sm_<sm>; throws GeneratorError with ptxas's messages on failure or when it runs
+// past `timeoutSeconds` (then it is killed), Interrupted when a signal asks the run to stop (also
+// killing it). Its temporary files are removed in every case.
+Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, const std::string &kernelName,
+                  unsigned timeoutSeconds = kDefaultPtxasTimeoutSeconds);
 
 // Parses `ptxas -v` output: one report per entry function.
 std::map<std::string, PtxasReport> parsePtxasReport(const std::string &verboseOutput);

@@ -29,6 +29,11 @@ struct Catalog {
   std::vector<DroppedKernel> dropped;   // cross-product members filtered out by the legality rules
 };
 
+// The most kernels a catalog may name, counting every cross-product combination before the
+// legality rules drop any (the default catalog has a few hundred; each kept one takes seconds to
+// compile). A larger catalog is refused while parsing, naming the product that passes the limit.
+constexpr size_t kMaxCatalogMembers = 16384;
+
 // A catalog is a single spec, an array of specs, or an object with "kernels" (specs) and/or
 // "products" (compact cross products). An explicitly listed illegal spec is an error; a cross-product member
 // that breaks a legality rule is dropped and reported in Catalog::dropped.
