@@ -3,6 +3,20 @@
 # generator shares the dataflow table; the CLI's explain command and the unit tests use the rest;
 # no CUDA). Sources are grouped by subsystem under src/ (docs/architecture.md).
 set(runtime_src ${CMAKE_CURRENT_LIST_DIR}/src)
+
+# The shipped JSON Schemas, compiled in: the runtime validates its documents against them
+# (SchemaValidation.h) with valijson (Debian's libvalijson-dev, header-only).
+find_path(SPARSEKGEN_VALIJSON_INCLUDE_DIR valijson/validator.hpp REQUIRED
+          DOC "valijson headers (apt-get install libvalijson-dev)")
+file(GLOB schema_files CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/../schemas/*.schema.json)
+set(SCHEMA_ENTRIES "")
+foreach(schema_file IN LISTS schema_files)
+  get_filename_component(schema_name ${schema_file} NAME)
+  file(READ ${schema_file} schema_text)
+  string(APPEND SCHEMA_ENTRIES "      {\"${schema_name}\", R\"schema(${schema_text})schema\"},\n")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${schema_file})
+endforeach()
+configure_file(${runtime_src}/files/SchemaTexts.cpp.in ${PROJECT_BINARY_DIR}/runtime/generated/SchemaTexts.cpp @ONLY)
 add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/conv/DataflowTable.cpp
   ${runtime_src}/conv/EnumNames.cpp
@@ -10,6 +24,8 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/conv/ConvArguments.cpp
   ${runtime_src}/conv/ElementTypes.cpp
   ${runtime_src}/files/OutputFiles.cpp
+  ${runtime_src}/files/SchemaValidation.cpp
+  ${PROJECT_BINARY_DIR}/runtime/generated/SchemaTexts.cpp
   ${runtime_src}/maps/KernelMapCpu.cpp
   ${runtime_src}/maps/PointCloud.cpp
   ${runtime_src}/check/Reference.cpp
@@ -26,4 +42,5 @@ add_library(sparsekgen_runtime_cpu STATIC
 # Position-independent, so shared objects (the Python modules, an application's own .so) can link it.
 set_target_properties(sparsekgen_runtime_cpu PROPERTIES POSITION_INDEPENDENT_CODE ON)
 target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include PRIVATE ${runtime_src})
+target_include_directories(sparsekgen_runtime_cpu SYSTEM PRIVATE ${SPARSEKGEN_VALIJSON_INCLUDE_DIR})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)

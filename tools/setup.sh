@@ -16,7 +16,7 @@ fi
 cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-          nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev python3-dev python3-venv)
+          nlohmann-json3-dev libvalijson-dev libfmt-dev libcli11-dev libgtest-dev python3-dev python3-venv)
 # The Python package's tests run on Debian's CPU build of torch; the hardening run (tools/fuzz.sh)
 # needs clang-22 and its sanitizer and libFuzzer runtimes.
 [[ "$mode" == test ]] && packages+=(python3-torch python3-numpy python3-pytest clang-22 libclang-rt-22-dev)

@@ -136,6 +136,24 @@ TEST(ConfigTable, CorruptTablesNameTheProblem) {
   EXPECT_NE(message(R"({"format": "a", "entries": [{"kernel": "k", "kernel": "l"}]})")
                 .find("config table t.json: key \"kernel\" appears twice in one object"),
             std::string::npos);
+  // Misspelled or unknown fields and split counts past the grid's limit: refused by the schema.
+  table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
+  table["entries"][0]["runner_up_time"] = 1.0;
+  EXPECT_NE(message(table.dump()).find("config table t.json: /entries/0: unknown field 'runner_up_time'"),
+            std::string::npos)
+      << message(table.dump());
+  for (int splits : {-3, 1000000}) {
+    table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
+    table["entries"][0]["splits"] = splits;
+    EXPECT_NE(message(table.dump()).find("/entries/0/splits"), std::string::npos) << message(table.dump());
+  }
+  // An optional field of the wrong type names itself (it used to escape as a library exception).
+  table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
+  table["entries"][0]["runner_up_ms"] = "fast";
+  EXPECT_NE(message(table.dump()).find("/entries/0/runner_up_ms: expected a number, not \"fast\""),
+            std::string::npos)
+      << message(table.dump());
+  EXPECT_NE(message(R"({"format": 7})").find("/format: not a sparsekgen config table"), std::string::npos);
   table = tableWith(layerKey(32, 64, 27, false, "f16", {}, 1, 1), "k", 1).toJson();
   nlohmann::json deep = 1;
   for (int i = 0; i < 10; ++i) // within the nesting limit: described by its kind, not dumped

@@ -96,6 +96,24 @@ TEST(Network, ErrorsNameThePointerAndTheProblem) {
             std::string::npos);
 }
 
+// Fields no reader takes are refused by the shipped schema (a misspelled optional field would
+// otherwise be ignored silently), naming the field and where it is.
+TEST(Network, UnknownFieldsAreRefusedByTheSchema) {
+  EXPECT_NE(errorOf(R"("nodes": [{"name": "a", "op": "conv", "input": "input", "map": "s", "out_channels": 8,
+                                  "baias": true}], "outputs": ["a"])")
+                .find("network test.json: /nodes/0: unknown field 'baias' (schemas/network.schema.json)"),
+            std::string::npos)
+      << errorOf(R"("nodes": [{"name": "a", "op": "conv", "input": "input", "map": "s", "out_channels": 8,
+                               "baias": true}], "outputs": ["a"])");
+  // A field of another op: out_channels belongs to conv, not relu.
+  EXPECT_NE(errorOf(R"("nodes": [{"name": "a", "op": "relu", "input": "input", "out_channels": 8}], "outputs": ["a"])")
+                .find("/nodes/0: unknown field 'out_channels'"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"("nodes": [{"name": "a", "op": "relu", "input": "input"}], "outputs": ["a"], "comment": 1)")
+                .find("network test.json: /: unknown field 'comment'"),
+            std::string::npos);
+}
+
 TEST(Network, FusesBatchNormResidualAndReluIntoTheProducingStep) {
   auto n = parse(R"("nodes": [
     {"name": "a", "op": "conv", "input": "input", "map": "s", "out_channels": 8},

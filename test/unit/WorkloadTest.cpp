@@ -92,3 +92,12 @@ TEST(Workload, ErrorsNameThePointer) {
             std::string::npos);
   EXPECT_NE(errorOf("{\"name\": 1").find("malformed JSON"), std::string::npos);
 }
+
+TEST(Workload, UnknownFieldsAreRefusedByTheSchema) {
+  std::string text = kMinimal;
+  text.replace(text.find(R"("in_channels": 32)"), 17, R"("in_channels": 32, "kernal_volume": 27)");
+  EXPECT_NE(errorOf(text).find("/layers/3: unknown field 'kernal_volume' (schemas/workload.schema.json)"),
+            std::string::npos)
+      << errorOf(text);
+}
+

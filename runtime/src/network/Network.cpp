@@ -12,6 +12,7 @@
 #include "tuning/WorkloadParsing.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/SchemaValidation.h"
 #include "sparsekgen/Reference.h"
 
 namespace sparsekgen {
@@ -148,6 +149,7 @@ Network parseNetwork(const std::string &text, const std::string &source) {
   for (size_t i = 0; i < n.outputs.size(); ++i)
     if (!n.tensors.count(n.outputs[i]) || n.outputs[i] == Network::kInput)
       r.fail(fmt::format("/outputs/{}", i), fmt::format("'{}' is not a node of the network", n.outputs[i]));
+  validateAgainstSchema(document, "network.schema.json", "network " + source); // unknown fields, enums
   return n;
 }
 

@@ -13,6 +13,7 @@
 #include "tuning/JsonReader.h"
 #include "sparsekgen/DataflowTable.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/SchemaValidation.h"
 #include "sparsekgen/OutputFiles.h"
 
 namespace sparsekgen {
@@ -109,19 +110,20 @@ bool exists(const std::vector<KernelDescription> &kernels, const std::string &na
 ConfigTable ConfigTable::parse(const std::string &text, const std::string &source) {
   const JsonReader r("config table " + source);
   json document = parseJsonDocument(text, "config table " + source);
-  if (!document.is_object() || document.value("format", "") != "sparsekgen-config-table")
+  // Compared as JSON values: a "format" of another type is "not a table", not a library exception.
+  if (!document.is_object() || !document.contains("format") || document["format"] != "sparsekgen-config-table")
     r.fail("/format", "not a sparsekgen config table (expected \"format\": \"sparsekgen-config-table\")");
-  if (document.value("version", 0) != 1)
-    r.fail("/version", fmt::format("version {} is not 1", document.value("version", 0)));
+  if (r.get<int>(document, "", "version") != 1)
+    r.fail("/version", fmt::format("version {} is not 1", JsonReader::brief(document["version"])));
   ConfigTable table;
   const json &gpu = r.field(document, "", "gpu");
   table.gpuName = r.get<std::string>(gpu, "/gpu", "name");
   table.gpuSm = r.get<int>(gpu, "/gpu", "sm");
-  table.cudaDriverVersion = gpu.value("cuda_driver_version", 0);
+  table.cudaDriverVersion = r.get<int>(gpu, "/gpu", "cuda_driver_version", 0);
   table.bundleHash = r.get<std::string>(document, "", "bundle_hash");
   table.date = r.get<std::string>(document, "", "date");
-  table.workload = document.value("workload", "");
-  table.tunedOn = document.value("tuned_on", std::vector<std::string>{});
+  table.workload = r.get<std::string>(document, "", "workload", "");
+  table.tunedOn = r.get<std::vector<std::string>>(document, "", "tuned_on", {});
   const json &entries = r.field(document, "", "entries");
   if (!entries.is_array())
     r.fail("/entries", "expected an array");
@@ -139,15 +141,16 @@ ConfigTable ConfigTable::parse(const std::string &text, const std::string &sourc
                  r.get<std::vector<std::string>>(k, kp, "epilogue"),
                  r.get<int>(k, kp, "outputs_log2"),
                  r.get<int>(k, kp, "neighbours"),
-                 k.value("operation", std::string("forward"))};
+                 r.get<std::string>(k, kp, "operation", "forward")};
     entry.choice = {r.get<std::string>(e, pointer, "kernel"), r.get<int>(e, pointer, "splits")};
     entry.timeMs = r.get<double>(e, pointer, "time_ms");
-    entry.runnerUp = e.value("runner_up", "");
-    entry.runnerUpMs = e.value("runner_up_ms", 0.0);
-    entry.defaultMs = e.value("default_ms", 0.0);
-    entry.layers = e.value("layers", std::vector<std::string>{});
+    entry.runnerUp = r.get<std::string>(e, pointer, "runner_up", "");
+    entry.runnerUpMs = r.get<double>(e, pointer, "runner_up_ms", 0.0);
+    entry.defaultMs = r.get<double>(e, pointer, "default_ms", 0.0);
+    entry.layers = r.get<std::vector<std::string>>(e, pointer, "layers", {});
     table.entries.push_back(std::move(entry));
   }
+  validateAgainstSchema(document, "config-table.schema.json", "config table " + source); // unknown fields
   return table;
 }
 

@@ -10,6 +10,7 @@
 
 #include "tuning/WorkloadParsing.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/SchemaValidation.h"
 #include "sparsekgen/PointCloud.h"
 
 namespace sparsekgen {
@@ -150,6 +151,7 @@ Workload workloadFromDocument(const json &document, const std::string &source) {
       r.fail(p, "in_channels and out_channels must be at least 1");
     w.layers.push_back(l);
   }
+  validateAgainstSchema(document, "workload.schema.json", "workload " + source); // unknown fields, enums
   return w;
 }
 
