@@ -39,8 +39,12 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/network/Safetensors.cpp
   ${runtime_src}/check/NetworkTrainingReference.cpp
 )
-# Position-independent, so shared objects (the Python modules, an application's own .so) can link it.
-set_target_properties(sparsekgen_runtime_cpu PROPERTIES POSITION_INDEPENDENT_CODE ON)
+# Position-independent, so shared objects (the Python modules, an application's own .so) can link
+# it; hidden symbols, so such an object neither exports the header-only libraries' inline functions
+# (nlohmann::json, valijson) nor has them resolved to another library's copies of another version
+# (a process that imported torch first holds its own).
+set_target_properties(sparsekgen_runtime_cpu PROPERTIES POSITION_INDEPENDENT_CODE ON
+  CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
 target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include PRIVATE ${runtime_src})
 target_include_directories(sparsekgen_runtime_cpu SYSTEM PRIVATE ${SPARSEKGEN_VALIJSON_INCLUDE_DIR})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)

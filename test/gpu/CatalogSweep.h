@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,9 +28,20 @@ struct TestInput {
 // large-volume geometries (volumes above 32 need several mask words per row: 4 for 125, 11 for
 // 343), and a real KITTI scan. Sorted and split kernels take volumes up to 343, so every kernel
 // meets every geometry.
+//
+// SPARSEKGEN_SWEEP=small gives three small inputs instead (a random cloud, a strided 3x3x3 one and
+// a coarsely voxelized KITTI scan): for the compute-sanitizer runs (docs/reliability.md), whose
+// racecheck slows every shared-memory access by orders of magnitude.
 inline const std::vector<TestInput> &sweepInputs() {
   static const std::vector<TestInput> all = [] {
     std::vector<TestInput> list;
+    if (const char *sweep = std::getenv("SPARSEKGEN_SWEEP"); sweep && std::string(sweep) == "small") {
+      list.push_back({"random_1000_submanifold", randomCloud(1000, 2), ConvGeometry{}});
+      list.push_back({"random_1501_strided_3x3x3", randomCloud(1501, 9), ConvGeometry{{3, 3, 3}, {2, 2, 2}, {1, 1, 1}}});
+      list.push_back({"kitti_000008_submanifold_0.5m",
+                      voxelize(loadPointFile(testDataDirectory() + "/kitti_000008.bin", 4), 0.5f), ConvGeometry{}});
+      return list;
+    }
     list.push_back({"random_1000_submanifold", randomCloud(1000, 2), ConvGeometry{}});
     list.push_back({"random_8192_submanifold", randomCloud(8192, 1), ConvGeometry{}});
     list.push_back({"random_30001_strided_2x2x2", randomCloud(30001, 4), ConvGeometry{{2, 2, 2}, {2, 2, 2}, {1, 1, 1}}});

@@ -28,27 +28,54 @@ const nlohmann::json &schemaDocument(const std::string &file) {
       parsed.emplace(name, nlohmann::json::parse(text));
     return parsed;
   }();
-  // A reference names another schema by its file ("workload.schema.json#/...", resolved against
-  // the $id "https://sparsekgen.dev/schemas/...").
-  auto it = documents.find(file.substr(file.rfind('/') + 1));
+  auto it = documents.find(file);
   if (it == documents.end())
     throw std::logic_error("no shipped schema " + file);
   return it->second;
 }
 
+// `node` of the schema file `file` with every "$ref" replaced by what it names, in this file or
+// another ("workload.schema.json#/properties/inputs"); our schemas are not recursive. valijson then
+// resolves no reference itself: its URI handling runs std::regex, and in a process that loaded
+// torch first (the Python package) std::regex resolves to torch's own incompatible copies and
+// crashes.
+nlohmann::json inlineReferences(const nlohmann::json &node, const std::string &file, int depth = 0) {
+  if (depth > 64)
+    throw std::logic_error("schema references nest deeper than 64 in " + file);
+  if (node.is_array()) {
+    nlohmann::json result = nlohmann::json::array();
+    for (const auto &element : node)
+      result.push_back(inlineReferences(element, file, depth + 1));
+    return result;
+  }
+  if (!node.is_object())
+    return node;
+  if (auto ref = node.find("$ref"); ref != node.end() && ref->is_string()) {
+    const std::string text = ref->get<std::string>();
+    const size_t hash = text.find('#');
+    const std::string target = hash == 0 ? file : text.substr(0, hash);
+    const std::string pointer = hash == std::string::npos ? "" : text.substr(hash + 1);
+    return inlineReferences(schemaDocument(target).at(nlohmann::json::json_pointer(pointer)), target, depth + 1);
+  }
+  nlohmann::json result = nlohmann::json::object();
+  for (const auto &[key, value] : node.items())
+    result[key] = inlineReferences(value, file, depth + 1);
+  return result;
+}
+
 const valijson::Schema &compiledSchema(const std::string &file) {
   static std::mutex mutex;
-  static std::map<std::string, std::unique_ptr<valijson::Schema>> compiled;
+  static std::map<std::string, std::pair<nlohmann::json, std::unique_ptr<valijson::Schema>>> compiled;
   std::lock_guard lock(mutex);
-  auto &schema = compiled[file];
+  auto &[document, schema] = compiled[file];
   if (!schema) {
+    document = inlineReferences(schemaDocument(file), file);
+    document.erase("$id"); // no base URI to resolve against: nothing is left to resolve
+    document.erase("$schema");
     schema = std::make_unique<valijson::Schema>();
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
-    valijson::adapters::NlohmannJsonAdapter adapter(schemaDocument(file));
-    parser.populateSchema(
-        adapter, *schema,
-        [](const std::string &uri) -> const nlohmann::json * { return &schemaDocument(uri); },
-        [](const nlohmann::json *) {}); // the documents are static
+    valijson::adapters::NlohmannJsonAdapter adapter(document);
+    parser.populateSchema(adapter, *schema);
   }
   return *schema;
 }

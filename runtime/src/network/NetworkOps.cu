@@ -35,7 +35,9 @@ __global__ void elementwiseKernel(const T *x, T *out, long long elements, int ch
         v = v * scale[c] + shift[c];
         break;
       case SKG_EPILOGUE_RELU:
-        v = fmaxf(v, 0.0f);
+        // NaN stays NaN, as in the generated kernels' fused ReLU (arith.maximumf) and the float64
+        // reference: fmaxf would turn it into 0 and hide a poisoned input behind an unfused ReLU.
+        v = v < 0.0f ? 0.0f : v;
         break;
       default: // SKG_EPILOGUE_RESIDUAL_ADD
         v += load(residual, i);
