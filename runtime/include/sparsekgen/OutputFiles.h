@@ -28,9 +28,9 @@ public:
 // systems), flushed and renamed over `path`. An existing `path` must be a regular file: writing to a
 // device node or a FIFO by rename would replace the node itself.
 void writeFileAtomically(const std::string &path, std::string_view bytes);
+void writeFileAtomically(const std::string &path, const std::function<void(std::ostream &)> &write);
 // The check alone (OutputPathError), for tools that refuse a bad output before minutes of work.
 void requireReplaceableFile(const std::string &path);
-void writeFileAtomically(const std::string &path, const std::function<void(std::ostream &)> &write);
 
 // A directory built in a staging directory beside `target` and swapped into place by commit():
 // readers of `target` see the old contents or the new, never a mix. Until commit() the target is

@@ -36,9 +36,9 @@ const nlohmann::json &schemaDocument(const std::string &file) {
 
 // `node` of the schema file `file` with every "$ref" replaced by what it names, in this file or
 // another ("workload.schema.json#/properties/inputs"); our schemas are not recursive. valijson then
-// resolves no reference itself: its URI handling runs std::regex, and in a process that loaded
-// torch first (the Python package) std::regex resolves to torch's own incompatible copies and
-// crashes.
+// resolves no reference itself: its URI handling runs std::regex, and with torch imported first
+// (the Python package) compiling a schema that way crashed, std::regex evidently binding to
+// torch's own copies.
 nlohmann::json inlineReferences(const nlohmann::json &node, const std::string &file, int depth = 0) {
   if (depth > 64)
     throw std::logic_error("schema references nest deeper than 64 in " + file);
@@ -55,7 +55,14 @@ nlohmann::json inlineReferences(const nlohmann::json &node, const std::string &f
     const size_t hash = text.find('#');
     const std::string target = hash == 0 ? file : text.substr(0, hash);
     const std::string pointer = hash == std::string::npos ? "" : text.substr(hash + 1);
-    return inlineReferences(schemaDocument(target).at(nlohmann::json::json_pointer(pointer)), target, depth + 1);
+    nlohmann::json referenced =
+        inlineReferences(schemaDocument(target).at(nlohmann::json::json_pointer(pointer)), target, depth + 1);
+    if (node.size() == 1)
+      return referenced;
+    // Keywords beside "$ref" apply too (2020-12): both must hold.
+    nlohmann::json siblings = node;
+    siblings.erase("$ref");
+    return {{"allOf", {std::move(referenced), inlineReferences(siblings, file, depth + 1)}}};
   }
   nlohmann::json result = nlohmann::json::object();
   for (const auto &[key, value] : node.items())
