@@ -54,35 +54,36 @@ std::vector<FunctionTemplate> functionsOf(const KernelSpec &spec) {
   return functions;
 }
 
-mlir::Type parameterType(mlir::MLIRContext *context, skg_parameter_type type) {
+mlir::Type parameterType(mlir::MLIRContext *context, skg_parameter_type type, int indexBits) {
   mlir::Builder b(context);
   switch (type) {
   case SKG_PARAMETER_F16_BUFFER:
-    return KernelBuilder::globalBufferType(b.getF16Type());
+    return KernelBuilder::globalBufferType(b.getF16Type(), indexBits);
   case SKG_PARAMETER_BF16_BUFFER:
-    return KernelBuilder::globalBufferType(b.getBF16Type());
+    return KernelBuilder::globalBufferType(b.getBF16Type(), indexBits);
   case SKG_PARAMETER_F32_BUFFER:
-    return KernelBuilder::globalBufferType(b.getF32Type());
+    return KernelBuilder::globalBufferType(b.getF32Type(), indexBits);
   case SKG_PARAMETER_I32_BUFFER:
-    return KernelBuilder::globalBufferType(b.getI32Type());
+    return KernelBuilder::globalBufferType(b.getI32Type(), indexBits);
   default:
     return b.getI32Type();
   }
 }
 
 // One gpu.func per function, in the template's order, inside the module's gpu.module.
-void buildFunction(mlir::ModuleOp module, const FunctionTemplate &function) {
+void buildFunction(mlir::ModuleOp module, const FunctionTemplate &function, int indexBits) {
   mlir::ImplicitLocOpBuilder b(module.getLoc(), module.getContext());
   mlir::gpu::GPUModuleOp gpuModule;
   module.walk([&](mlir::gpu::GPUModuleOp found) { gpuModule = found; });
   if (!gpuModule) {
     b.setInsertionPointToEnd(module.getBody());
     gpuModule = mlir::gpu::GPUModuleOp::create(b, function.abi.name + "_module");
+    gpuModule->setAttr(kIndexBitsAttribute, b.getI32IntegerAttr(indexBits));
   }
   b.setInsertionPointToEnd(gpuModule.getBody());
   llvm::SmallVector<mlir::Type> types;
   for (const auto &parameter : function.abi.parameters)
-    types.push_back(parameterType(module.getContext(), parameter.type));
+    types.push_back(parameterType(module.getContext(), parameter.type, indexBits));
   auto func = mlir::gpu::GPUFuncOp::create(b, function.abi.name, b.getFunctionType(types, {}));
   func->setAttr(mlir::gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({function.abi.threadsPerBlock, 1, 1}));
@@ -119,7 +120,7 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(loc);
   (*module)->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(), builder.getUnitAttr());
   for (const auto &function : functions)
-    buildFunction(*module, function);
+    buildFunction(*module, function, spec.indexBits);
   return module;
 }
 

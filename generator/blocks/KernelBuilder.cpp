@@ -9,9 +9,9 @@ void KernelBuilder::ifThen(mlir::Value cond, const std::function<void()> &body) 
   body();
 }
 
-mlir::MemRefType KernelBuilder::globalBufferType(mlir::Type element) {
+mlir::MemRefType KernelBuilder::globalBufferType(mlir::Type element, int indexBits) {
   auto *context = element.getContext();
-  return mlir::MemRefType::get({kGlobalBufferExtent}, element, mlir::MemRefLayoutAttrInterface{},
+  return mlir::MemRefType::get({globalBufferExtent(indexBits)}, element, mlir::MemRefLayoutAttrInterface{},
                                mlir::gpu::AddressSpaceAttr::get(context, mlir::gpu::AddressSpace::Global));
 }
 

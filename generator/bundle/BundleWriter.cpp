@@ -106,7 +106,7 @@ public:
         llvm::StructType::create(context, {ptr, i32, i32, i32, i32, i32, i32, i32, ptr}, "skg_kernel_function");
     auto *recordType = llvm::StructType::create(
         context,
-        {ptr, ptr, ptr, i32, i32, i32, i32, i32, i32, i32, llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), i32, ptr,
+        {ptr, ptr, ptr, i32, i32, i32, i32, i32, i32, i32, i32, llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), i32, ptr,
          i32, ptr},
         "skg_kernel_record");
     auto *bundleType = llvm::StructType::create(context, {i32, i32, ptr, ptr, ptr}, "skg_bundle");
@@ -146,6 +146,7 @@ public:
            u32(static_cast<uint32_t>(kernel.spec.dataflow)), u32(static_cast<uint32_t>(kernel.spec.operation)),
            u32(static_cast<uint32_t>(kernel.spec.dtypes.input)), u32(static_cast<uint32_t>(kernel.spec.dtypes.output)),
            u32(static_cast<uint32_t>(kernel.spec.math)), u32(kernel.spec.channelAlignment),
+           u32(kernel.spec.indexBits),
            u32(kernel.spec.epilogue.size()),
            llvm::ConstantArray::get(llvm::ArrayType::get(i32, SKG_MAX_EPILOGUE_OPS), ops), u32(functions.size()),
            global(functionArray, "functions", 8), u32(images.size()), global(imageArray, "images", 8)}));

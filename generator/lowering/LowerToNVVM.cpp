@@ -17,6 +17,7 @@
 #include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include "sparsekgen/generator/KernelBuilder.h"
 #include "sparsekgen/generator/Lowering.h"
 
 namespace sparsekgen {
@@ -31,7 +32,8 @@ struct LowerKernelToNVVMPass : mlir::PassWrapper<LowerKernelToNVVMPass, mlir::Op
 
   llvm::StringRef getArgument() const override { return "sparsekgen-lower-to-nvvm"; }
   llvm::StringRef getDescription() const override {
-    return "Lower a sparsekgen kernel (nvgpu/gpu/vector/memref/arith/cf) to NVVM with 32-bit indices";
+    return "Lower a sparsekgen kernel (nvgpu/gpu/vector/memref/arith/cf) to NVVM with the index width its "
+           "gpu.module names (sparsekgen.index_bits, 32 when absent)";
   }
   void getDependentDialects(mlir::DialectRegistry &registry) const override {
     registry.insert<mlir::LLVM::LLVMDialect, mlir::NVVM::NVVMDialect>();
@@ -50,9 +52,17 @@ struct LowerKernelToNVVMPass : mlir::PassWrapper<LowerKernelToNVVMPass, mlir::Op
         return signalPassFailure();
     }
     mlir::LowerToLLVMOptions options(context, mlir::DataLayout(module));
-    // 32-bit address arithmetic: a third fewer registers than 64-bit; tensors are bounded by
-    // kGlobalBufferExtent elements, which the runtime checks.
-    options.overrideIndexBitwidth(32);
+    // 32-bit address arithmetic takes a third fewer registers than 64-bit; such kernels reach
+    // kGlobalBufferExtent32 elements, which the runtime checks. 64-bit kernels serve the rest.
+    unsigned indexBits = 32;
+    if (auto attribute = module->getAttrOfType<mlir::IntegerAttr>(kIndexBitsAttribute)) {
+      indexBits = static_cast<unsigned>(attribute.getInt());
+      if (indexBits != 32 && indexBits != 64) {
+        module.emitError() << kIndexBitsAttribute << " must be 32 or 64, not " << attribute.getInt();
+        return signalPassFailure();
+      }
+    }
+    options.overrideIndexBitwidth(indexBits);
     options.useBarePtrCallConv = true;
     mlir::LLVMTypeConverter converter(context, options);
     mlir::configureGpuToNVVMTypeConverter(converter);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "sparsekgen/BundleAbi.h"
 #include "sparsekgen/EnumNames.h"
 
 namespace sparsekgen {
@@ -43,6 +44,10 @@ std::string kernelName(const KernelSpec &spec) {
     for (EpilogueOp op : spec.epilogue)
       name += fmt::format("_{}", nameOf(epilogueOpCodes(), op));
   }
+  // Last, so a 64-bit kernel's name is its 32-bit twin's plus the suffix (the runtime's dispatch
+  // finds the twin of a tuned choice this way: BundleAbi.h).
+  if (spec.indexBits == 64)
+    name += SKG_WIDE_INDEX_SUFFIX;
   return name;
 }
 
@@ -67,6 +72,7 @@ nlohmann::json toJson(const KernelSpec &spec) {
       {"math", toString(spec.math)},
       {"targets", targets},
       {"epilogue", {{"ops", epilogueOps}}},
+      {"index_bits", spec.indexBits},
   };
 }
 

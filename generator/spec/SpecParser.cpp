@@ -181,6 +181,13 @@ int readChannelAlignment(const json &value, const std::string &pointer) {
   return alignment;
 }
 
+int readIndexBits(const json &value, const std::string &pointer) {
+  int bits = readPositiveInt(value, pointer);
+  if (bits != 32 && bits != 64)
+    fail(pointer, fmt::format("expected index bits of 32 or 64, got {}", bits));
+  return bits;
+}
+
 [[noreturn]] void failLegality(const std::string &pointer, const KernelSpec &spec,
                                const std::vector<LegalityViolation> &violations) {
   const LegalityViolation &first = violations.front();
@@ -190,9 +197,10 @@ int readChannelAlignment(const json &value, const std::string &pointer) {
   fail(pointer + first.field, message);
 }
 
-const std::vector<std::string_view> kSpecFields = {"dataflow", "operation", "dtypes",            "tile",
-                                                   "stages",   "targets",   "epilogue",          "channel_alignment",
-                                                   "math"};
+// "$schema" lets an editor validate a single spec file; it means nothing to the kernel.
+const std::vector<std::string_view> kSpecFields = {"dataflow", "operation",         "dtypes", "tile",
+                                                   "stages",   "targets",           "epilogue", "channel_alignment",
+                                                   "math",     "index_bits",        "$schema"};
 const std::vector<std::string_view> kRequiredSpecFields = {"dataflow", "operation", "dtypes", "tile", "stages",
                                                            "targets"};
 
@@ -211,6 +219,8 @@ KernelSpec parseSpecFields(const json &value, const std::string &pointer) {
     spec.channelAlignment = readChannelAlignment(value["channel_alignment"], child(pointer, "channel_alignment"));
   if (value.contains("math"))
     spec.math = readEnum<MathMode>(value["math"], child(pointer, "math"), mathModeNames());
+  if (value.contains("index_bits"))
+    spec.indexBits = readIndexBits(value["index_bits"], child(pointer, "index_bits"));
   return spec;
 }
 
@@ -219,7 +229,7 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
                    size_t &members) {
   expectObject(value, pointer,
                {"dataflow", "operation", "dtypes", "tiles", "stages", "targets", "epilogues", "channel_alignments",
-                "math"},
+                "math", "index_bits"},
                {"dataflow", "operation", "dtypes", "tiles", "stages", "targets"});
   KernelSpec base;
   base.dataflow = readEnum<Dataflow>(value["dataflow"], child(pointer, "dataflow"), dataflowNames());
@@ -227,6 +237,8 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
   base.targetSms = readTargets(value["targets"], child(pointer, "targets"));
   if (value.contains("math"))
     base.math = readEnum<MathMode>(value["math"], child(pointer, "math"), mathModeNames());
+  if (value.contains("index_bits"))
+    base.indexBits = readIndexBits(value["index_bits"], child(pointer, "index_bits"));
 
   std::vector<DataTypes> dtypes;
   const auto dtypesPointer = child(pointer, "dtypes");

@@ -59,6 +59,43 @@ TEST(SpecParser, KernelNameEncodesEveryParameter) {
   EXPECT_EQ(kernelName(other), kernelName(spec) + "_ep_relu");
 }
 
+TEST(SpecParser, IndexBitsSixtyFourNamesTheTwinWithASuffix) {
+  auto document = validSpec();
+  document["index_bits"] = 64;
+  KernelSpec wide = parseKernelSpec(document, "");
+  EXPECT_EQ(wide.indexBits, 64);
+  EXPECT_EQ(parseKernelSpec(validSpec(), "").indexBits, 32);
+  EXPECT_EQ(kernelName(wide), kernelName(parseKernelSpec(validSpec(), "")) + "_i64");
+  EXPECT_EQ(toJson(wide)["index_bits"], 64);
+  EXPECT_EQ(parseKernelSpec(toJson(wide), ""), wide);
+
+  document["index_bits"] = 48;
+  SpecError error = specErrorOf([&] { parseKernelSpec(document, ""); });
+  EXPECT_EQ(error.where(), "/index_bits");
+  EXPECT_NE(std::string(error.message()).find("32 or 64, got 48"), std::string::npos) << error.message();
+}
+
+TEST(SpecParser, CrossProductsTakeIndexBitsForEveryMember) {
+  auto document = nlohmann::json::parse(R"({"products": [{
+    "dataflow": "implicit_gemm", "operation": "forward",
+    "dtypes": [{"input": "f16", "weight": "f16", "output": "f16", "accumulator": "f32"}],
+    "tiles": [{"cta": [128, 64, 32], "warp": [64, 32, 32]}], "stages": [2, 3], "targets": ["sm_80"],
+    "index_bits": 64}]})");
+  Catalog catalog = parseCatalog(document);
+  ASSERT_EQ(catalog.kernels.size(), 2u);
+  for (const KernelSpec &spec : catalog.kernels)
+    EXPECT_EQ(spec.indexBits, 64);
+  document["products"][0]["index_bits"] = true;
+  EXPECT_EQ(catalogErrorOf(document).where(), "/products/0/index_bits");
+}
+
+TEST(SpecParser, ASingleSpecMayNameItsSchema) {
+  auto document = validSpec();
+  document["$schema"] = "../schemas/kernel-spec.schema.json";
+  EXPECT_EQ(parseCatalog(document).kernels.size(), 1u);
+  EXPECT_EQ(parseKernelSpec(document, ""), parseKernelSpec(validSpec(), ""));
+}
+
 TEST(SpecParser, SpecRoundTripsThroughJson) {
   KernelSpec spec = parseKernelSpec(validSpec(), "");
   EXPECT_EQ(parseKernelSpec(toJson(spec), ""), spec);

@@ -71,13 +71,14 @@ std::vector<int> tunedSplits(const DataflowInfo &info, int kernelVolume) {
 }
 
 // Kernels that fit the layer, each with the split counts the tuner tries for its dataflow (the
-// dataflow table's tuned range, up to the map's offsets).
+// dataflow table's tuned range, up to the map's offsets). Tables hold 32-bit kernels only: 64-bit
+// ones serve just the layers 32-bit arithmetic cannot reach, as twins of the tuned choice.
 std::vector<Candidate> candidatesFor(const Context &context, const std::vector<KernelDescription> &descriptions,
                                      const LayerKey &key) {
   std::vector<Candidate> candidates;
   auto records = context.kernels();
   for (size_t i = 0; i < records.size(); ++i) {
-    if (!kernelFits(descriptions[i], key))
+    if (!kernelFits(descriptions[i], key) || descriptions[i].indexBits != key.indexBits)
       continue;
     const DataflowInfo &info = dataflowInfo(records[i]->dataflow);
     for (int splits : tunedSplits(info, key.kernelVolume))

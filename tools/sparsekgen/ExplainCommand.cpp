@@ -5,6 +5,7 @@
 #include "sparsekgen/BundleManifest.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/EnumNames.h"
+#include "sparsekgen/IndexWidth.h"
 #include "sparsekgen/generator/Errors.h"
 
 namespace sparsekgen {
@@ -13,7 +14,7 @@ namespace {
 struct ExplainOptions {
   std::string table, bundle, dtype = "f16", epilogue, operation = "forward";
   int inChannels = 0, outChannels = 0, kernelVolume = 27;
-  long long outputs = 0, pairs = 0;
+  long long inputs = 0, outputs = 0, pairs = 0;
   bool transposed = false, allowMismatch = false;
 };
 
@@ -43,6 +44,7 @@ void runExplain(const ExplainOptions &o) {
                                        o.table, table.bundleHash, o.bundle, hash));
     dispatch = table.dispatch(key, kernels);
   }
+  dispatch = widenWhereNeeded(dispatch, key, {o.inputs > 0 ? o.inputs : o.outputs, o.outputs, o.pairs}, kernels);
   const std::string splits = dispatch.choice.splits == 0 ? "0 (chosen by the runtime for each layer's pairs)"
                                                           : std::to_string(dispatch.choice.splits);
   fmt::print("kernel  {}\nsplits  {}\nwhy     {}\n", dispatch.choice.kernel, splits, dispatch.reason);
@@ -68,6 +70,8 @@ void addExplainCommand(CLI::App &app) {
       ->capture_default_str();
   command->add_option("--outputs", o.outputs, "output points of the layer's map")
       ->required()
+      ->check(CLI::Range(1LL, 1LL << 40));
+  command->add_option("--inputs", o.inputs, "input points of the layer's map (default: as many as --outputs)")
       ->check(CLI::Range(1LL, 1LL << 40));
   command->add_option("--pairs", o.pairs, "neighbour pairs of the map (outputs x mean neighbours)")
       ->required()

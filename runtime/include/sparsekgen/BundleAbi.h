@@ -3,7 +3,9 @@
  *
  * Version 3: each kernel record lists the functions of its images (the main kernel and its
  * companions), each with its parameters (name, type, role) in launch order and the rule that sizes
- * its grid, so the runtime binds arguments by name instead of by position. */
+ * its grid, so the runtime binds arguments by name instead of by position.
+ *
+ * Version 4: each record says the width of its kernel's address arithmetic (index_bits). */
 #ifndef SPARSEKGEN_BUNDLE_ABI_H
 #define SPARSEKGEN_BUNDLE_ABI_H
 
@@ -15,7 +17,12 @@
 extern "C" {
 #endif
 
-#define SPARSEKGEN_BUNDLE_ABI_VERSION 3u
+#define SPARSEKGEN_BUNDLE_ABI_VERSION 4u
+
+/* Kernels with 32-bit address arithmetic reach tensors of at most this many elements. */
+#define SKG_MAX_32BIT_ELEMENTS 2147483647ll
+/* A 64-bit kernel's name is that of the same spec with 32-bit indices followed by this suffix. */
+#define SKG_WIDE_INDEX_SUFFIX "_i64"
 
 enum skg_image_format { SKG_IMAGE_PTX = 0, SKG_IMAGE_CUBIN = 1 };
 
@@ -110,6 +117,7 @@ typedef struct skg_kernel_record {
   uint32_t output_type;       /* skg_dtype */
   uint32_t math;              /* skg_math */
   uint32_t channel_alignment; /* Cin and Cout must be multiples of it */
+  uint32_t index_bits;        /* 32 or 64: the width of the kernel's address arithmetic */
   uint32_t epilogue_op_count;
   uint32_t epilogue_ops[SKG_MAX_EPILOGUE_OPS]; /* skg_epilogue_op, in the order they apply */
   uint32_t function_count;

@@ -21,6 +21,9 @@ struct LayerKey {
   int outputsLog2 = 0;               // floor(log2(outputs))
   int neighbours = 0;                // round(pairs / outputs)
   std::string operation = "forward"; // forward, input_grad or weight_grad: tuned separately
+  // 64 for a layer whose tensors only 64-bit kernels reach (IndexWidth.h: widenWhereNeeded sets
+  // it); tables hold 32-bit layers only.
+  int indexBits = 32;
   bool operator==(const LayerKey &) const = default;
   bool sameShape(const LayerKey &other) const; // all but the two map buckets
 };
@@ -37,6 +40,7 @@ struct KernelDescription {
   int alignment = 8, tileM = 0, tileN = 0, stages = 0;
   std::vector<std::string> epilogue;
   std::string operation = "forward";
+  int indexBits = 32; // the width of its address arithmetic (IndexWidth.h)
 };
 // `spec` as a manifest or a bundle record holds it; a missing, mistyped or out-of-range field
 // throws RuntimeError naming `document`, the JSON pointer `pointer` + the field, and the kernel.
@@ -46,7 +50,8 @@ KernelDescription describeKernel(const std::string &name, const nlohmann::json &
 std::vector<KernelDescription> describeKernels(const std::vector<const skg_kernel_record *> &records);
 
 // Whether `kernel` computes the layer of `key`: its operation, its operand type, an output of that
-// same type (f32 for weight gradients), its fused epilogue, and a channel alignment dividing Cin and Cout.
+// same type (f32 for weight gradients), its fused epilogue, a channel alignment dividing Cin and
+// Cout, and 64-bit indices where the key needs them (a 64-bit kernel computes any layer).
 bool kernelFits(const KernelDescription &kernel, const LayerKey &key);
 
 struct KernelChoice {

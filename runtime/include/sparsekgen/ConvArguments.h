@@ -82,6 +82,9 @@ ConvForwardArguments inputGradCall(const ConvBackwardArguments &args);
 
 // Throws RuntimeError for a weight-gradient call `kernel` cannot take (as checkConvArguments).
 void checkWeightGradArguments(const skg_kernel_record &kernel, const ConvBackwardArguments &args);
+// Throws RuntimeError when a tensor of the weight gradient with `chunks` K chunks (its partials
+// hold chunks x Cin x Cout) is past the kernel's index width.
+void checkWeightGradReach(const skg_kernel_record &kernel, const ConvBackwardArguments &args, long long chunks);
 
 // The K chunks per offset a weight-gradient launch uses: args.weightGradSplits clamped to the
 // dataflow's range, or, for 0, enough chunks for about kWeightGradTargetBlocks blocks over the

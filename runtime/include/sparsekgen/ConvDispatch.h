@@ -22,10 +22,11 @@ struct DispatchedKernel {
 };
 
 // Chooses through `table` (null: heuristicChoice) among `kernels` (describeKernels of the context's
-// bundle) for `key` on a map of `kernelVolume` offsets. Throws RuntimeError when no kernel fits.
+// bundle) for `key` on `map` with `pairs` neighbour pairs, taking a 64-bit kernel where the layer's
+// tensors need one (IndexWidth.h). Throws RuntimeError when no kernel fits.
 DispatchedKernel dispatchConvKernel(const Context &context, const ConfigTable *table,
                                     const std::vector<KernelDescription> &kernels, const LayerKey &key,
-                                    int kernelVolume);
+                                    const DeviceKernelMap &map, long long pairs);
 
 // The map extras `kernel` reads at `splits`, or nullopt when its dataflow reads none. Pair-list
 // input gradients read the forward map's lists (swapped), not the transposed map's.

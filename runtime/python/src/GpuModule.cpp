@@ -138,7 +138,7 @@ DispatchedKernel dispatchFor(Runtime &runtime, const Map &map, const ConvCall &c
                           m.outputCount(), map.pairs());
   if (std::string(operation) != "forward")
     key = operationKey(key, operation);
-  return dispatchConvKernel(runtime.context(), runtime.table(), runtime.descriptions(), key, m.volume);
+  return dispatchConvKernel(runtime.context(), runtime.table(), runtime.descriptions(), key, m, map.pairs());
 }
 
 // The kernel and the reason a layer of this shape is dispatched to, for `explain`-style inspection.

@@ -97,6 +97,7 @@ void convWeightGrad(Context &context, const skg_kernel_record &kernel, const Con
   }
   const LoadedKernel &loaded = context.load(kernel);
   WeightGradChunks chunks = weightGradChunks(args.pairOffsets, weightGradSplits(kernel, args));
+  checkWeightGradReach(kernel, args, chunks.count);
   LaunchArguments arguments = weightGradCallArguments(args);
   // Kept alive until the launches are ordered on the stream.
   DeviceBuffer chunkArrays = DeviceBuffer::from(chunks.arrays, stream);

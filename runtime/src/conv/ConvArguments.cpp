@@ -9,19 +9,20 @@
 
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/IndexWidth.h"
 #include "sparsekgen/KernelMap.h"
 
 namespace sparsekgen {
 
 namespace {
 
-// The kernels index with 32 bits (generator/include/sparsekgen/generator/KernelBuilder.h).
-constexpr long long kMaxElements = std::numeric_limits<int32_t>::max();
-
-void checkElements(const char *tensor, long long rows, long long columns, const char *kernel) {
-  if (rows * columns > kMaxElements)
-    throw RuntimeError(fmt::format("{}: {} has {} x {} elements; kernels index with 32 bits, so at most {} fit",
-                                   kernel, tensor, rows, columns, kMaxElements));
+// The largest tensor the call touches must be within the kernel's index width (IndexWidth.h).
+void checkReach(const skg_kernel_record &kernel, skg_operation operation, const ConvShape &shape) {
+  const IndexedTensor largest = largestIndexedTensor(dataflowInfo(kernel.dataflow), operation, shape);
+  if (!reaches(static_cast<int>(kernel.index_bits), largest.elements))
+    throw RuntimeError(fmt::format("{}: {} has {} elements; this kernel indexes with 32 bits, which reach at most {}; "
+                                   "use a kernel built with index_bits 64 (dispatch picks one when the bundle has it)",
+                                   kernel.name, largest.name, largest.elements, SKG_MAX_32BIT_ELEMENTS));
 }
 
 void checkPointer(const char *tensor, DevicePointer pointer, unsigned alignment, const char *kernel,
@@ -90,10 +91,13 @@ void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArgume
   checkSizes(name, args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels,
              kernel.channel_alignment);
   const int alignment = static_cast<int>(kernel.channel_alignment);
-  checkElements("input", args.inputs, args.inChannels, name);
-  checkElements("out_in_map", args.outputs, args.kernelVolume, name);
-  checkElements("output", args.outputs, args.outChannels, name);
-  checkElements("weight", static_cast<long long>(args.kernelVolume) * args.inChannels, args.outChannels, name);
+  if (kernel.index_bits != 32 && kernel.index_bits != 64)
+    throw RuntimeError(fmt::format("{}: index_bits {} is neither 32 nor 64; rebuild the bundle with the matching "
+                                   "sparsekgen",
+                                   name, kernel.index_bits));
+  checkReach(kernel, operation,
+             {args.inputs, args.outputs, args.inChannels, args.outChannels, args.kernelVolume,
+              launchSplits(kernel, args), args.pairCount()});
   if (args.outputs == 0)
     return; // nothing to compute (empty tensors may have null pointers)
   const int operandBytes = elementBytes(kernel.operand_type), outputBytes = elementBytes(kernel.output_type);
@@ -242,14 +246,17 @@ ConvForwardArguments inputGradCall(const ConvBackwardArguments &args) {
   return call;
 }
 
+void checkWeightGradReach(const skg_kernel_record &kernel, const ConvBackwardArguments &args, long long chunks) {
+  checkReach(kernel, SKG_WEIGHT_GRAD,
+             {args.inputs, args.outputs, args.inChannels, args.outChannels, args.kernelVolume, chunks, args.pairCount()});
+}
+
 void checkWeightGradArguments(const skg_kernel_record &kernel, const ConvBackwardArguments &args) {
   const char *name = kernel.name;
   checkOperationAndAbi(kernel, SKG_WEIGHT_GRAD);
   checkSizes(name, args.inputs, args.outputs, args.kernelVolume, args.inChannels, args.outChannels,
              kernel.channel_alignment);
-  checkElements("input", args.inputs, args.inChannels, name);
-  checkElements("output_grad", args.outputs, args.outChannels, name);
-  checkElements("weight_grad", static_cast<long long>(args.kernelVolume) * args.inChannels, args.outChannels, name);
+  checkWeightGradReach(kernel, args, 0); // the partials' K chunks are checked at launch
   checkPairLists(name, args.pairOffsets, args.kernelVolume, args.pairInputs, args.pairOutputs);
   checkPointer("weight_grad", args.weightGrad, 4, name, "the weight gradient writes it");
   if (args.pairCount() == 0)

@@ -1,15 +1,18 @@
 #include "sparsekgen/ConvDispatch.h"
 
 #include "sparsekgen/DataflowTable.h"
+#include "sparsekgen/IndexWidth.h"
 #include "sparsekgen/LaunchArguments.h"
 
 namespace sparsekgen {
 
 DispatchedKernel dispatchConvKernel(const Context &context, const ConfigTable *table,
                                     const std::vector<KernelDescription> &kernels, const LayerKey &key,
-                                    int kernelVolume) {
+                                    const DeviceKernelMap &map, long long pairs) {
   DispatchedKernel d;
-  d.dispatch = table ? table->dispatch(key, kernels) : heuristicChoice(key, kernels);
+  d.dispatch = widenWhereNeeded(table ? table->dispatch(key, kernels) : heuristicChoice(key, kernels), key,
+                                {map.inputCount(), map.outputCount(), pairs}, kernels);
+  const int kernelVolume = map.volume;
   d.kernel = &context.findKernel(d.dispatch.choice.kernel);
   const DataflowInfo &info = dataflowInfo(d.kernel->dataflow);
   d.splits = info.rows == RowSource::PairsAlongK ? d.dispatch.choice.splits

@@ -191,7 +191,7 @@ void NetworkExecutor::dispatchConvolutions() {
     StepResources &r = *steps_[i];
     LayerKey key = layerKey(r.launch.in, r.launch.out, map.volume, mapSpec.transposed(), network_.dtype,
                             r.launch.epilogue, map.outputCount(), pairs_.at(step.map));
-    const DispatchedKernel d = dispatchConvKernel(context_, table_, descriptions_, key, map.volume);
+    const DispatchedKernel d = dispatchConvKernel(context_, table_, descriptions_, key, map, pairs_.at(step.map));
     r.kernel = d.kernel;
     r.splits = d.splits;
     r.extras = nullptr;

@@ -221,7 +221,7 @@ TrainingStepResult NetworkTrainer::step(const TrainingBatch &batch, const Traini
     auto choose = [&](const LayerKey &key, const skg_kernel_record *&kernel, int &splits, int &index) {
       DispatchedKernel d;
       try {
-        d = dispatchConvKernel(context_, table_, s.descriptions, key, map.volume);
+        d = dispatchConvKernel(context_, table_, s.descriptions, key, map, s.maps.pairs.at(node.map));
       } catch (const RuntimeError &error) {
         throw RuntimeError(
             fmt::format("network {}, layer {} ({}): {}", network_.name, node.name, key.operation, error.what()));

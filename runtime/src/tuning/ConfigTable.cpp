@@ -22,7 +22,8 @@ using nlohmann::json;
 
 bool LayerKey::sameShape(const LayerKey &o) const {
   return inChannels == o.inChannels && outChannels == o.outChannels && kernelVolume == o.kernelVolume &&
-         transposed == o.transposed && dtype == o.dtype && epilogue == o.epilogue && operation == o.operation;
+         transposed == o.transposed && dtype == o.dtype && epilogue == o.epilogue && operation == o.operation &&
+         indexBits == o.indexBits;
 }
 
 LayerKey layerKey(int inChannels, int outChannels, int kernelVolume, bool transposed, const std::string &dtype,
@@ -64,6 +65,9 @@ KernelDescription describeKernel(const std::string &name, const json &spec, cons
       r.fail(fmt::format("{}/tile/cta/{}", pointer, axis), "expected a positive integer");
     (axis == 0 ? d.tileM : d.tileN) = extent;
   }
+  d.indexBits = r.get<int>(spec, pointer, "index_bits", 32);
+  if (d.indexBits != 32 && d.indexBits != 64)
+    r.fail(pointer + "/index_bits", fmt::format("{} is neither 32 nor 64", d.indexBits));
   d.stages = r.get<int>(spec, pointer, "stages");
   if (d.stages < 1)
     r.fail(pointer + "/stages", fmt::format("{} is below 1", d.stages));
@@ -83,7 +87,8 @@ std::vector<KernelDescription> describeKernels(const std::vector<const skg_kerne
 bool kernelFits(const KernelDescription &k, const LayerKey &key) {
   const std::string output = key.operation == "weight_grad" ? "f32" : key.dtype;
   return k.operation == key.operation && k.operand == key.dtype && k.output == output && k.epilogue == key.epilogue &&
-         key.inChannels % k.alignment == 0 && key.outChannels % k.alignment == 0;
+         key.inChannels % k.alignment == 0 && key.outChannels % k.alignment == 0 &&
+         (key.indexBits == 32 || k.indexBits == 64);
 }
 
 namespace {
@@ -218,10 +223,11 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
     int role = heuristicRole(k.dataflow);
     if (!kernelFits(k, key) || role < 0)
       continue;
-    // Lower is better: for f32 the exact ffma kernels before any tf32 one (tf32 rounds operands to
-    // 10 mantissa bits: only a tuned entry asks for it, or a layer no ffma kernel fits); then the
-    // dataflow, alignment (wider first), tile and stages, in that order of weight.
-    long score = (k.math == "tf32" ? 10000000 : 0) + role * 1000000 + (8 - k.alignment) * 100000 +
+    // Lower is better: 64-bit kernels only for layers that need them or that no 32-bit kernel fits;
+    // for f32 the exact ffma kernels before any tf32 one (tf32 rounds operands to 10 mantissa bits:
+    // only a tuned entry asks for it, or a layer no ffma kernel fits); then the dataflow, alignment
+    // (wider first), tile and stages, in that order of weight.
+    long score = (k.indexBits != key.indexBits ? 100000000 : 0) + (k.math == "tf32" ? 10000000 : 0) + role * 1000000 + (8 - k.alignment) * 100000 +
                  (std::abs(k.tileN - tileN) + std::abs(k.tileM - tileM)) * 100 + std::abs(k.stages - 3);
     if (!best || score < bestScore) {
       best = &k;
@@ -229,9 +235,9 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
     }
   }
   if (!best)
-    throw RuntimeError(fmt::format("no kernel of the bundle fits the layer ({}): none has its types, epilogue and a "
+    throw RuntimeError(fmt::format("no kernel of the bundle fits the layer ({}): none has its types, epilogue{} and a "
                                    "channel alignment dividing Cin and Cout",
-                                   describeKey(key)));
+                                   describeKey(key), key.indexBits == 64 ? ", 64-bit indices" : ""));
   Dispatch d;
   d.source = Dispatch::Source::Heuristic;
   // Weight gradients take the runtime's K-chunk count for the layer (0); other dataflows one split.

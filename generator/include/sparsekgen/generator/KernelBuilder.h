@@ -15,9 +15,17 @@
 namespace sparsekgen {
 
 // Global tensors are passed as bare pointers. MLIR's bare-pointer calling convention needs a static
-// shape, so each is typed as a 1-D buffer of the largest extent 32-bit indexing reaches; the runtime
-// refuses tensors with more elements (runtime/src/conv/ConvArguments.cpp).
-constexpr int64_t kGlobalBufferExtent = (int64_t{1} << 31) - 1;
+// shape, so each is typed as a 1-D buffer of the largest extent the kernel's index width reaches:
+// 2^31 - 1 elements with 32-bit indices (the runtime gives larger tensors to 64-bit kernels:
+// runtime/src/conv/ConvArguments.cpp), 2^48 with 64-bit ones (more than any GPU's memory).
+constexpr int64_t kGlobalBufferExtent32 = (int64_t{1} << 31) - 1;
+constexpr int64_t kGlobalBufferExtent64 = int64_t{1} << 48;
+constexpr int64_t globalBufferExtent(int indexBits) {
+  return indexBits == 64 ? kGlobalBufferExtent64 : kGlobalBufferExtent32;
+}
+
+// The gpu.module attribute that carries the kernel's index width (32 or 64) to the lowering.
+constexpr const char *kIndexBitsAttribute = "sparsekgen.index_bits";
 
 class KernelBuilder {
 public:
@@ -51,7 +59,7 @@ public:
   // Emits `body` under `cond`; the builder returns to after the scf.if.
   void ifThen(mlir::Value cond, const std::function<void()> &body);
 
-  static mlir::MemRefType globalBufferType(mlir::Type element);
+  static mlir::MemRefType globalBufferType(mlir::Type element, int indexBits);
   static mlir::Attribute workgroupSpace(mlir::MLIRContext *context);
 };
 

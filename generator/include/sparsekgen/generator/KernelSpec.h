@@ -58,6 +58,10 @@ struct KernelSpec {
   MathMode math = MathMode::TensorCore;
   std::vector<int> targetSms;          // e.g. {80, 90}, ascending, no duplicates
   std::vector<EpilogueOp> epilogue;    // applied in order in the store
+  // Width of the kernel's address arithmetic. 32 bits (the default) takes a third fewer registers
+  // but reaches only tensors of up to 2^31 - 1 elements; 64-bit kernels serve larger layers, and
+  // the runtime picks them only for those (docs/spec-reference.md).
+  int indexBits = 32;
   bool operator==(const KernelSpec &) const = default;
 
   const DataflowInfo &dataflowInfo() const { return sparsekgen::dataflowInfo(dataflow); }
