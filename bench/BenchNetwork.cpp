@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/Conv.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
@@ -120,6 +121,7 @@ int main(int argc, char **argv) {
   Options o;
   CLI::App app{"Times whole networks end to end (maps included) on the GPU, with a per-stage breakdown and "
                "per-layer kernel times."};
+  tools::applyConventions(app, "sparsekgen-bench-network");
   app.add_option("--network", o.network, "network description (bench/networks/*.json)")->required();
   app.add_option("--table", o.table, "config table for dispatch (default: the heuristic)");
   app.add_flag("--allow-mismatch", o.allowMismatch, "accept a table tuned on another GPU or bundle");
@@ -129,8 +131,9 @@ int main(int argc, char **argv) {
   app.add_option("--warmup", o.warmup, "untimed runs first")->capture_default_str();
   app.add_option("--iterations", o.iterations, "timed runs per input")->capture_default_str();
   app.add_option("inputs", o.inputs, "scan.bin:COLUMNS or coords.i32 (batch, z, y, x)")->required();
-  CLI11_PARSE(app, argc, argv);
-  try {
+  if (int status = tools::parseCommandLine(app, argc, argv); status >= 0)
+    return status;
+  return tools::runReportingErrors("sparsekgen-bench-network", [&]() -> int {
     Context context(0, sparsekgen_kernels);
     Network network = loadNetwork(o.network);
     ConfigTable table;
@@ -164,8 +167,5 @@ int main(int argc, char **argv) {
     report["runs"] = runs;
     reports::writeReport(report, o.out);
     return 0;
-  } catch (const std::exception &error) {
-    fmt::print(stderr, "sparsekgen-bench-network: {}\n", error.what());
-    return 1;
-  }
+  });
 }

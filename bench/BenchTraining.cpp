@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/NetworkTrainer.h"
@@ -253,6 +254,7 @@ int main(int argc, char **argv) {
   Options o;
   CLI::App app{"Times training steps of whole networks on real scans, or trains one for --learn steps and "
                "records its losses."};
+  tools::applyConventions(app, "sparsekgen-bench-train");
   app.add_option("--network", o.networks, "network description (bench/networks/*.json); repeatable")->required();
   app.add_option("--table", o.table, "config table for dispatch (default: the heuristic)");
   app.add_flag("--allow-mismatch", o.allowMismatch, "accept a table tuned on another GPU or bundle");
@@ -268,12 +270,9 @@ int main(int argc, char **argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("inputs", o.inputs, "scan.bin:COLUMNS or coords.i32 (batch, z, y, x)")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError &error) {
-    return app.exit(error) == 0 ? 0 : 2;
-  }
-  try {
+  if (int status = tools::parseCommandLine(app, argc, argv); status >= 0)
+    return status;
+  return tools::runReportingErrors("sparsekgen-bench-train", [&]() -> int {
     Context context(0, sparsekgen_kernels);
     ConfigTable table;
     if (!o.table.empty()) {
@@ -310,8 +309,5 @@ int main(int argc, char **argv) {
     report["bundle_hash"] = sparsekgen_kernels.bundle_hash;
     reports::writeReport(report, o.out);
     return 0;
-  } catch (const std::exception &error) {
-    fmt::print(stderr, "sparsekgen-bench-train: {}\n", error.what());
-    return 1;
-  }
+  });
 }

@@ -49,7 +49,7 @@ def build(name, path):
 
 
 def header(benchmark, method):
-    result = pc.report_header(f"sparsekgen {getattr(sparsekgen, '__version__', '0.1.0')} (Python package)", method,
+    result = pc.report_header(f"sparsekgen {sparsekgen.__version__} (Python package)", method,
                               benchmark=benchmark)
     rt = gpu.runtime(torch.device("cuda"))
     result["bundle_hash"] = rt.bundle_hash

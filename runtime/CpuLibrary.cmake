@@ -17,6 +17,8 @@ foreach(schema_file IN LISTS schema_files)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${schema_file})
 endforeach()
 configure_file(${runtime_src}/files/SchemaTexts.cpp.in ${PROJECT_BINARY_DIR}/runtime/generated/SchemaTexts.cpp @ONLY)
+configure_file(${CMAKE_CURRENT_LIST_DIR}/include/sparsekgen/Version.h.in
+               ${PROJECT_BINARY_DIR}/runtime/generated/include/sparsekgen/Version.h @ONLY)
 add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/conv/DataflowTable.cpp
   ${runtime_src}/conv/EnumNames.cpp
@@ -46,6 +48,7 @@ add_library(sparsekgen_runtime_cpu STATIC
 # (a process that imported torch first holds its own).
 set_target_properties(sparsekgen_runtime_cpu PROPERTIES POSITION_INDEPENDENT_CODE ON
   CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
-target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include PRIVATE ${runtime_src})
+target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include
+  ${PROJECT_BINARY_DIR}/runtime/generated/include PRIVATE ${runtime_src})
 target_include_directories(sparsekgen_runtime_cpu SYSTEM PRIVATE ${SPARSEKGEN_VALIJSON_INCLUDE_DIR})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)

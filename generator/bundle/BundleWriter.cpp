@@ -25,6 +25,7 @@
 #include "sparsekgen/OutputFiles.h"
 #include "sparsekgen/generator/Errors.h"
 #include "sparsekgen/generator/Interrupt.h"
+#include "sparsekgen/Version.h"
 
 namespace sparsekgen {
 
@@ -87,6 +88,7 @@ nlohmann::json manifestJson(const std::vector<BundledKernel> &kernels, const std
   }
   return {{"format", "sparsekgen-bundle"},
           {"abi_version", SPARSEKGEN_BUNDLE_ABI_VERSION},
+          {"sparsekgen_version", SPARSEKGEN_VERSION},
           {"catalog", catalogPath},
           {"bundle_hash", hash},
           {"kernels", list}};

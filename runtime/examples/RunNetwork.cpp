@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
@@ -40,6 +41,7 @@ template <typename T> std::vector<T> readRaw(const std::string &path, size_t row
 int main(int argc, char **argv) {
   std::string networkPath, weightsPath, coordinatesPath, featuresPath, outDir, tablePath;
   CLI::App app{"Run a network description with its executor weights on one input and write its outputs"};
+  sparsekgen::tools::applyConventions(app, "sparsekgen-run-network");
   app.add_option("network", networkPath, "network description (JSON)")->required();
   app.add_option("weights", weightsPath, "executor weights (safetensors: <conv>.weight, <bn>.scale/.shift)")
       ->required();
@@ -47,12 +49,13 @@ int main(int argc, char **argv) {
   app.add_option("features", featuresPath, "float32 [N, input_channels] raw")->required();
   app.add_option("-o,--out", outDir, "directory for <output>.f32 (float32 [rows, channels])")->required();
   app.add_option("--table", tablePath, "config table for dispatch (default: the heuristic)");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  if (int status = sparsekgen::tools::parseCommandLine(app, argc, argv); status >= 0)
+    return status;
+  return sparsekgen::tools::runReportingErrors("sparsekgen-run-network", [&]() -> int {
     std::string why;
     if (sparsekgen::Context::deviceCount(&why) == 0) {
-      fmt::print(stderr, "sparsekgen-run-network: no GPU: {}\n", why);
-      return 3;
+      fmt::print(stderr, "sparsekgen-run-network: error: no GPU: {}\n", why);
+      return sparsekgen::tools::kExitNoGpu;
     }
     sparsekgen::Network network = sparsekgen::loadNetwork(networkPath);
     auto coordinates = readRaw<int32_t>(coordinatesPath, 4, "coordinates");
@@ -86,11 +89,5 @@ int main(int argc, char **argv) {
       fmt::print("{}: [{}, {}] -> {}\n", name, tensor.rows, tensor.channels, path);
     }
     return 0;
-  } catch (const sparsekgen::RuntimeError &error) {
-    fmt::print(stderr, "sparsekgen-run-network: error: {}\n", error.what());
-    return 2;
-  } catch (const std::exception &error) {
-    fmt::print(stderr, "sparsekgen-run-network: {}\n", error.what());
-    return 1;
-  }
+  });
 }

@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/BackwardVerification.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/EnumNames.h"
@@ -223,7 +224,8 @@ int tune(const Options &o, const Workload &workload, Context &context,
           Measured &measured = it->candidates.try_emplace(label, Measured{c}).first->second;
           auto check = problem.check(c);
           if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
-            throw RuntimeError(fmt::format("layer {}: {} disagrees with the default {} (relative error {:.2e}, {} "
+        // A wrong result is a failure of the kernels (exit 1), not bad input.
+        throw std::runtime_error(fmt::format("layer {}: {} disagrees with the default {} (relative error {:.2e}, {} "
                                            "unwritten rows)",
                                            group.layers.front(), label, fallback.label(), check.relativeError,
                                            check.unwrittenRows));
@@ -307,7 +309,7 @@ int evaluate(const Options &o, const Workload &workload, Context &context,
       Candidate t{&context.findKernel(tuned.choice.kernel), tuned.choice.splits};
       auto check = problem.check(t);
       if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
-        throw RuntimeError(fmt::format("layer {}: tuned choice {} disagrees with the default (relative error {:.2e})",
+        throw std::runtime_error(fmt::format("layer {}: tuned choice {} disagrees with the default (relative error {:.2e})",
                                        group.layers.front(), t.label(), check.relativeError));
       double tMs = problem.time(t, 5, o.iterations), dMs = problem.time(d, 5, o.iterations);
       int count = static_cast<int>(group.layers.size());
@@ -353,6 +355,7 @@ int main(int argc, char **argv) {
   Options o;
   CLI::App app{"sparsekgen-tune: tune the linked bundle's kernels per layer of a workload on this GPU and write a "
                "config table,\nor evaluate a table's choices against the heuristic default (--evaluate)."};
+  tools::applyConventions(app, "sparsekgen-tune");
   auto *workloadOption = app.add_option("--workload", o.workload, "workload JSON (schemas/workload.schema.json)")
                              ->check(CLI::ExistingFile);
   auto *networkOption = app.add_option("--network", o.network,
@@ -377,8 +380,9 @@ int main(int argc, char **argv) {
   app.add_flag("--unfused", o.unfused,
                "tune each convolution without the ops the executor fuses after it, as the trainer and the Python "
                "package run them (table keys with an empty epilogue)");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  if (int status = tools::parseCommandLine(app, argc, argv); status >= 0)
+    return status;
+  return tools::runReportingErrors("sparsekgen-tune", [&]() -> int {
     if (o.workload.empty() && o.network.empty())
       throw RuntimeError("give --workload FILE or --network FILE");
     Workload workload = o.network.empty() ? loadWorkload(o.workload) : loadNetwork(o.network).workload();
@@ -407,8 +411,5 @@ int main(int argc, char **argv) {
     Context context(0, sparsekgen_kernels);
     auto descriptions = describeKernels(context.kernels());
     return o.evaluate.empty() ? tune(o, workload, context, descriptions) : evaluate(o, workload, context, descriptions);
-  } catch (const std::exception &error) {
-    fmt::print(stderr, "\nsparsekgen-tune: error: {}\n", error.what());
-    return 1;
-  }
+  });
 }

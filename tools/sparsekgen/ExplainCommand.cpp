@@ -1,10 +1,14 @@
+#include <algorithm>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
 #include "sparsekgen/BundleManifest.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/EnumNames.h"
+#include "sparsekgen/Errors.h"
 #include "sparsekgen/IndexWidth.h"
 #include "sparsekgen/generator/Errors.h"
 
@@ -29,6 +33,10 @@ void runExplain(const ExplainOptions &o) {
     size_t comma = o.epilogue.find(',', start);
     epilogue.push_back(o.epilogue.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     start = comma == std::string::npos ? o.epilogue.size() : comma + 1;
+    const auto &known = epilogueOpSpellings();
+    if (std::find(known.begin(), known.end(), epilogue.back()) == known.end())
+      throw RuntimeError(fmt::format("--epilogue: unknown op '{}'; the ops are {}", epilogue.back(),
+                                     fmt::join(known, ", ")));
   }
   LayerKey key = layerKey(o.inChannels, o.outChannels, o.kernelVolume, o.transposed, o.dtype, epilogue, o.outputs,
                           o.pairs);
@@ -39,9 +47,13 @@ void runExplain(const ExplainOptions &o) {
   } else {
     ConfigTable table = ConfigTable::load(o.table);
     if (hash != table.bundleHash && !o.allowMismatch)
-      throw GeneratorError(fmt::format("config table {} was tuned for bundle {:.12}; {} is bundle {:.12} "
+      throw RuntimeError(fmt::format("config table {} was tuned for bundle {:.12}; {} is bundle {:.12} "
                                        "(--allow-mismatch uses it anyway)",
                                        o.table, table.bundleHash, o.bundle, hash));
+    if (hash != table.bundleHash)
+      fmt::print(stderr, "sparsekgen: warning: config table {} was tuned for bundle {:.12}, {} is bundle {:.12}; used "
+                         "anyway (--allow-mismatch)\n",
+                 o.table, table.bundleHash, o.bundle, hash);
     dispatch = table.dispatch(key, kernels);
   }
   dispatch = widenWhereNeeded(dispatch, key, {o.inputs > 0 ? o.inputs : o.outputs, o.outputs, o.pairs}, kernels);

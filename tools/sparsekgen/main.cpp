@@ -4,30 +4,28 @@
 #include "Commands.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/OutputFiles.h"
+#include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/generator/Interrupt.h"
 #include "sparsekgen/generator/Errors.h"
 
 int main(int argc, char **argv) {
   CLI::App app{"sparsekgen: generate sparse-convolution GPU kernels from JSON specs (JSON -> MLIR -> PTX/cubin ->\n"
                "a static library the runtime dispatches from). See docs/spec-reference.md for the spec format."};
-  app.set_version_flag("--version", "sparsekgen 0.1.0");
-  app.footer("Examples:\n"
+  sparsekgen::tools::applyConventions(app, "sparsekgen",
+                                      "Examples:\n"
              "  sparsekgen build templates/catalogs/default.json -o out     write the bundle and manifest\n"
              "  sparsekgen inspect out                                      registers, shared memory, spills\n"
              "  sparsekgen emit spec.json --emit=ptx --sm 90                read the PTX of one kernel\n"
              "  sparsekgen explain out --in 32 --out 32 --outputs 80000 --pairs 400000 [--table t.json]\n"
-             "Exit status: 0 success, 1 generator or tool failure, 2 bad input (the message says where),\n"
-             "130/143 interrupted by SIGINT/SIGTERM (nothing written).");
+             "An interrupted build (SIGINT/SIGTERM) exits 130/143 and writes nothing.");
   app.require_subcommand(1);
   sparsekgen::addBuildCommand(app);
   sparsekgen::addEmitCommand(app);
   sparsekgen::addInspectCommand(app);
   sparsekgen::addExplainCommand(app);
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError &error) {
-    // --help and --version exit 0; a bad command line is bad input (CLI11's own codes are not).
-    return app.exit(error) == 0 ? 0 : 2;
+    if (int status = sparsekgen::tools::parseCommandLine(app, argc, argv); status >= 0)
+      return status;
   } catch (const sparsekgen::SpecError &error) {
     fmt::print(stderr, "sparsekgen: error: {}\n", error.what());
     return 2;

@@ -7,6 +7,7 @@ CPU tensors through the runtime's float64 reference maps and convolution (``spar
 models can be written and checked on machines without a GPU. See docs/python.md.
 """
 
+from sparsekgen._cpu import version as __version__  # project() in the top-level CMakeLists.txt
 from sparsekgen.tensor import SparseTensor, cat
 from sparsekgen.data import sparse_collate, sparse_quantize
 from sparsekgen.maps import KernelMap

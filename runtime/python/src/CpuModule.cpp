@@ -17,6 +17,7 @@
 #include "Arrays.h"
 #include "ExceptionTranslation.h"
 #include "NetworkBindings.h"
+#include "sparsekgen/Version.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/KernelMap.h"
 #include "sparsekgen/Reference.h"
@@ -88,6 +89,7 @@ nb::ndarray<nb::numpy, double> rows(std::vector<double> &&values, size_t count, 
 
 NB_MODULE(_cpu, m) {
   m.doc() = "sparsekgen's CPU path: kernel maps and the float64 reference convolution";
+  m.attr("version") = SPARSEKGEN_VERSION;
   python::registerRuntimeExceptionTranslator();
 
   m.def(
