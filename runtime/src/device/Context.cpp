@@ -13,9 +13,11 @@ int Context::deviceCount(std::string *why) {
     result = cuDeviceGetCount(&count);
   if (result != CUDA_SUCCESS) {
     if (why) {
-      const char *name = nullptr;
+      const char *name = nullptr, *description = nullptr;
       cuGetErrorName(result, &name);
-      *why = fmt::format("the CUDA driver reports {}", name ? name : "an unknown error");
+      cuGetErrorString(result, &description);
+      *why = fmt::format("the CUDA driver reports {}{}{}", name ? name : "an unknown error", description ? ": " : "",
+                         description ? description : "");
     }
     return 0;
   }
