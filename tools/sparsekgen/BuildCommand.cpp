@@ -1,6 +1,9 @@
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <thread>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,6 +22,7 @@ struct BuildOptions {
   std::string output;
   bool noCubin = false;
   bool verbose = false;
+  bool quiet = false;
   unsigned jobs = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxCompileJobs);
   unsigned ptxasTimeoutSeconds = kDefaultPtxasTimeoutSeconds;
 };
@@ -44,14 +48,19 @@ void runBuild(const BuildOptions &options) {
   fmt::print(stderr, "building {} kernels from {} ({} dropped by legality rules{}) with {} job(s)\n",
              catalog.kernels.size(), options.catalog, catalog.dropped.size(),
              catalog.dropped.empty() || options.verbose ? "" : "; --verbose lists them", compile.jobs);
+  // On a terminal one line that updates in place; in a log (not a terminal) a line per kernel.
+  const bool terminal = isatty(fileno(stderr)) != 0;
   compile.progress = [&](size_t done, size_t total, const BundledKernel &kernel) {
+    if (options.quiet)
+      return;
     std::string detail;
     for (const auto &image : kernel.images)
       if (image.report)
         detail += fmt::format(" sm_{}:{}r/{}sp", image.sm, image.report->registers,
                               image.report->spillStoreBytes + image.report->spillLoadBytes +
                                   image.companionSpillBytes());
-    fmt::print(stderr, "[{:>{}}/{}] {}{}\n", done, fmt::formatted_size("{}", total), total, kernel.name, detail);
+    fmt::print(stderr, "{}[{:>{}}/{}] {}{}{}", terminal ? "\r\033[K" : "", done, fmt::formatted_size("{}", total),
+               total, kernel.name, detail, terminal && done < total ? "" : "\n");
   };
   auto kernels = compileKernels(catalog.kernels, compile);
   BundleInfo info = writeBundle(options.output, kernels, options.catalog);
@@ -77,6 +86,7 @@ void addBuildCommand(CLI::App &app) {
       ->capture_default_str();
   command->add_flag("--no-cubin", options.noCubin, "skip ptxas: bundle PTX only");
   command->add_flag("-v,--verbose", options.verbose, "list the cross-product members the legality rules dropped");
+  command->add_flag("-q,--quiet", options.quiet, "no line per compiled kernel (the summary lines stay)");
   command->callback([] { runBuild(options); });
 }
 
