@@ -26,6 +26,7 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/conv/ConvArguments.cpp
   ${runtime_src}/conv/IndexWidth.cpp
   ${runtime_src}/conv/ElementTypes.cpp
+  ${runtime_src}/device/ImageChoice.cpp
   ${runtime_src}/files/OutputFiles.cpp
   ${runtime_src}/files/SchemaValidation.cpp
   ${PROJECT_BINARY_DIR}/runtime/generated/SchemaTexts.cpp
@@ -42,13 +43,15 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/network/Safetensors.cpp
   ${runtime_src}/check/NetworkTrainingReference.cpp
 )
-# Position-independent, so shared objects (the Python modules, an application's own .so) can link
-# it; hidden symbols, so such an object neither exports the header-only libraries' inline functions
-# (nlohmann::json, valijson) nor has them resolved to another library's copies of another version
-# (a process that imported torch first holds its own).
-set_target_properties(sparsekgen_runtime_cpu PROPERTIES POSITION_INDEPENDENT_CODE ON
-  CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
-target_include_directories(sparsekgen_runtime_cpu PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include
-  ${PROJECT_BINARY_DIR}/runtime/generated/include PRIVATE ${runtime_src})
+# Position-independent, so shared objects (the Python modules, libsparsekgen_runtime.so, an
+# application's own) can link it. Those objects keep the header-only libraries' inline functions
+# (nlohmann::json, valijson, fmt) to themselves: the Python modules link with --exclude-libs, the
+# shared runtime with a version script, so a process that imported torch first and holds its own
+# copies of another version never mixes them with ours.
+set_target_properties(sparsekgen_runtime_cpu PROPERTIES POSITION_INDEPENDENT_CODE ON)
+target_include_directories(sparsekgen_runtime_cpu PUBLIC
+  $<BUILD_INTERFACE:${CMAKE_CURRENT_LIST_DIR}/include> $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/runtime/generated/include>
+  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}> PRIVATE ${runtime_src})
 target_include_directories(sparsekgen_runtime_cpu SYSTEM PRIVATE ${SPARSEKGEN_VALIJSON_INCLUDE_DIR})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)
+add_library(sparsekgen::runtime_cpu ALIAS sparsekgen_runtime_cpu) # the installed package's name

@@ -409,6 +409,10 @@ int main(int argc, char **argv) {
     if (!o.out.empty())
       requireReplaceableFile(o.out); // before minutes of tuning, not after
     Context context(0, sparsekgen_kernels);
+    if (auto excluded = context.kernelsThatCannotRun(); !excluded.empty())
+      fmt::print(stderr, "note: {} of the bundle's {} kernels cannot run on {} and are not tuned (first: {}: {})\n",
+                 excluded.size(), sparsekgen_kernels.kernel_count, context.device().name, excluded.front().first->name,
+                 excluded.front().second);
     auto descriptions = describeKernels(context.kernels());
     return o.evaluate.empty() ? tune(o, workload, context, descriptions) : evaluate(o, workload, context, descriptions);
   });

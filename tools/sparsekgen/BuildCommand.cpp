@@ -10,6 +10,7 @@
 
 #include "Commands.h"
 #include "sparsekgen/OutputFiles.h"
+#include "sparsekgen/generator/Bundle.h"
 #include "sparsekgen/generator/CompileKernels.h"
 #include "sparsekgen/generator/Interrupt.h"
 #include "sparsekgen/generator/SpecParser.h"
@@ -20,6 +21,7 @@ namespace {
 struct BuildOptions {
   std::string catalog;
   std::string output;
+  BundleNaming naming;
   bool noCubin = false;
   bool verbose = false;
   bool quiet = false;
@@ -63,21 +65,26 @@ void runBuild(const BuildOptions &options) {
                total, kernel.name, detail, terminal && done < total ? "" : "\n");
   };
   auto kernels = compileKernels(catalog.kernels, compile);
-  BundleInfo info = writeBundle(options.output, kernels, options.catalog);
+  BundleInfo info = writeBundle(options.output, kernels, options.naming, options.catalog);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print(stderr, "wrote {0}/libsparsekgen_kernels.a, {0}/sparsekgen_kernels.h, {0}/manifest.json "
-                     "(bundle {1:.12}) in {2:.1f} s\n",
-             options.output, info.hash, seconds);
+  fmt::print(stderr, "wrote {0}/{1}, {0}/{2}, {0}/manifest.json (bundle {3}, hash {4:.12}) in {5:.1f} s\n",
+             options.output, options.naming.libraryFile(), options.naming.headerFile(), options.naming.name,
+             info.hash, seconds);
 }
 } // namespace
 
 void addBuildCommand(CLI::App &app) {
   static BuildOptions options;
   auto *command = app.add_subcommand(
-      "build", "Generate every kernel of a catalog and write a bundle: libsparsekgen_kernels.a, "
-               "sparsekgen_kernels.h and manifest.json");
+      "build", "Generate every kernel of a catalog and write a bundle: libNAME.a, NAME.h and manifest.json");
   command->add_option("catalog", options.catalog, "catalog or spec JSON file")->required()->check(CLI::ExistingFile);
   command->add_option("-o,--output", options.output, "bundle directory (created if missing)")->required();
+  command
+      ->add_option("-n,--name", options.naming.name,
+                   "the bundle's C symbol, also naming libNAME.a and NAME.h; bundles of different names "
+                   "link into one binary")
+      ->capture_default_str()
+      ->check(CLI::Validator([](std::string &name) { return BundleNaming::whyInvalid(name); }, "C identifier"));
   command->add_option("-j,--jobs", options.jobs, "kernels compiled in parallel (default: all cores)")
       ->check(CLI::Range(1u, kMaxCompileJobs));
   command->add_option("--ptxas-timeout", options.ptxasTimeoutSeconds,

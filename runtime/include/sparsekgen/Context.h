@@ -6,12 +6,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cuda.h>
 
 #include "sparsekgen/BundleAbi.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/ImageChoice.h"
 #include "sparsekgen/KernelMapCache.h"
 
 namespace sparsekgen {
@@ -48,11 +50,17 @@ public:
   const skg_bundle &bundle() const { return bundle_; }
   CUcontext handle() const { return context_; }
 
+  // The bundle's kernels this device can run (ImageChoice.h), in bundle order: what dispatch, the
+  // tuner and the benchmarks choose from.
   std::vector<const skg_kernel_record *> kernels() const;
+  // The others, each with the reason (e.g. sm_80 kernels needing more shared memory than an sm_86
+  // GPU gives a block).
+  std::vector<std::pair<const skg_kernel_record *, std::string>> kernelsThatCannotRun() const;
   // Throws RuntimeError listing the bundle's kernels when `name` is not among them.
   const skg_kernel_record &findKernel(const std::string &name) const;
-  // Loads the best image for this device on first use (cubin for its SM, else the newest PTX the
-  // device can JIT), and raises the dynamic shared memory limit the kernel needs.
+  // Loads the best image for this device on first use (chooseKernelImage: the cubin for its SM,
+  // else a cubin of its major version, else the newest PTX it can JIT), and raises the dynamic
+  // shared memory limit the kernel needs. Throws RuntimeError for a kernel it cannot run.
   const LoadedKernel &load(const skg_kernel_record &record);
 
   void synchronize(const char *what = "the last launch");
@@ -71,6 +79,7 @@ public:
 
 private:
   DeviceInfo device_;
+  DeviceLimits limits_;
   const skg_bundle &bundle_;
   CUdevice handleDevice_ = 0;
   CUcontext context_ = nullptr;

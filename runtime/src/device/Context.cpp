@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/ImageChoice.h"
 
 namespace sparsekgen {
 
@@ -53,6 +54,10 @@ Context::Context(int ordinal, const skg_bundle &bundle) : bundle_(bundle) {
   checkCuda(cuDeviceGetAttribute(&device_.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, handleDevice_),
             "cuDeviceGetAttribute");
   checkCuda(cuDriverGetVersion(&device_.driverVersion), "cuDriverGetVersion");
+  int optin = 0;
+  checkCuda(cuDeviceGetAttribute(&optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, handleDevice_),
+            "cuDeviceGetAttribute");
+  limits_ = {device_.sm, static_cast<unsigned>(optin)};
 
   // Keep freed stream-ordered memory in the pool: map building allocates many short-lived buffers.
   CUmemoryPool pool = nullptr;
@@ -89,7 +94,16 @@ void Context::resetPeakPoolBytes() {
 std::vector<const skg_kernel_record *> Context::kernels() const {
   std::vector<const skg_kernel_record *> records;
   for (uint32_t i = 0; i < bundle_.kernel_count; ++i)
-    records.push_back(&bundle_.kernels[i]);
+    if (whyKernelCannotRun(bundle_.kernels[i], limits_).empty())
+      records.push_back(&bundle_.kernels[i]);
+  return records;
+}
+
+std::vector<std::pair<const skg_kernel_record *, std::string>> Context::kernelsThatCannotRun() const {
+  std::vector<std::pair<const skg_kernel_record *, std::string>> records;
+  for (uint32_t i = 0; i < bundle_.kernel_count; ++i)
+    if (std::string why = whyKernelCannotRun(bundle_.kernels[i], limits_); !why.empty())
+      records.emplace_back(&bundle_.kernels[i], why);
   return records;
 }
 
@@ -108,38 +122,14 @@ const LoadedKernel &Context::load(const skg_kernel_record &record) {
   if (auto it = loaded_.find(record.name); it != loaded_.end())
     return it->second;
 
-  // Prefer the cubin made for exactly this SM; otherwise the PTX of the newest SM not above it,
-  // which the driver compiles for this device.
-  const skg_kernel_image *chosen = nullptr;
-  for (uint32_t i = 0; i < record.image_count; ++i) {
-    const auto &image = record.images[i];
-    if (image.format == SKG_IMAGE_CUBIN && static_cast<int>(image.sm) == device_.sm)
-      chosen = &image;
-  }
-  for (uint32_t i = 0; !chosen && i < record.image_count; ++i) {
-    const auto &image = record.images[i];
-    if (image.format == SKG_IMAGE_PTX && static_cast<int>(image.sm) <= device_.sm)
-      chosen = &image;
-  }
-  for (uint32_t i = 0; i < record.image_count; ++i) {
-    const auto &image = record.images[i];
-    if (chosen && chosen->format == SKG_IMAGE_PTX && image.format == SKG_IMAGE_PTX &&
-        static_cast<int>(image.sm) <= device_.sm && image.sm > chosen->sm)
-      chosen = &image;
-  }
-  if (!chosen) {
-    std::string available;
-    for (uint32_t i = 0; i < record.image_count; ++i)
-      available += fmt::format(" {} sm_{}", record.images[i].format == SKG_IMAGE_CUBIN ? "cubin" : "ptx",
-                               record.images[i].sm);
-    throw RuntimeError(fmt::format("kernel {} has no image this device (sm_{}, {}) can run; the bundle has:{}",
-                                   record.name, device_.sm, device_.name, available));
-  }
+  if (std::string why = whyKernelCannotRun(record, limits_); !why.empty())
+    throw RuntimeError(fmt::format("kernel {} cannot run on device {} ({}): {}", record.name, device_.ordinal,
+                                   device_.name, why));
+  const skg_kernel_image *chosen = chooseKernelImage(record, device_.sm);
 
   checkCuda(cuCtxSetCurrent(context_), "cuCtxSetCurrent");
   CUmodule module = nullptr;
-  std::string where = fmt::format("loading {} ({} sm_{})", record.name,
-                                  chosen->format == SKG_IMAGE_CUBIN ? "cubin" : "ptx", chosen->sm);
+  std::string where = fmt::format("loading {} ({})", record.name, describeImage(*chosen));
   checkCuda(cuModuleLoadData(&module, chosen->data), "cuModuleLoadData", where);
   modules_.push_back(module);
   LoadedKernel kernel;
@@ -155,8 +145,7 @@ const LoadedKernel &Context::load(const skg_kernel_record &record) {
                 fmt::format("for {} ({} bytes)", recorded.name, recorded.shared_memory_bytes));
     kernel.functions.push_back(function);
   }
-  kernel.imageDescription = fmt::format("{} sm_{}{}", chosen->format == SKG_IMAGE_CUBIN ? "cubin" : "ptx", chosen->sm,
-                                        chosen->format == SKG_IMAGE_PTX ? " (JIT)" : "");
+  kernel.imageDescription = describeImage(*chosen) + (chosen->format == SKG_IMAGE_PTX ? " (JIT)" : "");
   return loaded_.emplace(record.name, kernel).first->second;
 }
 

@@ -1,5 +1,5 @@
-// A kernel bundle: the static library an application links (libsparsekgen_kernels.a), its header
-// and manifest.json. The archive holds one host object whose data is the BundleAbi.h tables and
+// A kernel bundle: the static library an application links (libNAME.a), its header (NAME.h) and
+// manifest.json. The archive holds one host object whose data is the BundleAbi.h tables and
 // the PTX/cubin images, so no compiler is needed to produce it and none at run time to use it.
 #pragma once
 
@@ -32,17 +32,33 @@ struct BundledKernel {
   std::vector<KernelImage> images;
 };
 
+// What a bundle is called: its one external symbol (`extern const skg_bundle NAME;`), its library
+// libNAME.a and its header NAME.h. Several bundles of different names link into one binary.
+struct BundleNaming {
+  static constexpr const char *kDefaultName = "sparsekgen_kernels";
+  static constexpr size_t kMaxNameLength = 64;
+  std::string name = kDefaultName;
+
+  std::string libraryFile() const { return "lib" + name + ".a"; }
+  std::string headerFile() const { return name + ".h"; }
+  // NAME upper-cased: the header's guard and macros (NAME_KERNEL_COUNT, NAME_HAS_<kernel>).
+  std::string macroPrefix() const;
+  // Empty when `name` is a C identifier of at most kMaxNameLength characters that no C or C++
+  // implementation reserves (no leading underscore); otherwise why not.
+  static std::string whyInvalid(const std::string &name);
+};
+
 struct BundleInfo {
   std::string catalogPath;
   std::string hash; // filled by writeBundle
 };
 
-// Writes libsparsekgen_kernels.a, sparsekgen_kernels.h and manifest.json as the directory
+// Writes libNAME.a, NAME.h and manifest.json as the directory
 // `directory`, all or nothing (OutputFiles.h): built beside it and swapped in whole, so a failure, a
 // signal or a full disk leaves the previous bundle as it was. An existing `directory` that is not a
 // bundle (nor empty) is refused with OutputPathError.
 BundleInfo writeBundle(const std::string &directory, const std::vector<BundledKernel> &kernels,
-                       const std::string &catalogPath);
+                       const BundleNaming &naming, const std::string &catalogPath);
 
 std::string bundleHash(const std::vector<BundledKernel> &kernels);
 
