@@ -38,7 +38,7 @@ struct Options {
   std::vector<std::string> inputs;
   double abandonRatio = 1.5, tolerance = 2e-2;
   int iterations = 31;
-  bool allowMismatch = false, training = false, unfused = false;
+  bool allowMismatch = false, training = false, unfused = false, allowTf32 = false;
 };
 
 struct Candidate {
@@ -73,13 +73,15 @@ std::vector<int> tunedSplits(const DataflowInfo &info, int kernelVolume) {
 
 // Kernels that fit the layer, each with the split counts the tuner tries for its dataflow (the
 // dataflow table's tuned range, up to the map's offsets). Tables hold 32-bit kernels only: 64-bit
-// ones serve just the layers 32-bit arithmetic cannot reach, as twins of the tuned choice.
+// ones serve just the layers 32-bit arithmetic cannot reach, as twins of the tuned choice. tf32
+// kernels compete for f32 layers only when asked (--allow-tf32).
 std::vector<Candidate> candidatesFor(const Context &context, const std::vector<KernelDescription> &descriptions,
-                                     const LayerKey &key) {
+                                     const LayerKey &key, bool allowTf32) {
   std::vector<Candidate> candidates;
   auto records = context.kernels();
   for (size_t i = 0; i < records.size(); ++i) {
-    if (!kernelFits(descriptions[i], key) || descriptions[i].indexBits != key.indexBits)
+    if (!kernelFits(descriptions[i], key) || descriptions[i].indexBits != key.indexBits ||
+        (!allowTf32 && !heuristicMayChoose(descriptions[i])))
       continue;
     const DataflowInfo &info = dataflowInfo(records[i]->dataflow);
     for (int splits : tunedSplits(info, key.kernelVolume))
@@ -183,7 +185,7 @@ int tune(const Options &o, const Workload &workload, Context &context,
   for (const auto &g : groups) {
     candidates.emplace_back();
     for (skg_operation operation : operations) {
-      candidates.back().push_back(candidatesFor(context, descriptions, groupKey(workload, g, 0, 0, operation)));
+      candidates.back().push_back(candidatesFor(context, descriptions, groupKey(workload, g, 0, 0, operation), o.allowTf32));
       if (candidates.back().back().empty())
         throw RuntimeError(fmt::format("layer {}: no {} kernel of the bundle fits (Cin {}, Cout {}, {}, epilogue [{}])",
                                        g.layers.front(), operationSpellings()[operation], g.inChannels, g.outChannels,
@@ -377,6 +379,9 @@ int main(int argc, char **argv) {
   app.add_flag("--allow-mismatch", o.allowMismatch, "use a table tuned on another GPU or bundle, with a warning");
   app.add_flag("--training", o.training,
                "also tune each group's input-gradient and weight-gradient kernels (each operation separately)");
+  app.add_flag("--allow-tf32", o.allowTf32,
+               "let tf32 kernels (f32 operands rounded to 10 mantissa bits) compete for f32 layers; without it f32 "
+               "layers get exact fp32 kernels");
   app.add_flag("--unfused", o.unfused,
                "tune each convolution without the ops the executor fuses after it, as the trainer and the Python "
                "package run them (table keys with an empty epilogue)");

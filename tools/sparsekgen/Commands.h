@@ -13,6 +13,7 @@ void addBuildCommand(CLI::App &app);
 void addEmitCommand(CLI::App &app);
 void addInspectCommand(CLI::App &app);
 void addExplainCommand(CLI::App &app);
+void addPlanCommand(CLI::App &app);
 
 // The text of a bundle's manifest.json (`path` is the bundle directory or the file itself) and the
 // file's path in `manifestPath`; an unreadable file throws SpecError naming it.

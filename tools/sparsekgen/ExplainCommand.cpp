@@ -41,6 +41,17 @@ void runExplain(const ExplainOptions &o) {
   LayerKey key = layerKey(o.inChannels, o.outChannels, o.kernelVolume, o.transposed, o.dtype, epilogue, o.outputs,
                           o.pairs);
   key.operation = o.operation;
+  // Where no kernel fuses the epilogue, the executor launches the convolution alone and runs the
+  // epilogue as an element-wise pass (ConvLaunchPlan.h): explain that kernel, and say so.
+  std::string unfused;
+  const bool fuses = std::any_of(kernels.begin(), kernels.end(),
+                                 [&](const auto &k) { return kernelFits(k, key) && heuristicMayChoose(k); });
+  if (!fuses && !key.epilogue.empty()) {
+    unfused = fmt::format("no kernel fuses epilogue [{}]: the network executor launches this kernel alone and runs "
+                          "the epilogue as an element-wise pass",
+                          fmt::join(key.epilogue, ", "));
+    key.epilogue.clear();
+  }
   Dispatch dispatch;
   if (o.table.empty()) {
     dispatch = heuristicChoice(key, kernels);
@@ -60,6 +71,8 @@ void runExplain(const ExplainOptions &o) {
   const std::string splits = dispatch.choice.splits == 0 ? "0 (chosen by the runtime for each layer's pairs)"
                                                           : std::to_string(dispatch.choice.splits);
   fmt::print("kernel  {}\nsplits  {}\nwhy     {}\n", dispatch.choice.kernel, splits, dispatch.reason);
+  if (!unfused.empty())
+    fmt::print("note    {}\n", unfused);
 }
 } // namespace
 

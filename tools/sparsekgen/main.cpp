@@ -17,12 +17,14 @@ int main(int argc, char **argv) {
              "  sparsekgen inspect out                                      registers, shared memory, spills\n"
              "  sparsekgen emit spec.json --emit=ptx --sm 90                read the PTX of one kernel\n"
              "  sparsekgen explain out --in 32 --out 32 --outputs 80000 --pairs 400000 [--table t.json]\n"
+             "  sparsekgen plan out bench/networks/minkunet42_1.0x.json --dtype bf16   how each layer launches\n"
              "An interrupted build (SIGINT/SIGTERM) exits 130/143 and writes nothing.");
   app.require_subcommand(1);
   sparsekgen::addBuildCommand(app);
   sparsekgen::addEmitCommand(app);
   sparsekgen::addInspectCommand(app);
   sparsekgen::addExplainCommand(app);
+  sparsekgen::addPlanCommand(app);
   try {
     if (int status = sparsekgen::tools::parseCommandLine(app, argc, argv); status >= 0)
       return status;

@@ -49,6 +49,11 @@ KernelDescription describeKernel(const std::string &name, const nlohmann::json &
 // The descriptions of a linked bundle's kernels (Context::kernels()), in that order.
 std::vector<KernelDescription> describeKernels(const std::vector<const skg_kernel_record *> &records);
 
+// Whether the heuristic, the executor's plan and the tuner (without --allow-tf32) may choose
+// `kernel`: not a tf32 kernel, which rounds f32 operands to 10 mantissa bits. Such a kernel computes
+// an f32 layer only where a config table entry names it (a table tuned with --allow-tf32).
+bool heuristicMayChoose(const KernelDescription &kernel);
+
 // Whether `kernel` computes the layer of `key`: its operation, its operand type, an output of that
 // same type (f32 for weight gradients), its fused epilogue, a channel alignment dividing Cin and
 // Cout, and 64-bit indices where the key needs them (a 64-bit kernel computes any layer).

@@ -14,24 +14,13 @@
 #include "network/NetworkOps.h"
 #include "sparsekgen/Conv.h"
 #include "sparsekgen/ConvDispatch.h"
+#include "sparsekgen/ConvLaunchPlan.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/Reference.h"
 #include "sparsekgen/Verification.h"
 
 namespace sparsekgen {
-
-namespace {
-
-// How a conv step launches: the channels its kernel runs with (zero-padded past the layer's), the
-// epilogue the kernel fuses, and whether the step's epilogue runs afterwards as an element-wise pass.
-struct ConvLaunchPlan {
-  int in = 0, out = 0;
-  std::vector<std::string> epilogue;
-  bool epilogueUnfused = false;
-};
-
-} // namespace
 
 // What a step needs beyond its tensors: its kernel and the map extras of that kernel.
 struct NetworkExecutor::StepResources {
@@ -55,34 +44,6 @@ const std::vector<float> &requireParameter(const NetworkParameters &parameters, 
     throw RuntimeError(fmt::format("network {}: parameter '{}' holds {} values, expected {}", network.name, name,
                                    it->second.size(), size));
   return it->second;
-}
-
-int paddedToEight(int channels) { return (channels + 7) / 8 * 8; }
-
-// The channels and fusion a conv step launches with: as planned where a kernel of the bundle takes
-// them; else the input channels zero-padded to a multiple of 8 (the first layer's 3 or 4 channels,
-// which bf16 kernels do not take); else the convolution alone, at its own or padded channels, with
-// the epilogue left to an element-wise pass (a padded output cannot carry a fused residual).
-ConvLaunchPlan chooseConvLaunch(const std::vector<KernelDescription> &kernels, const Network &network,
-                              const PlanStep &step) {
-  const WorkloadMap &map = network.findMap(step.map);
-  auto fits = [&](int in, int out, const std::vector<std::string> &epilogue) {
-    LayerKey key = layerKey(in, out, map.geometry.volume(), map.transposed(), network.dtype, epilogue, 1, 1);
-    return std::any_of(kernels.begin(), kernels.end(), [&](const KernelDescription &k) { return kernelFits(k, key); });
-  };
-  const int in = step.inChannels, out = step.outChannels;
-  const int in8 = paddedToEight(in), out8 = paddedToEight(out);
-  for (int launchIn : {in, in8})
-    if (fits(launchIn, out, step.epilogue))
-      return {launchIn, out, step.epilogue, false};
-  for (int launchIn : {in, in8})
-    for (int launchOut : {out, out8})
-      if (fits(launchIn, launchOut, {}))
-        return {launchIn, launchOut, {}, !step.epilogue.empty()};
-  throw RuntimeError(fmt::format("network {}: layer '{}' ({} -> {} channels, {} offsets, {}{}): no kernel of the "
-                                 "bundle takes it, with epilogue [{}] or alone, at its channels or padded to {} -> {}",
-                                 network.name, step.name, in, out, map.geometry.volume(), network.dtype,
-                                 map.transposed() ? ", transposed" : "", fmt::join(step.epilogue, ", "), in8, out8));
 }
 
 // [volume, in, out] weights zero-padded to [volume, launchIn, launchOut].

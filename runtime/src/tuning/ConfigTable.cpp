@@ -91,6 +91,8 @@ bool kernelFits(const KernelDescription &k, const LayerKey &key) {
          (key.indexBits == 32 || k.indexBits == 64);
 }
 
+bool heuristicMayChoose(const KernelDescription &kernel) { return kernel.math != "tf32"; }
+
 namespace {
 
 json keyJson(const LayerKey &k) {
@@ -221,13 +223,11 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
   long bestScore = 0;
   for (const auto &k : kernels) {
     int role = heuristicRole(k.dataflow);
-    if (!kernelFits(k, key) || role < 0)
+    if (!kernelFits(k, key) || !heuristicMayChoose(k) || role < 0)
       continue;
     // Lower is better: 64-bit kernels only for layers that need them or that no 32-bit kernel fits;
-    // for f32 the exact ffma kernels before any tf32 one (tf32 rounds operands to 10 mantissa bits:
-    // only a tuned entry asks for it, or a layer no ffma kernel fits); then the dataflow, alignment
-    // (wider first), tile and stages, in that order of weight.
-    long score = (k.indexBits != key.indexBits ? 100000000 : 0) + (k.math == "tf32" ? 10000000 : 0) + role * 1000000 + (8 - k.alignment) * 100000 +
+    // then the dataflow, alignment (wider first), tile and stages, in that order of weight.
+    long score = (k.indexBits != key.indexBits ? 100000000 : 0) + role * 1000000 + (8 - k.alignment) * 100000 +
                  (std::abs(k.tileN - tileN) + std::abs(k.tileM - tileM)) * 100 + std::abs(k.stages - 3);
     if (!best || score < bestScore) {
       best = &k;
@@ -236,7 +236,7 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
   }
   if (!best)
     throw RuntimeError(fmt::format("no kernel of the bundle fits the layer ({}): none has its types, epilogue{} and a "
-                                   "channel alignment dividing Cin and Cout",
+                                   "channel alignment dividing Cin and Cout (tf32 kernels only where a table names them)",
                                    describeKey(key), key.indexBits == 64 ? ", 64-bit indices" : ""));
   Dispatch d;
   d.source = Dispatch::Source::Heuristic;
