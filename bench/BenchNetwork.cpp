@@ -17,6 +17,7 @@
 #include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/Conv.h"
 #include "sparsekgen/ElementTypes.h"
+#include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/NetworkExecutor.h"
 #include "sparsekgen/Verification.h"
@@ -28,7 +29,7 @@ namespace {
 using namespace sparsekgen;
 
 struct Options {
-  std::string network, table, out, dumpDir;
+  std::string network, table, out, dumpDir, dtype;
   std::vector<std::string> inputs;
   float voxelSize = 0.05f;
   int warmup = 10, iterations = 50, layerIterations = 30;
@@ -62,8 +63,9 @@ nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const rep
                                      bad, name));
   }
   outputs.clear();
-  const double endToEnd = medianMilliseconds(
-      [&] { executor.run(coordinates.get(), rows, features.get()); }, o.warmup, o.iterations);
+  const TimeSpread spread = spreadOfEventTimes(
+      eventMilliseconds([&] { executor.run(coordinates.get(), rows, features.get()); }, o.warmup, o.iterations));
+  const double endToEnd = spread.median;
   executor.run(coordinates.get(), rows, features.get(), {.profile = true});
   const NetworkStageTimes stages = executor.stageTimes();
   executor.run(coordinates.get(), rows, features.get(), {.keepIntermediates = true});
@@ -102,6 +104,8 @@ nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const rep
   return {{"input", input.label},
           {"voxels", rows},
           {"end_to_end_ms", endToEnd},
+          {"end_to_end_p10_ms", spread.p10},
+          {"end_to_end_p90_ms", spread.p90},
           {"profiled_run",
            {{"total_ms", stages.total},
             {"maps_ms", stages.maps},
@@ -124,6 +128,8 @@ int main(int argc, char **argv) {
   tools::applyConventions(app, "sparsekgen-bench-network");
   app.add_option("--network", o.network, "network description (bench/networks/*.json)")->required();
   app.add_option("--table", o.table, "config table for dispatch (default: the heuristic)");
+  app.add_option("--dtype", o.dtype, "run the network in this element type instead of its description's")
+      ->check(CLI::IsMember(std::vector<std::string>(dtypeSpellings().begin(), dtypeSpellings().end())));
   app.add_flag("--allow-mismatch", o.allowMismatch, "accept a table tuned on another GPU or bundle");
   app.add_option("--out", o.out, "JSON results");
   app.add_option("--dump-coordinates", o.dumpDir, "write each input's coordinates for bench/peers/");
@@ -136,6 +142,8 @@ int main(int argc, char **argv) {
   return tools::runReportingErrors("sparsekgen-bench-network", [&]() -> int {
     Context context(0, sparsekgen_kernels);
     Network network = loadNetwork(o.network);
+    if (!o.dtype.empty())
+      network.dtype = o.dtype;
     ConfigTable table;
     if (!o.table.empty()) {
       table = ConfigTable::load(o.table);
@@ -161,7 +169,7 @@ int main(int argc, char **argv) {
     report["dtype"] = network.dtype;
     report["method"] = fmt::format(
         "from voxel coordinates and random {} features on the GPU to the output, every kernel map built per run; "
-        "CUDA events around each run, median of {} after {} warm-up runs; per layer: the step alone on the run's "
+        "CUDA events around each run, median (and 10th, 90th percentiles) of {} after {} warm-up runs; per layer: the step alone on the run's "
         "tensors, median of {}; scans voxelized at {} m",
         network.dtype, o.iterations, o.warmup, o.layerIterations, o.voxelSize);
     report["runs"] = runs;

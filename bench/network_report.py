@@ -1,8 +1,13 @@
-"""The whole-network comparison of docs/performance.md: reads one run of sparsekgen-bench-network (tuned
-table and heuristic) and of the two peer scripts from bench/results/, draws docs/img/network-*.png
-and prints the markdown tables. Run from the repository root:
+"""The whole-network figures and tables of docs/performance.md, from bench/results/. Run from the
+repository root:
 
-    python3 bench/network_report.py [--prefix 2026-11-21-h200-network-]
+    python3 bench/network_report.py [--prefix 2026-11-21-h200-network-] [--dtypes 2026-12-04-h200-network-]
+
+--prefix: one run of sparsekgen-bench-network (tuned table and heuristic) beside the two peer scripts:
+docs/img/network-{end-to-end,stages,layers}-h200.png and their tables. --dtypes: one run of every
+network in fp16 (tuned and heuristic), bf16 and fp32 (NETWORK-DTYPE-MODE.json):
+docs/img/network-dtypes-h200.png and its table. Bars are medians; where a run recorded them, whiskers
+span its 10th to 90th percentile.
 """
 import argparse
 import json
@@ -57,6 +62,13 @@ class Results:
         return peer, dense
 
 
+def spread(run):
+    """Whiskers from the median to the 10th and 90th percentiles, or none where the run has no spread."""
+    if "end_to_end_p10_ms" not in run:
+        return [0.0, 0.0]
+    return [run["end_to_end_ms"] - run["end_to_end_p10_ms"], run["end_to_end_p90_ms"] - run["end_to_end_ms"]]
+
+
 def plot_end_to_end(res, out):
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
     width = 0.2
@@ -71,13 +83,13 @@ def plot_end_to_end(res, out):
         ]
         for k, (label, values, color) in enumerate(series):
             ax.bar([x + (k - 1.5) * width for x in xs], values, width, label=label, color=color)
-        ax.set_xticks(list(xs), [short(i) for i in res.inputs], fontsize=7, rotation=30)
-        ax.set_ylabel("ms end to end (median)", fontsize=8)
-        ax.set_title(TITLES[network], fontsize=9)
+        ax.set_xticks(list(xs), [short(i) for i in res.inputs], fontsize=9, rotation=30)
+        ax.set_ylabel("ms end to end, median (lower is better)", fontsize=9)
+        ax.set_title(TITLES[network], fontsize=10)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
     fig.suptitle(f"fp16 inference from voxel coordinates and features, maps included, {res.header['gpu']['name']}, "
-                 f"{res.header['date']}", fontsize=10)
+                 f"{res.header['date']} (median of 50 runs; this run recorded no spread)", fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(IMAGES / out, dpi=120)
 
@@ -101,8 +113,8 @@ def plot_stages(res, out):
            label="TorchSparse 2.1: GPU kernel time")
     ax.bar([x + 0.27 for x in xs], [t["end_to_end_ms"] - t["gpu_kernel_sum_ms"] for t in ts], 0.26,
            bottom=[t["gpu_kernel_sum_ms"] for t in ts], color="#ffbb78", label="TorchSparse 2.1: rest of end to end")
-    ax.set_xticks(xs, [short(i) for i in res.inputs], fontsize=8, rotation=15)
-    ax.set_ylabel("ms")
+    ax.set_xticks(xs, [short(i) for i in res.inputs], fontsize=9, rotation=15)
+    ax.set_ylabel("ms (lower is better)")
     ax.set_title(f"MinkUNet42 1.0x: where the time goes (sparsekgen: one profiled run, CUDA events per stage), "
                  f"{res.header['gpu']['name']}, {res.header['date']}", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
@@ -113,14 +125,14 @@ def plot_stages(res, out):
 def plot_layers(res, out, network="minkunet42_1.0x", label="kitti_000000.bin"):
     run = res.torchsparse[(network, label)]
     layers = run["layers"]
-    fig, ax = plt.subplots(figsize=(13, 4.5))
+    fig, ax = plt.subplots(figsize=(17, 5.5))
     xs = list(range(len(layers)))
     ax.plot(xs, [l["cublas_tflops"] for l in layers], "k_", markersize=9, label="cuBLAS, dense GEMM of the same useful size")
     ax.bar([x - 0.2 for x in xs], [l["ours_tflops"] for l in layers], 0.4, label="sparsekgen (tuned)", color="#1f77b4")
     ax.bar([x + 0.2 for x in xs], [l["torchsparse_tflops"] or 0 for l in layers], 0.4, label="TorchSparse 2.1 (tuned)",
            color="#ff7f0e")
-    ax.set_xticks(xs, [l["name"] for l in layers], fontsize=6, rotation=90)
-    ax.set_ylabel("useful TFLOP/s (2 x pairs x Cin x Cout / time)")
+    ax.set_xticks(xs, [l["name"] for l in layers], fontsize=8, rotation=90)
+    ax.set_ylabel("useful TFLOP/s, 2 x pairs x Cin x Cout / time\n(higher is better)")
     ax.set_title(f"{TITLES[network]} per layer on {short(label)}, fp16, {res.header['gpu']['name']}, "
                  f"{res.header['date']}", fontsize=9)
     ax.legend(fontsize=8)
@@ -170,12 +182,66 @@ def print_tables(res):
         print(f"- {TITLES[network]}, {name} on {short(label)}: {ratio:.2f}")
 
 
+DTYPE_SERIES = [("f16-tuned", "fp16, tuned table", "#1f77b4"), ("f16-heuristic", "fp16, heuristic", "#aec7e8"),
+                ("bf16-heuristic", "bf16, heuristic", "#9467bd"), ("f32-heuristic", "fp32 (exact FFMA), heuristic", "#7f7f7f")]
+
+
+def load_dtypes(prefix):
+    runs = {(n, key): json.loads((RESULTS / f"{prefix}{n}-{key}.json").read_text())
+            for n in NETWORKS for key, _, _ in DTYPE_SERIES}
+    return runs, runs[(NETWORKS[0], DTYPE_SERIES[0][0])]
+
+
+def plot_dtypes(prefix, out):
+    runs, header = load_dtypes(prefix)
+    inputs = [r["input"] for r in header["runs"]]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+    width = 0.2
+    for ax, network in zip(axes.flat, NETWORKS):
+        xs = range(len(inputs))
+        for k, (key, label, color) in enumerate(DTYPE_SERIES):
+            measured = runs[(network, key)]["runs"]
+            ax.bar([x + (k - 1.5) * width for x in xs], [r["end_to_end_ms"] for r in measured], width, label=label,
+                   color=color, yerr=list(zip(*[spread(r) for r in measured])), capsize=2, ecolor="black")
+        ax.set_xticks(list(xs), [short(i) for i in inputs], fontsize=9)
+        ax.set_ylabel("ms end to end, median (lower is better)", fontsize=9)
+        ax.set_title(TITLES[network], fontsize=10)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9)
+    fig.suptitle(f"Every data type, maps included, KITTI scans at 0.05 m, {header['gpu']['name']}, {header['date']} "
+                 f"(bars: median of 50 runs; whiskers: 10th to 90th percentile)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(IMAGES / out, dpi=120)
+
+
+def print_dtype_table(prefix):
+    runs, header = load_dtypes(prefix)
+    print("| network | input | voxels | " + " | ".join(f"{label} (ms)" for _, label, _ in DTYPE_SERIES)
+          + " | fp16 tuned: conv kernels alone (ms) |")
+    print("|---|---|---:|" + "---:|" * (len(DTYPE_SERIES) + 1))
+    for network in NETWORKS:
+        for i, run in enumerate(runs[(network, DTYPE_SERIES[0][0])]["runs"]):
+            cells = []
+            for key, _, _ in DTYPE_SERIES:
+                r = runs[(network, key)]["runs"][i]
+                cells.append(f"{r['end_to_end_ms']:.2f} ({r['end_to_end_p10_ms']:.2f}-{r['end_to_end_p90_ms']:.2f})")
+            print(f"| {TITLES[network]} | {short(run['input'])} | {run['voxels']:,} | " + " | ".join(cells)
+                  + f" | {run['conv_kernels_alone_sum_ms']:.2f} |")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--prefix", default="2026-11-21-h200-network-")
+    parser.add_argument("--prefix", help="the run beside the peers, e.g. 2026-11-21-h200-network-")
+    parser.add_argument("--dtypes", help="the run in every data type, e.g. 2026-12-04-h200-network-")
     args = parser.parse_args()
-    results = Results(args.prefix)
-    plot_end_to_end(results, "network-end-to-end-h200.png")
-    plot_stages(results, "network-stages-h200.png")
-    plot_layers(results, "network-layers-h200.png")
-    print_tables(results)
+    if not args.prefix and not args.dtypes:
+        parser.error("give --prefix, --dtypes or both")
+    if args.prefix:
+        results = Results(args.prefix)
+        plot_end_to_end(results, "network-end-to-end-h200.png")
+        plot_stages(results, "network-stages-h200.png")
+        plot_layers(results, "network-layers-h200.png")
+        print_tables(results)
+    if args.dtypes:
+        plot_dtypes(args.dtypes, "network-dtypes-h200.png")
+        print_dtype_table(args.dtypes)

@@ -1,6 +1,7 @@
 // Whole networks on the GPU against their description run in float64 on the CPU: every bundled
-// network on a real KITTI crop, dispatched by the heuristic and by its tuned table (which picks
-// sorted, split and tile variants), activations stored in fp16 between layers.
+// network on a real KITTI crop in fp16, bf16 and fp32 (activations stored in that type between
+// layers), dispatched by the heuristic and, in fp16, by its tuned table (which picks sorted, split
+// and tile variants).
 #include <cmath>
 #include <set>
 
@@ -20,13 +21,16 @@ namespace {
 
 using testclouds::context;
 
-// fp16 activations are rounded at every layer (about 3e-4 relative each) through up to 49 layers;
-// a wrong map, step order or fused op gives errors of order 1.
-constexpr double kTolerance = 1e-2;
+// Activations are rounded at every layer through up to 49 layers: fp16 keeps 11 significant bits
+// (about 3e-4 relative per rounding), bf16 8 (8 times more), fp32 24 with exact FFMA kernels (a tf32
+// kernel, rounding operands to 11 bits, would pass 1e-4). A wrong map, step order or fused op gives
+// errors of order 1.
+double toleranceOf(const std::string &dtype) { return dtype == "f16" ? 1e-2 : dtype == "bf16" ? 8e-2 : 1e-4; }
 
 struct NetworkCase {
   const char *network;
-  const char *table;
+  const char *table; // tuned in fp16: used for the fp16 case
+  const char *dtype;
 };
 
 class EveryNetwork : public ::testing::TestWithParam<NetworkCase> {};
@@ -35,38 +39,49 @@ TEST_P(EveryNetwork, MatchesItsFloat64DescriptionRunOnARealScan) {
   Context &gpu = context();
   const auto &param = GetParam();
   Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/" + param.network + ".json");
+  network.dtype = param.dtype;
+  const uint32_t type = dtypeFromName(network.dtype);
   auto coordinates = voxelize(loadPointFile(testclouds::testDataDirectory() + "/kitti_000008.bin", 4), 0.05f);
   auto features = randomFeatures(network, coordinates.size(), 21);
   auto parameters = randomParameters(network, 7);
   auto reference = referenceNetworkForward(network, parameters, coordinates, features);
 
   ConfigTable table = ConfigTable::load(testclouds::sourceDirectory() + "/bench/tables/" + param.table);
-  for (const ConfigTable *dispatchTable : std::vector<const ConfigTable *>{nullptr, &table}) {
+  std::vector<const ConfigTable *> tables = {nullptr};
+  if (network.dtype == "f16")
+    tables.push_back(&table);
+  for (const ConfigTable *dispatchTable : tables) {
     NetworkExecutor executor(gpu, network, parameters, dispatchTable);
     auto deviceCoordinates = DeviceBuffer::from(coordinates);
-    auto deviceFeatures = DeviceBuffer::from(encodeElements(features, SKG_F16));
+    auto deviceFeatures = DeviceBuffer::from(encodeElements(features, type));
     auto outputs = executor.run(deviceCoordinates.get(), static_cast<int>(coordinates.size()), deviceFeatures.get(),
                                 {.profile = true});
     for (const auto &[name, expected] : reference) {
       const DeviceTensor &tensor = outputs.at(name);
       ASSERT_EQ(static_cast<size_t>(tensor.rows) * tensor.channels, expected.size()) << name;
-      std::vector<uint8_t> bytes(expected.size() * 2);
+      std::vector<uint8_t> bytes(expected.size() * elementBytes(type));
       checkCuda(cuMemcpyDtoH(bytes.data(), tensor.data, bytes.size()), "cuMemcpyDtoH");
-      double error = relativeError(decodeElements(bytes, SKG_F16), expected);
+      double error = relativeError(decodeElements(bytes, type), expected);
       double rms = 0;
       for (double v : expected)
         rms += v * v;
       rms = std::sqrt(rms / expected.size());
       std::set<std::string> kernels;
-      for (const auto &d : executor.dispatches())
+      int unfused = 0;
+      for (const auto &d : executor.dispatches()) {
         kernels.insert(d.kernel.substr(0, d.kernel.find("_t")));
-      std::printf("%s (%s): output %s [%d x %d], rms %.3f, relative error %.2e, %zu convolutions, dataflows:",
-                  param.network, dispatchTable ? "tuned table" : "heuristic", name.c_str(), tensor.rows,
-                  tensor.channels, rms, error, executor.dispatches().size());
+        unfused += d.epilogueUnfused;
+        EXPECT_EQ(d.kernel.find("tf32"), std::string::npos) << d.layer << ": " << d.kernel << " (tf32 unasked)";
+      }
+      std::printf("%s %s (%s): output %s [%d x %d], rms %.3f, relative error %.2e, %zu convolutions (%d unfused), "
+                  "dataflows:",
+                  param.network, param.dtype, dispatchTable ? "tuned table" : "heuristic", name.c_str(), tensor.rows,
+                  tensor.channels, rms, error, executor.dispatches().size(), unfused);
       for (const auto &k : kernels)
         std::printf(" %s", k.c_str());
       std::printf("\n");
-      EXPECT_LE(error, kTolerance) << param.network << " " << name;
+      EXPECT_LE(error, toleranceOf(network.dtype)) << param.network << " " << name;
+      EXPECT_EQ(unfused, 0) << "the default catalog fuses every layer of the bundled networks";
       EXPECT_GT(rms, 1e-2) << "activations vanished; the comparison would prove nothing";
     }
     const auto &stages = executor.stageTimes();
@@ -77,18 +92,28 @@ TEST_P(EveryNetwork, MatchesItsFloat64DescriptionRunOnARealScan) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(BundledNetworks, EveryNetwork,
-                         ::testing::Values(NetworkCase{"minkunet42_1.0x", "minkunet42_1.0x.sm_90.json"},
-                                           NetworkCase{"minkunet42_0.5x", "minkunet42_0.5x.sm_90.json"},
-                                           NetworkCase{"sparse_resnet21d", "sparse_resnet21d.sm_90.json"},
-                                           NetworkCase{"centerpoint_nuscenes_backbone",
-                                                       "centerpoint_nuscenes_backbone.sm_90.json"}),
-                         [](const auto &info) { return testclouds::testName(info.param.network); });
+std::vector<NetworkCase> everyNetworkInEveryType() {
+  std::vector<NetworkCase> cases;
+  for (const char *dtype : {"f16", "bf16", "f32"})
+    for (NetworkCase c : {NetworkCase{"minkunet42_1.0x", "minkunet42_1.0x.sm_90.json"},
+                          NetworkCase{"minkunet42_0.5x", "minkunet42_0.5x.sm_90.json"},
+                          NetworkCase{"sparse_resnet21d", "sparse_resnet21d.sm_90.json"},
+                          NetworkCase{"centerpoint_nuscenes_backbone", "centerpoint_nuscenes_backbone.sm_90.json"}}) {
+      c.dtype = dtype;
+      cases.push_back(c);
+    }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(BundledNetworks, EveryNetwork, ::testing::ValuesIn(everyNetworkInEveryType()),
+                         [](const auto &info) {
+                           return testclouds::testName(std::string(info.param.network) + "_" + info.param.dtype);
+                         });
 
 // A network whose channels and fused epilogues the bundle's kernels do not all take: 3 input
 // channels and a 5-channel head (fp16 and fp32 have kernels of channel alignment 1, bf16 none
 // narrower than 8), a 5-channel residual sum and a biased 5-channel convolution (no kernel fuses
-// those epilogues at that alignment; bf16 kernels fuse none). The executor pads and unfuses;
+// those epilogues at that alignment). The executor pads and unfuses;
 // results must not move.
 std::string narrowChannelsNetwork(const std::string &dtype) {
   return R"({"name": "narrow", "dtype": ")" + dtype + R"(", "input_channels": 3,
@@ -148,8 +173,9 @@ TEST_P(NarrowChannels, PaddedAndUnfusedLayersMatchTheFloat64Description) {
   if (dtype == "bf16")
     EXPECT_TRUE(padded) << "no layer ran padded: the test no longer covers channel padding";
   EXPECT_TRUE(unfused) << "no epilogue ran unfused: the test no longer covers the element-wise fallback";
-  // bf16 keeps 8 bits of mantissa (4e-3 per rounding) through 4 layers; fp16 and tf32 about 10.
-  EXPECT_LE(error, dtype == "bf16" ? 3e-2 : 1e-2);
+  // bf16 keeps 8 bits of mantissa (4e-3 per rounding) through 4 layers, fp16 11; fp32 is exact
+  // (FFMA kernels, no tf32).
+  EXPECT_LE(error, dtype == "bf16" ? 3e-2 : dtype == "f16" ? 1e-2 : 1e-4);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryType, NarrowChannels, ::testing::Values("f16", "bf16", "f32"));

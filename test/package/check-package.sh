@@ -23,11 +23,13 @@ if [[ $mode == install ]]; then
   done
   # The shared runtime exports the sparsekgen namespace and nothing of the libraries inside it.
   exported=$(nm -D --defined-only "$work/prefix/lib/libsparsekgen_runtime.so" | awk '{print $3}')
-  if grep -v '^_Z[A-Za-z]*N10sparsekgen\|^_ZThn[0-9]*_N\?K\?10sparsekgen' <<<"$exported" | grep -q .; then
+  ours='^_Z(T[ISVT])?NK?10sparsekgen|^_ZThn[0-9]+_NK?10sparsekgen'
+  if grep -Ev "$ours" <<<"$exported" | grep -q .; then
     echo "libsparsekgen_runtime.so exports symbols outside the sparsekgen namespace:" >&2
-    grep -v '^_Z[A-Za-z]*N10sparsekgen\|^_ZThn[0-9]*_N\?K\?10sparsekgen' <<<"$exported" | head >&2
+    grep -Ev "$ours" <<<"$exported" | head >&2
     exit 1
   fi
+  grep -Eq "$ours" <<<"$exported" || { echo "libsparsekgen_runtime.so exports nothing of sparsekgen" >&2; exit 1; }
   "$work/prefix/bin/sparsekgen" --version
   "$work/prefix/bin/sparsekgen-tune" --version
   cmake -S "$consumer" -B "$work/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" \

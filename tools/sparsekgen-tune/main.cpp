@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -146,13 +148,21 @@ private:
   std::vector<double> reference_;
 };
 
+// On a terminal a bar redrawn in place; in a log (stderr not a terminal) a plain line every tenth of
+// the way, so logs stay readable.
 class ProgressBar {
 public:
-  explicit ProgressBar(long total) : total_(total), start_(Clock::now()) {}
+  explicit ProgressBar(long total) : total_(total), start_(Clock::now()), terminal_(isatty(fileno(stderr)) != 0) {}
   void step(const std::string &what) {
     ++done_;
     double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     double left = done_ ? elapsed / done_ * (total_ - done_) : 0;
+    if (!terminal_) {
+      if (done_ * 10 / std::max(1L, total_) != (done_ - 1) * 10 / std::max(1L, total_) || done_ == total_)
+        fmt::print(stderr, "{:>5}/{} candidates, {:.0f} s elapsed, ~{:.0f} s left (at {})\n", done_, total_, elapsed,
+                   left, what);
+      return;
+    }
     int filled = static_cast<int>(30.0 * done_ / std::max(1L, total_));
     fmt::print(stderr, "\r[{:=<{}}{: <{}}] {:>5}/{} candidates  {:>4.0f} s elapsed, ~{:>4.0f} s left  {:<40.40}", "",
                filled, "", 30 - filled, done_, total_, elapsed, left, what);
@@ -163,6 +173,7 @@ public:
 private:
   long total_, done_ = 0;
   Clock::time_point start_;
+  bool terminal_;
 };
 
 // A candidate's times on the inputs whose group fell on one key.

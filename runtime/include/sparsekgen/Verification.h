@@ -67,12 +67,20 @@ std::vector<float> runForOutput(Context &context, const skg_kernel_record &kerne
 ConvCheck runAndCheck(Context &context, const skg_kernel_record &kernel, DeviceConvProblem &problem,
                       const std::vector<double> &reference, int splits = 3);
 
-// Median time in milliseconds of `launch` over `iterations` runs after `warmup` runs, measured with
-// CUDA events around each run on `stream`.
+// The times in milliseconds of `iterations` runs of `launch` after `warmup` runs, measured with CUDA
+// events around each run on `stream`; medianMilliseconds is their median.
+template <typename Launch>
+std::vector<float> eventMilliseconds(Launch &&launch, int warmup, int iterations, CUstream stream = nullptr);
 template <typename Launch>
 double medianMilliseconds(Launch &&launch, int warmup, int iterations, CUstream stream = nullptr);
 
 double medianOfEventTimes(const std::vector<float> &milliseconds);
+
+// The spread of a run's times: median and the 10th and 90th percentiles (nearest rank).
+struct TimeSpread {
+  double median = 0, p10 = 0, p90 = 0;
+};
+TimeSpread spreadOfEventTimes(const std::vector<float> &milliseconds);
 
 } // namespace sparsekgen
 

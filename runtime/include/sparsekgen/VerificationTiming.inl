@@ -1,4 +1,4 @@
-// Template definition of medianMilliseconds (see Verification.h).
+// Template definitions of eventMilliseconds and medianMilliseconds (see Verification.h).
 #pragma once
 
 #include <utility>
@@ -7,7 +7,7 @@
 namespace sparsekgen {
 
 template <typename Launch>
-double medianMilliseconds(Launch &&launch, int warmup, int iterations, CUstream stream) {
+std::vector<float> eventMilliseconds(Launch &&launch, int warmup, int iterations, CUstream stream) {
   for (int i = 0; i < warmup; ++i)
     launch();
   CUevent start = nullptr, stop = nullptr;
@@ -25,7 +25,12 @@ double medianMilliseconds(Launch &&launch, int warmup, int iterations, CUstream 
   }
   cuEventDestroy(start);
   cuEventDestroy(stop);
-  return medianOfEventTimes(times);
+  return times;
+}
+
+template <typename Launch>
+double medianMilliseconds(Launch &&launch, int warmup, int iterations, CUstream stream) {
+  return medianOfEventTimes(eventMilliseconds(std::forward<Launch>(launch), warmup, iterations, stream));
 }
 
 } // namespace sparsekgen

@@ -148,4 +148,13 @@ double medianOfEventTimes(const std::vector<float> &milliseconds) {
   return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
 }
 
+TimeSpread spreadOfEventTimes(const std::vector<float> &milliseconds) {
+  if (milliseconds.empty())
+    return {};
+  std::vector<float> sorted = milliseconds;
+  std::sort(sorted.begin(), sorted.end());
+  auto rank = [&](double fraction) { return sorted[static_cast<size_t>(fraction * (sorted.size() - 1) + 0.5)]; };
+  return {medianOfEventTimes(sorted), rank(0.1), rank(0.9)};
+}
+
 } // namespace sparsekgen
