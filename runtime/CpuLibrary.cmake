@@ -54,5 +54,8 @@ target_include_directories(sparsekgen_runtime_cpu PUBLIC
   $<BUILD_INTERFACE:${CMAKE_CURRENT_LIST_DIR}/include> $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/runtime/generated/include>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}> PRIVATE ${runtime_src})
 target_include_directories(sparsekgen_runtime_cpu SYSTEM PRIVATE ${SPARSEKGEN_VALIJSON_INCLUDE_DIR})
+# Host fp16/bf16 conversions come from the CUDA headers (ElementTypes.cpp); no CUDA library is linked.
+find_package(CUDAToolkit REQUIRED)
+target_include_directories(sparsekgen_runtime_cpu SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
 target_link_libraries(sparsekgen_runtime_cpu PUBLIC fmt::fmt-header-only nlohmann_json::nlohmann_json)
 add_library(sparsekgen::runtime_cpu ALIAS sparsekgen_runtime_cpu) # the installed package's name

@@ -1,5 +1,6 @@
 // Host conversions of the tensor element types (fp16, bf16, fp32) for test data, references and
-// results, without CUDA headers.
+// results: the CUDA headers' conversions (cuda_fp16.h, cuda_bf16.h) behind an interface that does not
+// include them, so code using it needs no CUDA include path.
 #pragma once
 
 #include <cstdint>

@@ -5,51 +5,30 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/Errors.h"
 
-#include <bit>
-#include <cmath>
-
 namespace sparsekgen {
 
+// The CUDA headers' own host conversions (round to nearest even, NaN kept a NaN), on the raw bits.
 float halfToFloat(uint16_t bits) {
-  uint32_t sign = (bits >> 15) & 1u, exponent = (bits >> 10) & 0x1fu, mantissa = bits & 0x3ffu;
-  float magnitude;
-  if (exponent == 0)
-    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-  else if (exponent == 31)
-    magnitude = mantissa ? std::nanf("") : INFINITY;
-  else
-    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
-  return sign ? -magnitude : magnitude;
+  __half_raw raw;
+  raw.x = bits;
+  return __half2float(__half(raw));
 }
 
-uint16_t floatToHalf(float value) {
-  uint32_t x = std::bit_cast<uint32_t>(value);
-  uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  uint32_t magnitude = x & 0x7fffffffu;
-  if (magnitude >= 0x7f800000u) // inf or nan
-    return sign | (magnitude > 0x7f800000u ? 0x7e00u : 0x7c00u);
-  if (magnitude >= 0x477ff000u) // rounds past the largest half
-    return sign | 0x7c00u;
-  if (magnitude < 0x38800000u) { // subnormal half: scale by 2^24 and round
-    float scaled = std::bit_cast<float>(magnitude) * 16777216.0f;
-    return sign | static_cast<uint16_t>(std::nearbyint(scaled));
-  }
-  uint32_t rounded = magnitude + 0xfffu + ((magnitude >> 13) & 1u) - (112u << 23);
-  return sign | static_cast<uint16_t>(rounded >> 13);
+uint16_t floatToHalf(float value) { return static_cast<__half_raw>(__float2half_rn(value)).x; }
+
+float bfloat16ToFloat(uint16_t bits) {
+  __nv_bfloat16_raw raw;
+  raw.x = bits;
+  return __bfloat162float(__nv_bfloat16(raw));
 }
 
-float bfloat16ToFloat(uint16_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16); }
-
-uint16_t floatToBfloat16(float value) {
-  uint32_t x = std::bit_cast<uint32_t>(value);
-  if ((x & 0x7fffffffu) > 0x7f800000u) // NaN: keep it a NaN
-    return static_cast<uint16_t>((x >> 16) | 0x40u);
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
-}
+uint16_t floatToBfloat16(float value) { return static_cast<__nv_bfloat16_raw>(__float2bfloat16_rn(value)).x; }
 
 std::vector<uint8_t> encodeElements(const std::vector<float> &values, uint32_t dtype) {
   std::vector<uint8_t> bytes(values.size() * elementBytes(dtype));
