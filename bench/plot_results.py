@@ -50,7 +50,7 @@ def plot_kernel_maps(ours_file, peer_file, out):
             ax.annotate("wrong maps", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
                         va="bottom", fontsize=7, rotation=90, xytext=(0, 3), textcoords="offset points")
     ax.set_xticks(list(xs), [i.replace(".bin", "").replace("_coords.i32", "") for i in inputs], fontsize=8)
-    ax.set_ylabel("ms to build every map (median)")
+    ax.set_ylabel("ms to build every map, median (lower is better)")
     ax.set_title(f"MinkUNet42 kernel maps, {ours['gpu']['name']}, {ours['date']}\n"
                  "5 submanifold 3x3x3 + 4 stride-2 2x2x2 (with output coordinates) + 4 transposed", fontsize=9)
     ax.legend(fontsize=8, loc="upper left")
@@ -78,7 +78,7 @@ def plot_dataflows(name, out):
         ax.bar([x + (i - 2) * width for x in range(len(cases))], [best[(s, c, kind)]["median_ms"] for s, c in cases],
                width, label=label + " (fastest tile)")
     ax.set_xticks(list(range(len(cases))), [f"{s.replace('.bin', '')}\nC={c}" for s, c in cases], fontsize=7)
-    finish(fig, ax, "ms (median)", f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", out)
+    finish(fig, ax, "ms, median (lower is better)", f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", out)
 
 
 def plot_conv_forward(name, out):
@@ -94,7 +94,7 @@ def plot_conv_forward(name, out):
     ax.bar([x - 0.2 for x in xs], [r["median_ms"] for r in default], 0.4, label="default kernel")
     ax.bar([x + 0.2 for x in xs], best, 0.4, label="fastest kernel of the catalog")
     ax.set_xticks(list(xs), labels, fontsize=7)
-    finish(fig, ax, "ms (median)", f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", out)
+    finish(fig, ax, "ms, median (lower is better)", f"3x3x3 submanifold forward, fp16, {data['gpu']['name']}, {data['date']}", out)
 
 
 def plot_conv_backward(peer_name, out):
@@ -138,7 +138,7 @@ def plot_tuned(names, out):
     for x, b in zip(xs, bars):
         ax.text(x + 0.2, b[1], f"{b[2] / b[1]:.2f}x", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(list(xs), [b[0] for b in bars], fontsize=6)
-    finish(fig, ax, "forward ms (sum of layer medians)", f"tuned table vs heuristic default (KITTI: scans not tuned on; CenterPoint: its tuning input), {data['gpu']['name']}, {data['date']}", out)
+    finish(fig, ax, "forward ms, sum of layer medians (lower is better)", f"tuned table vs heuristic default (KITTI: scans not tuned on; CenterPoint: its tuning input), {data['gpu']['name']}, {data['date']}", out)
 
 
 def plot_learning(ours_name, peer_name, out):
