@@ -69,29 +69,42 @@ def spread(run):
     return [run["end_to_end_ms"] - run["end_to_end_p10_ms"], run["end_to_end_p90_ms"] - run["end_to_end_ms"]]
 
 
-def plot_end_to_end(res, out):
+def draw_end_to_end_grid(inputs, series_of, title, out):
+    """One panel per network: for each input a bar per series (label, runs by input, colour) at its
+    median, with the run's spread as whiskers where it was recorded."""
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
     width = 0.2
     for ax, network in zip(axes.flat, NETWORKS):
-        xs = range(len(res.inputs))
-        series = [
-            ("sparsekgen, tuned table", [res.ours[network][i]["end_to_end_ms"] for i in res.inputs], "#1f77b4"),
-            ("sparsekgen, heuristic", [res.heuristic[network][i]["end_to_end_ms"] for i in res.inputs], "#aec7e8"),
-            ("TorchSparse 2.1 (tuned, faster kmap mode)",
-             [res.torchsparse_best(network, i)[0]["end_to_end_ms"] for i in res.inputs], "#ff7f0e"),
-            ("spconv 2.3", [res.spconv[(network, i)]["end_to_end_ms"] for i in res.inputs], "#2ca02c"),
-        ]
-        for k, (label, values, color) in enumerate(series):
-            ax.bar([x + (k - 1.5) * width for x in xs], values, width, label=label, color=color)
-        ax.set_xticks(list(xs), [short(i) for i in res.inputs], fontsize=9, rotation=30)
+        xs = range(len(inputs))
+        for k, (label, runs, color) in enumerate(series_of(network)):
+            recorded = any("end_to_end_p10_ms" in r for r in runs)
+            ax.bar([x + (k - 1.5) * width for x in xs], [r["end_to_end_ms"] for r in runs], width, label=label,
+                   color=color, yerr=list(zip(*[spread(r) for r in runs])) if recorded else None, capsize=2,
+                   ecolor="black")
+        ax.set_xticks(list(xs), [short(i) for i in inputs], fontsize=9, rotation=30 if len(inputs) > 4 else 0,
+                      ha="right" if len(inputs) > 4 else "center")
         ax.set_ylabel("ms end to end, median (lower is better)", fontsize=9)
         ax.set_title(TITLES[network], fontsize=10)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
-    fig.suptitle(f"fp16 inference from voxel coordinates and features, maps included, {res.header['gpu']['name']}, "
-                 f"{res.header['date']} (median of 50 runs; this run recorded no spread)", fontsize=10)
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(IMAGES / out, dpi=120)
+
+
+def plot_end_to_end(res, out):
+    def series_of(network):
+        return [
+            ("sparsekgen, tuned table", [res.ours[network][i] for i in res.inputs], "#1f77b4"),
+            ("sparsekgen, heuristic", [res.heuristic[network][i] for i in res.inputs], "#aec7e8"),
+            ("TorchSparse 2.1 (tuned, faster kmap mode)", [res.torchsparse_best(network, i)[0] for i in res.inputs],
+             "#ff7f0e"),
+            ("spconv 2.3", [res.spconv[(network, i)] for i in res.inputs], "#2ca02c"),
+        ]
+    draw_end_to_end_grid(res.inputs, series_of,
+                         f"fp16 inference from voxel coordinates and features, maps included, "
+                         f"{res.header['gpu']['name']}, {res.header['date']} (median of 50 runs; this run recorded no "
+                         f"spread)", out)
 
 
 def plot_stages(res, out):
@@ -195,23 +208,10 @@ def load_dtypes(prefix):
 def plot_dtypes(prefix, out):
     runs, header = load_dtypes(prefix)
     inputs = [r["input"] for r in header["runs"]]
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
-    width = 0.2
-    for ax, network in zip(axes.flat, NETWORKS):
-        xs = range(len(inputs))
-        for k, (key, label, color) in enumerate(DTYPE_SERIES):
-            measured = runs[(network, key)]["runs"]
-            ax.bar([x + (k - 1.5) * width for x in xs], [r["end_to_end_ms"] for r in measured], width, label=label,
-                   color=color, yerr=list(zip(*[spread(r) for r in measured])), capsize=2, ecolor="black")
-        ax.set_xticks(list(xs), [short(i) for i in inputs], fontsize=9)
-        ax.set_ylabel("ms end to end, median (lower is better)", fontsize=9)
-        ax.set_title(TITLES[network], fontsize=10)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9)
-    fig.suptitle(f"Every data type, maps included, KITTI scans at 0.05 m, {header['gpu']['name']}, {header['date']} "
-                 f"(bars: median of 50 runs; whiskers: 10th to 90th percentile)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(IMAGES / out, dpi=120)
+    draw_end_to_end_grid(
+        inputs, lambda network: [(label, runs[(network, key)]["runs"], color) for key, label, color in DTYPE_SERIES],
+        f"Every data type, maps included, KITTI scans at 0.05 m, {header['gpu']['name']}, {header['date']} "
+        f"(bars: median of 50 runs; whiskers: 10th to 90th percentile)", out)
 
 
 def print_dtype_table(prefix):
