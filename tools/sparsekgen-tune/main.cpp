@@ -6,13 +6,18 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <unistd.h>
+
+#include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -40,7 +45,8 @@ struct Options {
   std::vector<std::string> inputs;
   double abandonRatio = 1.5, tolerance = 2e-2;
   int iterations = 31;
-  bool allowMismatch = false, training = false, unfused = false, allowTf32 = false;
+  bool allowMismatch = false, training = false, unfused = false, allowTf32 = false, allDevices = false;
+  std::vector<int> devices = {0}; // one tuning worker per entry (CUDA device ordinals)
 };
 
 struct Candidate {
@@ -184,6 +190,56 @@ struct Measured {
   bool abandoned = false;
 };
 
+// Per table key: each candidate's times over the inputs whose group falls on that key, and where
+// the key was first met (input, group, operation), which orders the table as one worker would.
+struct KeyResult {
+  LayerKey key;
+  std::string defaultLabel;
+  std::vector<std::string> layers;
+  std::map<std::string, Measured> candidates; // by label
+  std::tuple<size_t, size_t, size_t> firstSeen;
+};
+
+// Adds `from` into `into`: the same key met by groups of several workers.
+void mergeKeyResult(KeyResult &into, const KeyResult &from) {
+  for (const auto &name : from.layers)
+    if (std::find(into.layers.begin(), into.layers.end(), name) == into.layers.end())
+      into.layers.push_back(name);
+  for (const auto &[label, m] : from.candidates) {
+    auto [it, added] = into.candidates.try_emplace(label, m);
+    if (added)
+      continue;
+    it->second.totalMs += m.totalMs;
+    it->second.samples += m.samples;
+    it->second.abandoned = it->second.abandoned || m.abandoned;
+  }
+  if (from.firstSeen < into.firstSeen) {
+    into.firstSeen = from.firstSeen;
+    into.defaultLabel = from.defaultLabel;
+  }
+}
+
+// The (group, operation) pairs each of `workers` workers tunes: the longest first, each to the
+// worker with the fewest candidate timings so far.
+std::vector<std::vector<std::pair<size_t, size_t>>> assignWork(const std::vector<std::vector<size_t>> &timings,
+                                                               size_t workers) {
+  std::vector<std::tuple<size_t, size_t, size_t>> items; // (timings, group, operation)
+  for (size_t g = 0; g < timings.size(); ++g)
+    for (size_t op = 0; op < timings[g].size(); ++op)
+      items.emplace_back(timings[g][op], g, op);
+  std::stable_sort(items.begin(), items.end(), [](const auto &a, const auto &b) { return std::get<0>(a) > std::get<0>(b); });
+  std::vector<std::vector<std::pair<size_t, size_t>>> work(workers);
+  std::vector<size_t> load(workers, 0);
+  for (const auto &[count, g, op] : items) {
+    size_t w = std::min_element(load.begin(), load.end()) - load.begin();
+    work[w].emplace_back(g, op);
+    load[w] += count;
+  }
+  for (auto &items : work)
+    std::sort(items.begin(), items.end());
+  return work;
+}
+
 int tune(const Options &o, const Workload &workload, Context &context,
          const std::vector<KernelDescription> &descriptions) {
   auto groups = workload.layerGroups();
@@ -192,69 +248,108 @@ int tune(const Options &o, const Workload &workload, Context &context,
     operations = {SKG_FORWARD, SKG_INPUT_GRAD, SKG_WEIGHT_GRAD};
   // candidates[g][op]: group g's candidates for operations[op].
   std::vector<std::vector<std::vector<Candidate>>> candidates;
+  std::vector<std::vector<size_t>> timings;
   long total = 0;
   for (const auto &g : groups) {
     candidates.emplace_back();
+    timings.emplace_back();
     for (skg_operation operation : operations) {
       candidates.back().push_back(candidatesFor(context, descriptions, groupKey(workload, g, 0, 0, operation), o.allowTf32));
       if (candidates.back().back().empty())
         throw RuntimeError(fmt::format("layer {}: no {} kernel of the bundle fits (Cin {}, Cout {}, {}, epilogue [{}])",
                                        g.layers.front(), operationSpellings()[operation], g.inChannels, g.outChannels,
                                        workload.dtype, fmt::join(g.epilogue, ", ")));
-      total += static_cast<long>(candidates.back().back().size() * workload.inputs.size());
+      timings.back().push_back(candidates.back().back().size() * workload.inputs.size());
+      total += static_cast<long>(timings.back().back());
     }
   }
-  fmt::print("tuning {}{}: {} layers in {} groups, {} inputs, {} candidate timings on {}\n", workload.name,
+  const std::vector<int> &devices = o.devices;
+  fmt::print("tuning {}{}: {} layers in {} groups, {} inputs, {} candidate timings on {}{}\n", workload.name,
              o.training ? " for training (forward, input and weight gradients)" : "", workload.layers.size(),
-             groups.size(), workload.inputs.size(), total, context.device().name);
-  // Per table key: each candidate's times over the inputs whose group falls on that key.
-  struct KeyResult {
-    LayerKey key;
-    std::string defaultLabel;
-    std::vector<std::string> layers;
-    std::map<std::string, Measured> candidates; // by label
-  };
-  std::vector<KeyResult> results;
+             groups.size(), workload.inputs.size(), total, context.device().name,
+             devices.size() > 1 ? fmt::format(" ({} workers, devices {})", devices.size(), fmt::join(devices, ", ")) : "");
+  std::vector<std::map<std::string, KernelMap>> maps;
+  for (const auto &input : workload.inputs)
+    maps.push_back(buildWorkloadMaps(workload, input, o.data));
+
+  // One worker per device, each with its own context (the primary context of its device), tuning
+  // its share of the (group, operation) pairs on every input.
+  const auto work = assignWork(timings, devices.size());
+  std::vector<std::vector<KeyResult>> workerResults(devices.size());
+  std::vector<std::exception_ptr> failures(devices.size());
+  std::mutex progressMutex;
   ProgressBar progress(total);
-  for (const auto &input : workload.inputs) {
-    auto maps = buildWorkloadMaps(workload, input, o.data);
-    for (size_t g = 0; g < groups.size(); ++g)
-      for (size_t op = 0; op < operations.size(); ++op) {
-        const LayerGroup &group = groups[g];
-        GroupProblem problem(workload, group, maps.at(group.map), operations[op], context, descriptions);
-        const LayerKey &key = problem.key;
-        const Candidate &fallback = problem.fallback;
-        auto it = std::find_if(results.begin(), results.end(), [&](const KeyResult &r) { return r.key == key; });
-        if (it == results.end())
-          it = results.insert(results.end(), {key, fallback.label(), {}, {}});
-        for (const auto &name : group.layers)
-          if (std::find(it->layers.begin(), it->layers.end(), name) == it->layers.end())
-            it->layers.push_back(name);
-        double best = std::numeric_limits<double>::infinity();
-        for (const auto &c : candidates[g][op]) {
-          progress.step(group.layers.front() + " " + c.kernel->name);
-          std::string label = c.label();
-          Measured &measured = it->candidates.try_emplace(label, Measured{c}).first->second;
-          auto check = problem.check(c);
-          if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
-        // A wrong result is a failure of the kernels (exit 1), not bad input.
-        throw std::runtime_error(fmt::format("layer {}: {} disagrees with the default {} (relative error {:.2e}, {} "
-                                           "unwritten rows)",
-                                           group.layers.front(), label, fallback.label(), check.relativeError,
-                                           check.unwrittenRows));
-          // A short probe first: candidates far slower than the best so far are abandoned.
-          double probe = problem.time(c, 2, 5);
-          if (probe > o.abandonRatio * best && label != it->defaultLabel) {
-            measured.abandoned = true;
-            continue;
+  auto runWorker = [&](size_t w) {
+    try {
+      Context own(devices[w], sparsekgen_kernels);
+      std::vector<KeyResult> &results = workerResults[w];
+      for (size_t i = 0; i < workload.inputs.size(); ++i)
+        for (const auto &[g, op] : work[w]) {
+          const LayerGroup &group = groups[g];
+          GroupProblem problem(workload, group, maps[i].at(group.map), operations[op], own, descriptions);
+          const LayerKey &key = problem.key;
+          const Candidate &fallback = problem.fallback;
+          auto it = std::find_if(results.begin(), results.end(), [&](const KeyResult &r) { return r.key == key; });
+          if (it == results.end())
+            it = results.insert(results.end(), {key, fallback.label(), {}, {}, {i, g, op}});
+          for (const auto &name : group.layers)
+            if (std::find(it->layers.begin(), it->layers.end(), name) == it->layers.end())
+              it->layers.push_back(name);
+          double best = std::numeric_limits<double>::infinity();
+          for (const auto &c : candidates[g][op]) {
+            {
+              std::lock_guard lock(progressMutex);
+              progress.step(group.layers.front() + " " + c.kernel->name);
+            }
+            std::string label = c.label();
+            Measured &measured = it->candidates.try_emplace(label, Measured{c}).first->second;
+            auto check = problem.check(c);
+            if (check.unwrittenRows != 0 || !(check.relativeError <= o.tolerance))
+              // A wrong result is a failure of the kernels (exit 1), not bad input.
+              throw std::runtime_error(fmt::format("layer {}: {} disagrees with the default {} (relative error "
+                                                   "{:.2e}, {} unwritten rows)",
+                                                   group.layers.front(), label, fallback.label(), check.relativeError,
+                                                   check.unwrittenRows));
+            // A short probe first: candidates far slower than the best so far are abandoned.
+            double probe = problem.time(c, 2, 5);
+            if (probe > o.abandonRatio * best && label != it->defaultLabel) {
+              measured.abandoned = true;
+              continue;
+            }
+            double ms = problem.time(c, 3, o.iterations);
+            best = std::min(best, ms);
+            measured.totalMs += ms;
+            ++measured.samples;
           }
-          double ms = problem.time(c, 3, o.iterations);
-          best = std::min(best, ms);
-          measured.totalMs += ms;
-          ++measured.samples;
         }
-      }
+    } catch (...) {
+      failures[w] = std::current_exception();
+    }
+  };
+  if (devices.size() == 1) {
+    runWorker(0);
+  } else {
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < devices.size(); ++w)
+      threads.emplace_back(runWorker, w);
+    for (auto &thread : threads)
+      thread.join();
   }
+  for (const auto &failure : failures)
+    if (failure)
+      std::rethrow_exception(failure);
+  checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent", "(after the tuning workers)");
+  std::vector<KeyResult> results;
+  for (auto &partial : workerResults)
+    for (auto &r : partial) {
+      auto it = std::find_if(results.begin(), results.end(), [&](const KeyResult &m) { return m.key == r.key; });
+      if (it == results.end())
+        results.push_back(std::move(r));
+      else
+        mergeKeyResult(*it, r);
+    }
+  std::sort(results.begin(), results.end(),
+            [](const KeyResult &a, const KeyResult &b) { return a.firstSeen < b.firstSeen; });
   ConfigTable table;
   table.gpuName = context.device().name;
   table.gpuSm = context.device().sm;
@@ -390,6 +485,13 @@ int main(int argc, char **argv) {
   app.add_flag("--allow-mismatch", o.allowMismatch, "use a table tuned on another GPU or bundle, with a warning");
   app.add_flag("--training", o.training,
                "also tune each group's input-gradient and weight-gradient kernels (each operation separately)");
+  app.add_option("--devices", o.devices,
+                 "CUDA devices to tune on, one worker each, e.g. 0,1,2,3 (all must be the same GPU model); the "
+                 "layer groups are spread over them and the results merged into one table")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 1023))
+      ->capture_default_str();
+  app.add_flag("--all-devices", o.allDevices, "tune on every CUDA device of the machine (as --devices 0,...,N-1)");
   app.add_flag("--allow-tf32", o.allowTf32,
                "let tf32 kernels (f32 operands rounded to 10 mantissa bits) compete for f32 layers; without it f32 "
                "layers get exact fp32 kernels");
@@ -424,7 +526,27 @@ int main(int argc, char **argv) {
       throw RuntimeError("give --out TABLE to tune, or --evaluate TABLE");
     if (!o.out.empty())
       requireReplaceableFile(o.out); // before minutes of tuning, not after
-    Context context(0, sparsekgen_kernels);
+    if (o.allDevices) {
+      std::string why;
+      const int count = Context::deviceCount(&why);
+      if (count == 0)
+        throw CudaError(CUDA_ERROR_NO_DEVICE, "--all-devices: no CUDA device: " + why);
+      o.devices.clear();
+      for (int d = 0; d < count; ++d)
+        o.devices.push_back(d);
+    }
+    if (o.devices.empty())
+      throw RuntimeError("--devices: give at least one CUDA device");
+    Context context(o.devices.front(), sparsekgen_kernels);
+    for (int d : o.devices) {
+      Context other(d, sparsekgen_kernels);
+      if (other.device().name != context.device().name || other.device().sm != context.device().sm)
+        throw RuntimeError(fmt::format("--devices: device {} is {} (sm_{}), device {} is {} (sm_{}); a config table "
+                                       "is for one GPU model, so tune each model separately",
+                                       o.devices.front(), context.device().name, context.device().sm, d,
+                                       other.device().name, other.device().sm));
+    }
+    checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent", "(after checking --devices)");
     if (auto excluded = context.kernelsThatCannotRun(); !excluded.empty())
       fmt::print(stderr, "note: {} of the bundle's {} kernels cannot run on {} and are not tuned (first: {}: {})\n",
                  excluded.size(), sparsekgen_kernels.kernel_count, context.device().name, excluded.front().first->name,
