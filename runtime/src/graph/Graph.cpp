@@ -1,0 +1,179 @@
+#include "sparsekgen/Graph.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "sparsekgen/Errors.h"
+#include "sparsekgen/SchemaValidation.h"
+#include "tuning/JsonReader.h"
+#include "tuning/WorkloadParsing.h"
+
+namespace sparsekgen {
+
+namespace {
+
+// The whole file as `count` little-endian 4-byte values, refusing a size that is not a whole
+// number of rows of `rowValues`.
+template <typename T> std::vector<T> readRows(const std::string &path, size_t rowValues, const char *what) {
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file)
+    throw RuntimeError(fmt::format("{}: cannot open the {} file", path, what));
+  const auto bytes = static_cast<size_t>(file.tellg());
+  const size_t rowBytes = rowValues * sizeof(T);
+  if (bytes % rowBytes != 0)
+    throw RuntimeError(fmt::format("{}: {} bytes is not a whole number of {}-byte {} rows", path, bytes, rowBytes, what));
+  std::vector<T> values(bytes / sizeof(T));
+  file.seekg(0);
+  file.read(reinterpret_cast<char *>(values.data()), static_cast<std::streamsize>(bytes));
+  return values;
+}
+
+} // namespace
+
+RelationalGraph makeRelationalGraph(int64_t nodes, int32_t relations, std::vector<GraphEdge> edges,
+                                    const std::string &source) {
+  if (nodes < 1 || nodes > INT32_MAX)
+    throw RuntimeError(fmt::format("{}: {} nodes; a graph has 1 to 2^31 - 1", source, nodes));
+  if (relations < 1)
+    throw RuntimeError(fmt::format("{}: {} relations; a graph has at least one", source, relations));
+  if (edges.empty())
+    throw RuntimeError(fmt::format("{}: the graph has no edges (its convolution would be the self term alone)", source));
+  RelationalGraph graph;
+  graph.source = source;
+  graph.nodes = nodes;
+  graph.relations = relations;
+  for (size_t row = 0; row < edges.size(); ++row) {
+    const GraphEdge &e = edges[row];
+    auto refuse = [&](const char *field, int64_t value, int64_t end) {
+      throw RuntimeError(fmt::format("{}: edge row {} (src {}, dst {}, relation {}): {} {} is outside [0, {})", source,
+                                     row, e.source, e.target, e.relation, field, value, end));
+    };
+    if (e.source < 0 || e.source >= nodes)
+      refuse("src", e.source, nodes);
+    if (e.target < 0 || e.target >= nodes)
+      refuse("dst", e.target, nodes);
+    if (e.relation < 0 || e.relation >= relations)
+      refuse("relation", e.relation, relations);
+    graph.selfLoops += e.source == e.target;
+  }
+  std::vector<GraphEdge> sorted = edges;
+  std::sort(sorted.begin(), sorted.end(), [](const GraphEdge &a, const GraphEdge &b) {
+    return std::tie(a.relation, a.target, a.source) < std::tie(b.relation, b.target, b.source);
+  });
+  for (size_t i = 1; i < sorted.size(); ++i)
+    graph.duplicateEdges += sorted[i].relation == sorted[i - 1].relation && sorted[i].target == sorted[i - 1].target &&
+                            sorted[i].source == sorted[i - 1].source;
+  graph.edges = std::move(edges);
+  return graph;
+}
+
+RelationalGraph loadRelationalGraph(const std::string &path) {
+  const std::string document = "graph " + path;
+  const nlohmann::json json = readJsonDocument(path, "graph");
+  const JsonReader r(document);
+  if (!json.is_object() || !json.contains("format") || json["format"] != "sparsekgen-graph")
+    r.fail("/format", "not a sparsekgen graph (expected \"format\": \"sparsekgen-graph\")");
+  if (r.get<int>(json, "", "version") != 1)
+    r.fail("/version", "version is not 1");
+  const int64_t nodes = r.get<int64_t>(json, "", "nodes");
+  const int32_t relations = r.get<int32_t>(json, "", "relations");
+  validateAgainstSchema(json, "graph.schema.json", document); // unknown fields, bounds
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  const std::string edgePath = (folder / r.get<std::string>(json, "", "edges")).string();
+  const auto raw = readRows<int32_t>(edgePath, 3, "edge (int32 src, dst, relation)");
+  std::vector<GraphEdge> edges(raw.size() / 3);
+  for (size_t e = 0; e < edges.size(); ++e)
+    edges[e] = {raw[3 * e], raw[3 * e + 1], raw[3 * e + 2]};
+  RelationalGraph graph = makeRelationalGraph(nodes, relations, std::move(edges), edgePath);
+  graph.source = path;
+  graph.name = r.get<std::string>(json, "", "name", std::filesystem::path(path).stem().string());
+  graph.relationNames = r.get<std::vector<std::string>>(json, "", "relation_names", std::vector<std::string>{});
+  if (!graph.relationNames.empty() && static_cast<int32_t>(graph.relationNames.size()) != relations)
+    r.fail("/relation_names", fmt::format("{} names for {} relations", graph.relationNames.size(), relations));
+  if (json.contains("features")) {
+    const nlohmann::json &features = json["features"];
+    graph.featureChannels = r.get<int32_t>(features, "/features", "channels");
+    const std::string featurePath = (folder / r.get<std::string>(features, "/features", "file")).string();
+    graph.features = readRows<float>(featurePath, static_cast<size_t>(graph.featureChannels), "feature (float32)");
+    if (static_cast<int64_t>(graph.features.size() / graph.featureChannels) != nodes)
+      throw RuntimeError(fmt::format("{}: {} feature rows for {} nodes", featurePath,
+                                     graph.features.size() / graph.featureChannels, nodes));
+    for (size_t i = 0; i < graph.features.size(); ++i)
+      if (!std::isfinite(graph.features[i]))
+        throw RuntimeError(fmt::format("{}: node {} channel {} is not finite", featurePath,
+                                       i / graph.featureChannels, i % graph.featureChannels));
+  }
+  return graph;
+}
+
+RelationPairs relationPairs(const RelationalGraph &graph) {
+  std::vector<GraphEdge> sorted = graph.edges;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const GraphEdge &a, const GraphEdge &b) {
+    return std::tie(a.relation, a.target, a.source) < std::tie(b.relation, b.target, b.source);
+  });
+  RelationPairs pairs;
+  pairs.pairOffsets.assign(static_cast<size_t>(graph.relations) + 1, 0);
+  for (const GraphEdge &e : sorted) {
+    pairs.pairInputs.push_back(e.source);
+    pairs.pairOutputs.push_back(e.target);
+    ++pairs.pairOffsets[static_cast<size_t>(e.relation) + 1];
+  }
+  for (size_t r = 0; r < static_cast<size_t>(graph.relations); ++r) {
+    pairs.largestRelation = std::max(pairs.largestRelation, pairs.pairOffsets[r + 1]);
+    pairs.pairOffsets[r + 1] += pairs.pairOffsets[r];
+  }
+  return pairs;
+}
+
+std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std::vector<float> &x, int inChannels,
+                                         int outChannels, const std::vector<float> &weights,
+                                         const std::vector<float> &selfWeight, const std::vector<float> &bias,
+                                         RelationNormalization normalization) {
+  const size_t nodes = static_cast<size_t>(graph.nodes), cin = inChannels, cout = outChannels;
+  if (x.size() != nodes * cin || weights.size() != static_cast<size_t>(graph.relations) * cin * cout ||
+      (!selfWeight.empty() && selfWeight.size() != cin * cout) || (!bias.empty() && bias.size() != cout))
+    throw RuntimeError(fmt::format("R-GCN reference on {}: tensor sizes do not match {} nodes, {} relations, Cin {}, "
+                                   "Cout {}",
+                                   graph.source, nodes, graph.relations, cin, cout));
+  // Degrees per (relation, node): in-degree of destinations, out-degree of sources.
+  std::map<std::pair<int32_t, int32_t>, int64_t> inDegree, outDegree;
+  for (const GraphEdge &e : graph.edges) {
+    ++inDegree[{e.relation, e.target}];
+    ++outDegree[{e.relation, e.source}];
+  }
+  std::vector<double> out(nodes * cout, 0.0);
+  for (const GraphEdge &e : graph.edges) {
+    double norm = 1.0;
+    if (normalization == RelationNormalization::Mean)
+      norm = 1.0 / static_cast<double>(inDegree[{e.relation, e.target}]);
+    else if (normalization == RelationNormalization::Symmetric)
+      norm = 1.0 / std::sqrt(static_cast<double>(inDegree[{e.relation, e.target}]) *
+                             static_cast<double>(outDegree[{e.relation, e.source}]));
+    const float *w = weights.data() + static_cast<size_t>(e.relation) * cin * cout;
+    const float *xj = x.data() + static_cast<size_t>(e.source) * cin;
+    double *oi = out.data() + static_cast<size_t>(e.target) * cout;
+    for (size_t c = 0; c < cin; ++c)
+      for (size_t o = 0; o < cout; ++o)
+        oi[o] += norm * static_cast<double>(xj[c]) * static_cast<double>(w[c * cout + o]);
+  }
+  for (size_t i = 0; i < nodes; ++i) {
+    double *oi = out.data() + i * cout;
+    if (!selfWeight.empty())
+      for (size_t c = 0; c < cin; ++c)
+        for (size_t o = 0; o < cout; ++o)
+          oi[o] += static_cast<double>(x[i * cin + c]) * static_cast<double>(selfWeight[c * cout + o]);
+    if (!bias.empty())
+      for (size_t o = 0; o < cout; ++o)
+        oi[o] += bias[o];
+  }
+  return out;
+}
+
+} // namespace sparsekgen
