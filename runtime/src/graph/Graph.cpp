@@ -35,6 +35,11 @@ template <typename T> std::vector<T> readRows(const std::string &path, size_t ro
   return values;
 }
 
+// Edges grouped by relation, then by destination, then by source: the pair-list order.
+bool pairListOrder(const GraphEdge &a, const GraphEdge &b) {
+  return std::tie(a.relation, a.target, a.source) < std::tie(b.relation, b.target, b.source);
+}
+
 } // namespace
 
 RelationalGraph makeRelationalGraph(int64_t nodes, int32_t relations, std::vector<GraphEdge> edges,
@@ -64,9 +69,7 @@ RelationalGraph makeRelationalGraph(int64_t nodes, int32_t relations, std::vecto
     graph.selfLoops += e.source == e.target;
   }
   std::vector<GraphEdge> sorted = edges;
-  std::sort(sorted.begin(), sorted.end(), [](const GraphEdge &a, const GraphEdge &b) {
-    return std::tie(a.relation, a.target, a.source) < std::tie(b.relation, b.target, b.source);
-  });
+  std::sort(sorted.begin(), sorted.end(), pairListOrder);
   for (size_t i = 1; i < sorted.size(); ++i)
     graph.duplicateEdges += sorted[i].relation == sorted[i - 1].relation && sorted[i].target == sorted[i - 1].target &&
                             sorted[i].source == sorted[i - 1].source;
@@ -115,9 +118,7 @@ RelationalGraph loadRelationalGraph(const std::string &path) {
 
 RelationPairs relationPairs(const RelationalGraph &graph) {
   std::vector<GraphEdge> sorted = graph.edges;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const GraphEdge &a, const GraphEdge &b) {
-    return std::tie(a.relation, a.target, a.source) < std::tie(b.relation, b.target, b.source);
-  });
+  std::stable_sort(sorted.begin(), sorted.end(), pairListOrder);
   RelationPairs pairs;
   pairs.pairOffsets.assign(static_cast<size_t>(graph.relations) + 1, 0);
   for (const GraphEdge &e : sorted) {
