@@ -200,11 +200,16 @@ struct KeyResult {
   std::tuple<size_t, size_t, size_t> firstSeen;
 };
 
+// Adds the layer names not yet among the key's.
+void addLayers(KeyResult &result, const std::vector<std::string> &names) {
+  for (const auto &name : names)
+    if (std::find(result.layers.begin(), result.layers.end(), name) == result.layers.end())
+      result.layers.push_back(name);
+}
+
 // Adds `from` into `into`: the same key met by groups of several workers.
 void mergeKeyResult(KeyResult &into, const KeyResult &from) {
-  for (const auto &name : from.layers)
-    if (std::find(into.layers.begin(), into.layers.end(), name) == into.layers.end())
-      into.layers.push_back(name);
+  addLayers(into, from.layers);
   for (const auto &[label, m] : from.candidates) {
     auto [it, added] = into.candidates.try_emplace(label, m);
     if (added)
@@ -292,9 +297,7 @@ int tune(const Options &o, const Workload &workload, Context &context,
           auto it = std::find_if(results.begin(), results.end(), [&](const KeyResult &r) { return r.key == key; });
           if (it == results.end())
             it = results.insert(results.end(), {key, fallback.label(), {}, {}, {i, g, op}});
-          for (const auto &name : group.layers)
-            if (std::find(it->layers.begin(), it->layers.end(), name) == it->layers.end())
-              it->layers.push_back(name);
+          addLayers(*it, group.layers);
           double best = std::numeric_limits<double>::infinity();
           for (const auto &c : candidates[g][op]) {
             {

@@ -44,9 +44,7 @@ void runExplain(const ExplainOptions &o) {
   // Where no kernel fuses the epilogue, the executor launches the convolution alone and runs the
   // epilogue as an element-wise pass (ConvLaunchPlan.h): explain that kernel, and say so.
   std::string unfused;
-  const bool fuses = std::any_of(kernels.begin(), kernels.end(),
-                                 [&](const auto &k) { return kernelFits(k, key) && heuristicMayChoose(k); });
-  if (!fuses && !key.epilogue.empty()) {
+  if (!key.epilogue.empty() && !anyKernelTakes(kernels, key)) {
     unfused = fmt::format("no kernel fuses epilogue [{}]: the network executor launches this kernel alone and runs "
                           "the epilogue as an element-wise pass",
                           fmt::join(key.epilogue, ", "));

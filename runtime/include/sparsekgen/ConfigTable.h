@@ -53,6 +53,8 @@ std::vector<KernelDescription> describeKernels(const std::vector<const skg_kerne
 // `kernel`: not a tf32 kernel, which rounds f32 operands to 10 mantissa bits. Such a kernel computes
 // an f32 layer only where a config table entry names it (a table tuned with --allow-tf32).
 bool heuristicMayChoose(const KernelDescription &kernel);
+// Whether some kernel the heuristic may choose computes the layer of `key` (kernelFits).
+bool anyKernelTakes(const std::vector<KernelDescription> &kernels, const LayerKey &key);
 
 // Whether `kernel` computes the layer of `key`: its operation, its operand type, an output of that
 // same type (f32 for weight gradients), its fused epilogue, a channel alignment dividing Cin and

@@ -1,7 +1,5 @@
 #include "sparsekgen/ConvLaunchPlan.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -17,10 +15,8 @@ ConvLaunchPlan chooseConvLaunch(const std::vector<KernelDescription> &kernels, c
                                 const PlanStep &step) {
   const WorkloadMap &map = network.findMap(step.map);
   auto fits = [&](int in, int out, const std::vector<std::string> &epilogue) {
-    LayerKey key = layerKey(in, out, map.geometry.volume(), map.transposed(), network.dtype, epilogue, 1, 1);
-    return std::any_of(kernels.begin(), kernels.end(), [&](const KernelDescription &k) {
-      return kernelFits(k, key) && heuristicMayChoose(k);
-    });
+    return anyKernelTakes(kernels,
+                          layerKey(in, out, map.geometry.volume(), map.transposed(), network.dtype, epilogue, 1, 1));
   };
   const int in = step.inChannels, out = step.outChannels;
   const int in8 = paddedToEight(in), out8 = paddedToEight(out);

@@ -93,6 +93,11 @@ bool kernelFits(const KernelDescription &k, const LayerKey &key) {
 
 bool heuristicMayChoose(const KernelDescription &kernel) { return kernel.math != "tf32"; }
 
+bool anyKernelTakes(const std::vector<KernelDescription> &kernels, const LayerKey &key) {
+  return std::any_of(kernels.begin(), kernels.end(),
+                     [&](const KernelDescription &k) { return kernelFits(k, key) && heuristicMayChoose(k); });
+}
+
 namespace {
 
 json keyJson(const LayerKey &k) {
