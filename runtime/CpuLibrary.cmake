@@ -40,6 +40,7 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/network/Network.cpp
   ${runtime_src}/network/ConvLaunchPlan.cpp
   ${runtime_src}/graph/Graph.cpp
+  ${runtime_src}/graph/GraphKernelChoice.cpp
   ${runtime_src}/network/DynamicLossScale.cpp
   ${runtime_src}/network/TrainingParameters.cpp
   ${runtime_src}/network/Safetensors.cpp

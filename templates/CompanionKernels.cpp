@@ -133,13 +133,23 @@ FunctionTemplate gatherFunction(const KernelSpec &spec) {
 }
 
 FunctionTemplate scatterFunction(const KernelSpec &spec) {
+  std::vector<KernelParameter> parameters = {f32Buffer("products", SKG_ROLE_SCRATCH),
+                                             i32Buffer("pair_outputs", SKG_ROLE_READ),
+                                             f32Buffer("partials", SKG_ROLE_SCRATCH), i32Size("pairs"),
+                                             i32Size("out_channels")};
+  if (spec.pairWeights)
+    parameters.push_back(pairWeightsParameter());
   auto abi = companionAbi(spec, CompanionKernel::Scatter, SKG_FUNCTION_SCATTER, SKG_GRID_PAIR_OUTPUT_ELEMENTS, 1,
-                          {f32Buffer("products", SKG_ROLE_SCRATCH), i32Buffer("pair_outputs", SKG_ROLE_READ),
-                           f32Buffer("partials", SKG_ROLE_SCRATCH), i32Size("pairs"), i32Size("out_channels")});
-  return {std::move(abi), [](KernelBuilder &kb, const KernelArguments &arguments) {
+                          std::move(parameters));
+  return {std::move(abi), [weighted = spec.pairWeights](KernelBuilder &kb, const KernelArguments &arguments) {
             forPairChannelItems(kb, arguments["pairs"], arguments["out_channels"], [&](mlir::Value item) {
               mlir::Value target = listedElement(kb, arguments["pair_outputs"], arguments["out_channels"], item);
               mlir::Value value = mlir::memref::LoadOp::create(kb.b, arguments["products"], mlir::ValueRange{item});
+              if (weighted) { // the pair's weight scales its product
+                mlir::Value pair = kb.div(item, kb.toIndex(arguments["out_channels"]));
+                mlir::Value weight = mlir::memref::LoadOp::create(kb.b, arguments["pair_weights"], mlir::ValueRange{pair});
+                value = mlir::arith::MulFOp::create(kb.b, value, weight);
+              }
               mlir::memref::AtomicRMWOp::create(kb.b, mlir::arith::AtomicRMWKind::addf, value, arguments["partials"],
                                                 mlir::ValueRange{target});
             });

@@ -39,6 +39,8 @@ KernelParameter outputBuffer(const KernelSpec &spec, std::string name, skg_param
 KernelParameter f32Buffer(std::string name, skg_parameter_role role) {
   return {std::move(name), SKG_PARAMETER_F32_BUFFER, role};
 }
+
+KernelParameter pairWeightsParameter() { return f32Buffer("pair_weights", SKG_ROLE_READ); }
 KernelParameter i32Buffer(std::string name, skg_parameter_role role) {
   return {std::move(name), SKG_PARAMETER_I32_BUFFER, role};
 }

@@ -54,5 +54,7 @@ KernelParameter outputBuffer(const KernelSpec &spec, std::string name, skg_param
 KernelParameter f32Buffer(std::string name, skg_parameter_role role);
 KernelParameter i32Buffer(std::string name, skg_parameter_role role);
 KernelParameter i32Size(std::string name);
+// f32 [pairs]: the weight each pair's product is scaled by (specs with pair_weights).
+KernelParameter pairWeightsParameter();
 
 } // namespace sparsekgen

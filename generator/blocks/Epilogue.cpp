@@ -112,7 +112,8 @@ void storeAccumulatorFragment(KernelBuilder &kb, const OutputTensor &out, const 
 
 void accumulateFragmentAtomically(KernelBuilder &kb, const OutputTensor &out, mlir::Value acc, mlir::Value tileRow0,
                                   mlir::Value col0, mlir::Value lane, mlir::Value tileRows,
-                                  const std::function<mlir::Value(mlir::Value)> &outputRow) {
+                                  const std::function<mlir::Value(mlir::Value)> &outputRow,
+                                  const std::function<mlir::Value(mlir::Value)> &rowScale) {
   auto &b = kb.b;
   mlir::Value col = kb.add(col0, accumulatorColumn(kb, lane));
   mlir::Value firstRow = kb.add(tileRow0, accumulatorRow(kb, lane));
@@ -120,9 +121,12 @@ void accumulateFragmentAtomically(KernelBuilder &kb, const OutputTensor &out, ml
     mlir::Value tileRow = kb.add(firstRow, 8 * half);
     kb.ifThen(kb.lessThan(tileRow, tileRows), [&] {
       mlir::Value rowStart = kb.mul(outputRow(tileRow), out.rowStride);
+      mlir::Value scale = rowScale ? rowScale(tileRow) : mlir::Value();
       for (int64_t i = 0; i < 2; ++i) {
         mlir::Value column = kb.add(col, i);
         mlir::Value value = mlir::vector::ExtractOp::create(b, acc, llvm::ArrayRef<int64_t>{half, i});
+        if (scale)
+          value = mlir::arith::MulFOp::create(b, value, scale);
         kb.ifThen(kb.lessThan(column, out.columns), [&] {
           mlir::memref::AtomicRMWOp::create(b, mlir::arith::AtomicRMWKind::addf, value, out.buffer,
                                             mlir::ValueRange{kb.add(rowStart, column)});

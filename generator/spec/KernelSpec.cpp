@@ -44,6 +44,8 @@ std::string kernelName(const KernelSpec &spec) {
     for (EpilogueOp op : spec.epilogue)
       name += fmt::format("_{}", nameOf(epilogueOpCodes(), op));
   }
+  if (spec.pairWeights)
+    name += "_pw";
   // Last, so a 64-bit kernel's name is its 32-bit twin's plus the suffix (the runtime's dispatch
   // finds the twin of a tuned choice this way: BundleAbi.h).
   if (spec.indexBits == 64)
@@ -58,7 +60,7 @@ nlohmann::json toJson(const KernelSpec &spec) {
   nlohmann::json epilogueOps = nlohmann::json::array();
   for (EpilogueOp op : spec.epilogue)
     epilogueOps.push_back(toString(op));
-  return {
+  nlohmann::json json = {
       {"dataflow", toString(spec.dataflow)},
       {"operation", toString(spec.operation)},
       {"dtypes",
@@ -74,6 +76,10 @@ nlohmann::json toJson(const KernelSpec &spec) {
       {"epilogue", {{"ops", epilogueOps}}},
       {"index_bits", spec.indexBits},
   };
+  // Only where set: the records of kernels without pair weights read as they did before the field.
+  if (spec.pairWeights)
+    json["pair_weights"] = true;
+  return json;
 }
 
 } // namespace sparsekgen

@@ -65,6 +65,13 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
     add("gradient-epilogue", "/epilogue",
         fmt::format("{} kernels fuse no epilogue (the element-wise backward ops run on their own); remove the ops",
                     toString(spec.operation)));
+  // Pair weights scale each pair's product where a pair-list kernel adds it to its output row; the
+  // other dataflows have no per-pair step to scale, and a weight gradient's pairs run along K.
+  if (spec.pairWeights && (!spec.dataflowInfo().pairTiled() || spec.operation == ConvOperation::WeightGrad))
+    add("pair-weights-dataflow", "/pair_weights",
+        fmt::format("pair weights apply to the pair-list dataflows' forward and input_grad kernels "
+                    "(fetch_on_demand, gather_gemm_scatter), not to {} {}",
+                    toString(spec.dataflow), toString(spec.operation)));
   // Weight gradients update fp32 master weights, and the split-K partials are fp32 already.
   if (spec.operation == ConvOperation::WeightGrad && spec.dtypes.output != DataType::F32)
     add("weight-grad-output", "/dtypes/output",

@@ -188,6 +188,12 @@ int readIndexBits(const json &value, const std::string &pointer) {
   return bits;
 }
 
+bool readBool(const json &value, const std::string &pointer) {
+  if (!value.is_boolean())
+    fail(pointer, fmt::format("expected true or false, got {}", describe(value)));
+  return value.get<bool>();
+}
+
 [[noreturn]] void failLegality(const std::string &pointer, const KernelSpec &spec,
                                const std::vector<LegalityViolation> &violations) {
   const LegalityViolation &first = violations.front();
@@ -200,7 +206,8 @@ int readIndexBits(const json &value, const std::string &pointer) {
 // "$schema" lets an editor validate a single spec file; it means nothing to the kernel.
 const std::vector<std::string_view> kSpecFields = {"dataflow", "operation",         "dtypes", "tile",
                                                    "stages",   "targets",           "epilogue", "channel_alignment",
-                                                   "math",     "index_bits",        "$schema"};
+                                                   "math",     "index_bits",        "pair_weights",
+                                                   "$schema"};
 const std::vector<std::string_view> kRequiredSpecFields = {"dataflow", "operation", "dtypes", "tile", "stages",
                                                            "targets"};
 
@@ -221,6 +228,8 @@ KernelSpec parseSpecFields(const json &value, const std::string &pointer) {
     spec.math = readEnum<MathMode>(value["math"], child(pointer, "math"), mathModeNames());
   if (value.contains("index_bits"))
     spec.indexBits = readIndexBits(value["index_bits"], child(pointer, "index_bits"));
+  if (value.contains("pair_weights"))
+    spec.pairWeights = readBool(value["pair_weights"], child(pointer, "pair_weights"));
   return spec;
 }
 
@@ -229,7 +238,7 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
                    size_t &members) {
   expectObject(value, pointer,
                {"dataflow", "operation", "dtypes", "tiles", "stages", "targets", "epilogues", "channel_alignments",
-                "math", "index_bits"},
+                "math", "index_bits", "pair_weights"},
                {"dataflow", "operation", "dtypes", "tiles", "stages", "targets"});
   KernelSpec base;
   base.dataflow = readEnum<Dataflow>(value["dataflow"], child(pointer, "dataflow"), dataflowNames());
@@ -239,6 +248,8 @@ void expandProduct(const json &value, const std::string &pointer, Catalog &catal
     base.math = readEnum<MathMode>(value["math"], child(pointer, "math"), mathModeNames());
   if (value.contains("index_bits"))
     base.indexBits = readIndexBits(value["index_bits"], child(pointer, "index_bits"));
+  if (value.contains("pair_weights"))
+    base.pairWeights = readBool(value["pair_weights"], child(pointer, "pair_weights"));
 
   std::vector<DataTypes> dtypes;
   const auto dtypesPointer = child(pointer, "dtypes");

@@ -43,7 +43,8 @@ public:
   }
 };
 
-// Pairs of one offset go to distinct outputs, but other offsets' tiles add to the same rows.
+// Pairs of one offset go to distinct outputs, but other offsets' tiles add to the same rows. With
+// pair weights, each pair's products are scaled by its weight before they are added.
 class AtomicPartials : public OutputSinkPart {
 public:
   void store(MainloopState &s, RowSourcePart &, mlir::ValueRange accumulators) override {
@@ -52,10 +53,15 @@ public:
     std::function<mlir::Value(mlir::Value)> outputRow = [&](mlir::Value pair) -> mlir::Value {
       return kb.toIndex(mlir::memref::LoadOp::create(kb.b, s.arguments["pair_outputs"], mlir::ValueRange{pair}));
     };
+    std::function<mlir::Value(mlir::Value)> pairWeight;
+    if (s.spec.pairWeights)
+      pairWeight = [&](mlir::Value pair) -> mlir::Value {
+        return mlir::memref::LoadOp::create(kb.b, s.arguments["pair_weights"], mlir::ValueRange{pair});
+      };
     for (int i = 0; i < s.mmaRows(); ++i)
       for (int j = 0; j < s.mmaCols(); ++j)
         accumulateFragmentAtomically(kb, out, accumulators[i * s.mmaCols() + j], s.fragmentRow(s.tileBegin, i),
-                                     s.fragmentColumn(j), s.lane, s.tileEnd, outputRow);
+                                     s.fragmentColumn(j), s.lane, s.tileEnd, outputRow, pairWeight);
   }
 };
 

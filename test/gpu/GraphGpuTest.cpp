@@ -5,40 +5,21 @@
 // aggregation, no self term: the part the existing kernels compute), outputs NaN-poisoned first.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <random>
 
 #include "sparsekgen/Conv.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Graph.h"
 #include "sparsekgen/Reference.h"
+#include "SyntheticGraphs.h"
 #include "TestContext.h"
 
 namespace sparsekgen {
 namespace {
 
-RelationalGraph syntheticAifbSizedGraph() {
-  constexpr int nodes = 8285, edges = 29043, relations = 45;
-  std::mt19937 random(45);
-  // Relation r gets a share proportional to 1 / (r + 1) (a few relations hold most edges), and
-  // destinations are drawn from a skewed distribution (a few hubs, many leaves).
-  std::vector<double> shares(relations);
-  for (int r = 0; r < relations; ++r)
-    shares[r] = 1.0 / (r + 1);
-  std::discrete_distribution<int> relation(shares.begin(), shares.end());
-  std::uniform_int_distribution<int> any(0, nodes - 1);
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  std::vector<GraphEdge> list;
-  for (int e = 0; e < edges; ++e) {
-    int target = static_cast<int>(nodes * std::pow(unit(random), 3.0)); // low ids are hubs
-    list.push_back({any(random), std::min(target, nodes - 1), relation(random)});
-  }
-  return makeRelationalGraph(nodes, relations, std::move(list), "synthetic graph of AIFB's counts");
-}
-
 TEST(RelationalGraphOnGpu, PairListKernelsComputeTheSumOfRelationMessages) {
   Context &gpu = testclouds::context();
-  const RelationalGraph graph = syntheticAifbSizedGraph();
+  const RelationalGraph graph = testgraphs::syntheticAifbSizedGraph();
   const RelationPairs pairs = relationPairs(graph);
   constexpr int channels = 32;
   std::mt19937 random(7);

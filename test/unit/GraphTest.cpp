@@ -81,6 +81,61 @@ TEST(RelationalGraph, ReferenceLayerMatchesHandWrittenSums) {
   EXPECT_DOUBLE_EQ(symmetric[1], (2 + 6) / std::sqrt(2.0) + 6);
 }
 
+// The layer is linear in x and in W: for any dy and direction v, <dy, F(v)> = <dx, v> where F is the
+// layer without self term and bias as a function of x (likewise of W), and dx the reference's
+// gradient; the self term's and the bias's gradients are checked the same way.
+TEST(RelationalGraph, ReferenceGradientsAreTheLayersAdjoints) {
+  RelationalGraph graph = makeRelationalGraph(5, 3, {{0, 1, 0}, {2, 1, 0}, {1, 1, 1}, {3, 0, 1}, {3, 0, 1}, {4, 2, 2},
+                                                     {0, 4, 2}, {1, 3, 0}},
+                                              "g");
+  const int cin = 3, cout = 2;
+  auto values = [](size_t n, float scale) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i)
+      v[i] = scale * static_cast<float>(std::sin(1.0 + 1.7 * static_cast<double>(i)));
+    return v;
+  };
+  const auto x = values(5 * cin, 1.0f), w = values(3 * cin * cout, 0.5f), self = values(cin * cout, 0.25f);
+  const auto dy = values(5 * cout, 0.75f), direction = values(5 * cin, 0.3f);
+  const auto dot = [](const std::vector<double> &a, const std::vector<float> &b) {
+    double sum = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      sum += a[i] * b[i];
+    return sum;
+  };
+  for (RelationNormalization n : {RelationNormalization::Sum, RelationNormalization::Mean,
+                                  RelationNormalization::Symmetric}) {
+    const RgcnGradients g = referenceRgcnBackward(graph, x, dy, cin, cout, w, self, n);
+    // x: F(v) = layer(v) with W and W_self, no bias.
+    EXPECT_NEAR(dot(referenceRgcnForward(graph, direction, cin, cout, w, self, {}, n), dy),
+                dot(g.inputGrad, direction), 1e-9);
+    // W: layer(x) with relation weights u, no self term.
+    const auto u = values(3 * cin * cout, -0.4f);
+    EXPECT_NEAR(dot(referenceRgcnForward(graph, x, cin, cout, u, {}, {}, n), dy), dot(g.weightGrad, u), 1e-9);
+    // W_self: x_i u for every node.
+    const auto us = values(cin * cout, 0.6f);
+    const std::vector<float> zeros(3 * cin * cout, 0.0f);
+    EXPECT_NEAR(dot(referenceRgcnForward(graph, x, cin, cout, zeros, us, {}, n), dy), dot(g.selfWeightGrad, us),
+                1e-9);
+    // The bias: dy's column sums.
+    EXPECT_NEAR(g.biasGrad[0], dy[0] + dy[2] + dy[4] + dy[6] + dy[8], 1e-12);
+  }
+}
+
+TEST(RelationalGraph, EdgeNormalizationFollowsTheDegrees) {
+  RelationalGraph graph = makeRelationalGraph(4, 2, smallEdges(), "g");
+  const auto mean = edgeNormalization(graph, RelationNormalization::Mean);
+  const auto symmetric = edgeNormalization(graph, RelationNormalization::Symmetric);
+  // 0 -> 1 (r0): node 1 has 2 messages of r0, node 0 sends 1: mean 1/2, symmetric 1/sqrt(2).
+  EXPECT_DOUBLE_EQ(mean[0], 0.5);
+  EXPECT_DOUBLE_EQ(symmetric[0], 1 / std::sqrt(2.0));
+  // 3 -> 0 (r1) twice: node 0 receives 2, node 3 sends 2: 1/2 both ways.
+  EXPECT_DOUBLE_EQ(mean[3], 0.5);
+  EXPECT_DOUBLE_EQ(symmetric[4], 0.5);
+  for (double v : edgeNormalization(graph, RelationNormalization::Sum))
+    EXPECT_EQ(v, 1.0);
+}
+
 TEST(RelationalGraph, DocumentsAreReadWithTheirFilesAndRefusedWithPointers) {
   const fs::path dir = fs::temp_directory_path() / "sparsekgen-graph-test";
   fs::remove_all(dir);

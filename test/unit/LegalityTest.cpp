@@ -111,6 +111,22 @@ TEST(Legality, UnimplementedOperationAndTypesAreNamed) {
   EXPECT_EQ(violations.front().field, "/dtypes");
 }
 
+TEST(Legality, PairWeightsOnlyOnPairListForwardAndInputGradients) {
+  auto spec = legalSpec();
+  spec.pairWeights = true;
+  EXPECT_TRUE(breaks(spec, "pair-weights-dataflow")); // implicit GEMM has no per-pair step
+  for (Dataflow dataflow : {SKG_FETCH_ON_DEMAND, SKG_GATHER_GEMM_SCATTER})
+    for (ConvOperation operation : {ConvOperation::Forward, ConvOperation::InputGrad}) {
+      spec.dataflow = dataflow;
+      spec.operation = operation;
+      EXPECT_FALSE(breaks(spec, "pair-weights-dataflow")) << toString(dataflow) << " " << toString(operation);
+    }
+  spec.dataflow = SKG_PAIR_SPLIT_K;
+  spec.operation = ConvOperation::WeightGrad;
+  spec.dtypes.output = DataType::F32;
+  EXPECT_TRUE(breaks(spec, "pair-weights-dataflow"));
+}
+
 TEST(Legality, Fp32OperandsNeedAnExplicitMathMode) {
   auto spec = legalSpec();
   spec.dtypes = {DataType::F32, DataType::F32, DataType::F32, DataType::F32};

@@ -89,6 +89,27 @@ TEST(SpecParser, CrossProductsTakeIndexBitsForEveryMember) {
   EXPECT_EQ(catalogErrorOf(document).where(), "/products/0/index_bits");
 }
 
+TEST(SpecParser, PairWeightsNameTheKernelAndAppearInItsRecordOnlyWhereSet) {
+  auto document = validSpec();
+  document["dataflow"] = "fetch_on_demand";
+  const KernelSpec plain = parseKernelSpec(document, "");
+  document["pair_weights"] = true;
+  const KernelSpec weighted = parseKernelSpec(document, "");
+  EXPECT_TRUE(weighted.pairWeights);
+  EXPECT_FALSE(plain.pairWeights);
+  EXPECT_EQ(kernelName(weighted), kernelName(plain) + "_pw");
+  EXPECT_EQ(toJson(weighted)["pair_weights"], true);
+  EXPECT_FALSE(toJson(plain).contains("pair_weights"));
+  EXPECT_EQ(parseKernelSpec(toJson(weighted), ""), weighted);
+  document["index_bits"] = 64; // the 64-bit suffix stays last
+  EXPECT_EQ(kernelName(parseKernelSpec(document, "")), kernelName(plain) + "_pw_i64");
+
+  document["pair_weights"] = 1;
+  SpecError error = specErrorOf([&] { parseKernelSpec(document, ""); });
+  EXPECT_EQ(error.where(), "/pair_weights");
+  EXPECT_NE(std::string(error.message()).find("expected true or false"), std::string::npos) << error.message();
+}
+
 TEST(SpecParser, ASingleSpecMayNameItsSchema) {
   auto document = validSpec();
   document["$schema"] = "../schemas/kernel-spec.schema.json";

@@ -41,6 +41,7 @@ struct KernelDescription {
   std::vector<std::string> epilogue;
   std::string operation = "forward";
   int indexBits = 32; // the width of its address arithmetic (IndexWidth.h)
+  bool pairWeights = false; // scales each pair's product by a weight (graph layers, GraphConv.h)
 };
 // `spec` as a manifest or a bundle record holds it; a missing, mistyped or out-of-range field
 // throws RuntimeError naming `document`, the JSON pointer `pointer` + the field, and the kernel.
@@ -58,7 +59,8 @@ bool anyKernelTakes(const std::vector<KernelDescription> &kernels, const LayerKe
 
 // Whether `kernel` computes the layer of `key`: its operation, its operand type, an output of that
 // same type (f32 for weight gradients), its fused epilogue, a channel alignment dividing Cin and
-// Cout, and 64-bit indices where the key needs them (a 64-bit kernel computes any layer).
+// Cout, and 64-bit indices where the key needs them (a 64-bit kernel computes any layer). Kernels
+// with pair weights compute graph layers (GraphConv.h), never a convolution of a layer key.
 bool kernelFits(const KernelDescription &kernel, const LayerKey &key);
 
 struct KernelChoice {

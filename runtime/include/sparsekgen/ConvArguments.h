@@ -38,9 +38,16 @@ struct ConvForwardArguments {
   // pairOffsets (volume + 1 entries).
   DevicePointer pairInputs = 0, pairOutputs = 0;
   std::vector<int32_t> pairOffsets;
+  // f32 [pairs]: each pair's weight, for kernels built with pair_weights (and only for them): their
+  // products are scaled by it before they are added to the output rows (graph layers, GraphConv.h).
+  DevicePointer pairWeights = 0;
 
   long long pairCount() const { return pairOffsets.empty() ? 0 : pairOffsets.back(); }
 };
+
+// Whether `kernel` scales each pair's product by a pair weight (a spec with pair_weights: some
+// function of it takes a `pair_weights` parameter).
+bool takesPairWeights(const skg_kernel_record &kernel);
 
 // Throws RuntimeError for a call `kernel` cannot take: a kernel of another operation than
 // `operation`, an ABI this runtime does not know, sizes out of range, channel counts not multiples of
@@ -69,6 +76,10 @@ struct ConvBackwardArguments {
   // reads them, and so do input gradients of pair-list dataflows (with inputs and outputs swapped).
   DevicePointer pairInputs = 0, pairOutputs = 0;
   std::vector<int32_t> pairOffsets;
+  // The pairs' weights (f32 [pairs]) for an input-gradient kernel with pair weights: the swapped
+  // pairs keep them, dx[i] += w_p dy[j] W[k]^T. Weight-gradient kernels take none (GraphConv.h
+  // scales the gathered dy rows instead).
+  DevicePointer pairWeights = 0;
   // K chunks per offset of the weight gradient; 0: weightGradSplits chooses.
   int weightGradSplits = 0;
 

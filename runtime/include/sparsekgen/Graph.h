@@ -53,6 +53,9 @@ RelationPairs relationPairs(const RelationalGraph &graph);
 // in-degree of i and the out-degree of j in relation r (the symmetric variant).
 enum class RelationNormalization { Sum, Mean, Symmetric };
 
+// Each edge's weight under `normalization`, in the order of graph.edges.
+std::vector<double> edgeNormalization(const RelationalGraph &graph, RelationNormalization normalization);
+
 // The float64 R-GCN layer: out_i = sum_r sum_{j in N_r(i)} norm_{r,i,j} x_j W_r + x_i W_self + b.
 // x [nodes, Cin], weights [relations, Cin, Cout] (TorchSparse's [volume, Cin, Cout] layout),
 // selfWeight [Cin, Cout] (empty: no self term), bias [Cout] (empty: none); returns [nodes, Cout].
@@ -60,5 +63,15 @@ std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std
                                          int outChannels, const std::vector<float> &weights,
                                          const std::vector<float> &selfWeight, const std::vector<float> &bias,
                                          RelationNormalization normalization);
+
+// The float64 gradients of that layer for the output gradient dy [nodes, Cout]: dx [nodes, Cin],
+// dW [relations, Cin, Cout], dW_self [Cin, Cout] (empty without a self term) and db [Cout].
+struct RgcnGradients {
+  std::vector<double> inputGrad, weightGrad, selfWeightGrad, biasGrad;
+};
+RgcnGradients referenceRgcnBackward(const RelationalGraph &graph, const std::vector<float> &x,
+                                    const std::vector<float> &outputGrad, int inChannels, int outChannels,
+                                    const std::vector<float> &weights, const std::vector<float> &selfWeight,
+                                    RelationNormalization normalization);
 
 } // namespace sparsekgen

@@ -13,12 +13,14 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/array.h>
 #include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
 
 #include "Arrays.h"
 #include "ExceptionTranslation.h"
 #include "NetworkBindings.h"
 #include "sparsekgen/Version.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/Graph.h"
 #include "sparsekgen/KernelMap.h"
 #include "sparsekgen/Reference.h"
 
@@ -85,12 +87,54 @@ nb::ndarray<nb::numpy, double> rows(std::vector<double> &&values, size_t count, 
   return ownedArray(std::move(values), std::array<size_t, 2>{count, channels});
 }
 
+using FloatArray = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
+
+std::vector<float> floatsOf(const FloatArray &a) { return {a.data(), a.data() + a.size()}; }
+
+RelationNormalization normalizationOf(const std::string &name) {
+  if (name == "sum")
+    return RelationNormalization::Sum;
+  if (name == "mean")
+    return RelationNormalization::Mean;
+  if (name == "symmetric")
+    return RelationNormalization::Symmetric;
+  throw RuntimeError(fmt::format("normalization '{}': expected sum, mean or symmetric", name));
+}
+
+// A graph of int32 [E, 3] (src, dst, relation) rows, checked by makeRelationalGraph.
+RelationalGraph graphOf(const MapRows &edges, long long nodes, int relations) {
+  if (edges.shape(1) != 3)
+    throw RuntimeError(fmt::format("rgcn_reference: edges must be int32 [E, 3] (src, dst, relation), not [{}, {}]",
+                                   edges.shape(0), edges.shape(1)));
+  std::vector<GraphEdge> list(edges.shape(0));
+  for (size_t e = 0; e < list.size(); ++e)
+    list[e] = {edges.data()[3 * e], edges.data()[3 * e + 1], edges.data()[3 * e + 2]};
+  return makeRelationalGraph(nodes, relations, std::move(list), "edges");
+}
+
 } // namespace
 
 NB_MODULE(_cpu, m) {
   m.doc() = "sparsekgen's CPU path: kernel maps and the float64 reference convolution";
   m.attr("version") = SPARSEKGEN_VERSION;
   python::registerRuntimeExceptionTranslator();
+
+  m.def(
+      "rgcn_reference",
+      [](const MapRows &edges, long long nodes, int relations, const FloatArray &x, const FloatArray &weight,
+         const FloatArray &selfWeight, const FloatArray &bias, const std::string &normalization) {
+        const RelationalGraph graph = graphOf(edges, nodes, relations);
+        if (x.ndim() != 2 || weight.ndim() != 3)
+          throw RuntimeError("rgcn_reference: x must be [nodes, Cin] and weight [relations, Cin, Cout]");
+        const int cin = static_cast<int>(x.shape(1)), cout = static_cast<int>(weight.shape(2));
+        return rows(referenceRgcnForward(graph, floatsOf(x), cin, cout, floatsOf(weight), floatsOf(selfWeight),
+                                         floatsOf(bias), normalizationOf(normalization)),
+                    static_cast<size_t>(nodes), cout);
+      },
+      nb::arg("edges"), nb::arg("nodes"), nb::arg("relations"), nb::arg("x"), nb::arg("weight"),
+      nb::arg("self_weight"), nb::arg("bias"), nb::arg("normalization"),
+      "The float64 R-GCN layer (Graph.h) on int32 [E, 3] (src, dst, relation) edges: float64 [nodes, Cout].\n"
+      "self_weight [Cin, Cout] and bias [Cout] may be empty; normalization: sum, mean or symmetric.");
 
   m.def(
       "kernel_map",

@@ -24,6 +24,9 @@
 #include <nanobind/stl/string.h>
 
 #include "ExceptionTranslation.h"
+#ifdef SPARSEKGEN_GRAPH_BUNDLE
+#include "GraphBindings.h"
+#endif
 #include "network/NetworkOps.h"
 #include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/Context.h"
@@ -242,6 +245,13 @@ NB_MODULE(_gpu, m) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }
   });
+
+#ifdef SPARSEKGEN_GRAPH_BUNDLE
+  sparsekgen::python::registerGraphBindings(m);
+  m.attr("has_graphs") = true;
+#else
+  m.attr("has_graphs") = false;
+#endif
 
   m.def(
       "device_count",

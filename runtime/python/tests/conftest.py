@@ -83,3 +83,15 @@ def run_exported(description_path, weights_path, coords: torch.Tensor, feats: to
     assert run.returncode == 0, run.stderr
     return {name[:-len(".f32")]: np.fromfile(os.path.join(out, name), dtype=np.float32)
             for name in os.listdir(out) if name.endswith(".f32")}
+
+
+def random_relational_graph(nodes: int, edges: int, relations: int, seed: int = 0):
+    """(edge_index [2, E], edge_type [E]) int64 with skewed relation and in-degree counts (relation r's
+    share proportional to 1 / (r + 1), low node ids as hub destinations), self loops and duplicates
+    left in as PyG keeps them."""
+    generator = torch.Generator().manual_seed(seed)
+    shares = 1.0 / torch.arange(1, relations + 1, dtype=torch.float64)
+    edge_type = torch.multinomial(shares, edges, replacement=True, generator=generator)
+    src = torch.randint(0, nodes, (edges,), generator=generator)
+    dst = (nodes * torch.rand(edges, generator=generator, dtype=torch.float64) ** 3).long().clamp(max=nodes - 1)
+    return torch.stack([src, dst]), edge_type

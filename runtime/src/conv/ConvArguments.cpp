@@ -112,6 +112,15 @@ void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArgume
     checkPointer("out_in_map", args.outInMap, 4, name, needed);
   }
   checkPointer("output", args.output, storeBytes, name, "the convolution writes it");
+  // A weight passed to a kernel that ignores it would be a silently unweighted result.
+  if (takesPairWeights(kernel)) {
+    if (args.pairCount() > 0)
+      checkPointer("pair_weights", args.pairWeights, 4, name, "the kernel scales each pair's product by its weight");
+  } else if (args.pairWeights) {
+    throw RuntimeError(fmt::format("{}: pair weights were given, but this kernel does not take them; choose a kernel "
+                                   "built with \"pair_weights\": true",
+                                   name));
+  }
   if (fuses(kernel, SKG_EPILOGUE_BIAS))
     checkPointer("bias", args.bias, 8, name, "the kernel fuses a bias");
   if (fuses(kernel, SKG_EPILOGUE_SCALE_SHIFT)) {
@@ -137,6 +146,14 @@ void checkConvArguments(const skg_kernel_record &kernel, const ConvForwardArgume
   }
 }
 
+bool takesPairWeights(const skg_kernel_record &kernel) {
+  for (uint32_t f = 0; f < kernel.function_count; ++f)
+    for (uint32_t p = 0; p < kernel.functions[f].parameter_count; ++p)
+      if (std::string_view(kernel.functions[f].parameters[p].name) == "pair_weights")
+        return true;
+  return false;
+}
+
 int launchSplits(const skg_kernel_record &kernel, const ConvForwardArguments &args) {
   return dataflowInfo(kernel.dataflow).takesSplits() ? args.splits : 1;
 }
@@ -148,7 +165,7 @@ LaunchArguments callArguments(const skg_kernel_record &kernel, const ConvForward
                                {"output", args.output}, {"bias", args.bias}, {"scale", args.scale},
                                {"shift", args.shift}, {"residual", args.residual}, {"permutation", args.permutation},
                                {"tile_masks", args.tileMasks}, {"pair_inputs", args.pairInputs},
-                               {"pair_outputs", args.pairOutputs}})
+                               {"pair_outputs", args.pairOutputs}, {"pair_weights", args.pairWeights}})
     a.setPointer(name, pointer);
   using Size = std::pair<const char *, long long>;
   for (auto [name, size] : std::initializer_list<Size>{{"outputs", args.outputs},
@@ -243,6 +260,7 @@ ConvForwardArguments inputGradCall(const ConvBackwardArguments &args) {
   call.pairInputs = args.pairOutputs; // the transposed map's pairs read dy rows and write dx rows
   call.pairOutputs = args.pairInputs;
   call.pairOffsets = args.pairOffsets;
+  call.pairWeights = args.pairWeights; // a pair keeps its weight when swapped
   return call;
 }
 

@@ -133,23 +133,15 @@ RelationPairs relationPairs(const RelationalGraph &graph) {
   return pairs;
 }
 
-std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std::vector<float> &x, int inChannels,
-                                         int outChannels, const std::vector<float> &weights,
-                                         const std::vector<float> &selfWeight, const std::vector<float> &bias,
-                                         RelationNormalization normalization) {
-  const size_t nodes = static_cast<size_t>(graph.nodes), cin = inChannels, cout = outChannels;
-  if (x.size() != nodes * cin || weights.size() != static_cast<size_t>(graph.relations) * cin * cout ||
-      (!selfWeight.empty() && selfWeight.size() != cin * cout) || (!bias.empty() && bias.size() != cout))
-    throw RuntimeError(fmt::format("R-GCN reference on {}: tensor sizes do not match {} nodes, {} relations, Cin {}, "
-                                   "Cout {}",
-                                   graph.source, nodes, graph.relations, cin, cout));
+std::vector<double> edgeNormalization(const RelationalGraph &graph, RelationNormalization normalization) {
   // Degrees per (relation, node): in-degree of destinations, out-degree of sources.
   std::map<std::pair<int32_t, int32_t>, int64_t> inDegree, outDegree;
   for (const GraphEdge &e : graph.edges) {
     ++inDegree[{e.relation, e.target}];
     ++outDegree[{e.relation, e.source}];
   }
-  std::vector<double> out(nodes * cout, 0.0);
+  std::vector<double> norms;
+  norms.reserve(graph.edges.size());
   for (const GraphEdge &e : graph.edges) {
     double norm = 1.0;
     if (normalization == RelationNormalization::Mean)
@@ -157,6 +149,36 @@ std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std
     else if (normalization == RelationNormalization::Symmetric)
       norm = 1.0 / std::sqrt(static_cast<double>(inDegree[{e.relation, e.target}]) *
                              static_cast<double>(outDegree[{e.relation, e.source}]));
+    norms.push_back(norm);
+  }
+  return norms;
+}
+
+namespace {
+
+void requireLayerSizes(const RelationalGraph &graph, size_t xSize, int inChannels, int outChannels, size_t weightSize,
+                       size_t selfWeightSize, size_t biasSize) {
+  const size_t nodes = static_cast<size_t>(graph.nodes), cin = inChannels, cout = outChannels;
+  if (xSize != nodes * cin || weightSize != static_cast<size_t>(graph.relations) * cin * cout ||
+      (selfWeightSize != 0 && selfWeightSize != cin * cout) || (biasSize != 0 && biasSize != cout))
+    throw RuntimeError(fmt::format("R-GCN reference on {}: tensor sizes do not match {} nodes, {} relations, Cin {}, "
+                                   "Cout {}",
+                                   graph.source, nodes, graph.relations, cin, cout));
+}
+
+} // namespace
+
+std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std::vector<float> &x, int inChannels,
+                                         int outChannels, const std::vector<float> &weights,
+                                         const std::vector<float> &selfWeight, const std::vector<float> &bias,
+                                         RelationNormalization normalization) {
+  requireLayerSizes(graph, x.size(), inChannels, outChannels, weights.size(), selfWeight.size(), bias.size());
+  const size_t nodes = static_cast<size_t>(graph.nodes), cin = inChannels, cout = outChannels;
+  const std::vector<double> norms = edgeNormalization(graph, normalization);
+  std::vector<double> out(nodes * cout, 0.0);
+  for (size_t edge = 0; edge < graph.edges.size(); ++edge) {
+    const GraphEdge &e = graph.edges[edge];
+    const double norm = norms[edge];
     const float *w = weights.data() + static_cast<size_t>(e.relation) * cin * cout;
     const float *xj = x.data() + static_cast<size_t>(e.source) * cin;
     double *oi = out.data() + static_cast<size_t>(e.target) * cout;
@@ -175,6 +197,48 @@ std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std
         oi[o] += bias[o];
   }
   return out;
+}
+
+RgcnGradients referenceRgcnBackward(const RelationalGraph &graph, const std::vector<float> &x,
+                                    const std::vector<float> &outputGrad, int inChannels, int outChannels,
+                                    const std::vector<float> &weights, const std::vector<float> &selfWeight,
+                                    RelationNormalization normalization) {
+  requireLayerSizes(graph, x.size(), inChannels, outChannels, weights.size(), selfWeight.size(), 0);
+  const size_t nodes = static_cast<size_t>(graph.nodes), cin = inChannels, cout = outChannels;
+  if (outputGrad.size() != nodes * cout)
+    throw RuntimeError(fmt::format("R-GCN backward reference on {}: dy has {} values for {} nodes x Cout {}",
+                                   graph.source, outputGrad.size(), nodes, cout));
+  const std::vector<double> norms = edgeNormalization(graph, normalization);
+  RgcnGradients g;
+  g.inputGrad.assign(nodes * cin, 0.0);
+  g.weightGrad.assign(static_cast<size_t>(graph.relations) * cin * cout, 0.0);
+  if (!selfWeight.empty())
+    g.selfWeightGrad.assign(cin * cout, 0.0);
+  g.biasGrad.assign(cout, 0.0);
+  // One message: out[i] += norm x[j] W, so dx[j] += norm dy[i] W^T and dW += norm x[j]^T dy[i].
+  auto message = [&](size_t j, size_t i, double norm, const float *w, double *dw) {
+    const float *xj = x.data() + j * cin;
+    const float *dyi = outputGrad.data() + i * cout;
+    double *dxj = g.inputGrad.data() + j * cin;
+    for (size_t c = 0; c < cin; ++c)
+      for (size_t o = 0; o < cout; ++o) {
+        dxj[c] += norm * static_cast<double>(dyi[o]) * static_cast<double>(w[c * cout + o]);
+        dw[c * cout + o] += norm * static_cast<double>(xj[c]) * static_cast<double>(dyi[o]);
+      }
+  };
+  for (size_t edge = 0; edge < graph.edges.size(); ++edge) {
+    const GraphEdge &e = graph.edges[edge];
+    const size_t slab = static_cast<size_t>(e.relation) * cin * cout;
+    message(static_cast<size_t>(e.source), static_cast<size_t>(e.target), norms[edge], weights.data() + slab,
+            g.weightGrad.data() + slab);
+  }
+  for (size_t i = 0; i < nodes; ++i) {
+    if (!selfWeight.empty())
+      message(i, i, 1.0, selfWeight.data(), g.selfWeightGrad.data());
+    for (size_t o = 0; o < cout; ++o)
+      g.biasGrad[o] += outputGrad[i * cout + o];
+  }
+  return g;
 }
 
 } // namespace sparsekgen

@@ -68,6 +68,7 @@ KernelDescription describeKernel(const std::string &name, const json &spec, cons
   d.indexBits = r.get<int>(spec, pointer, "index_bits", 32);
   if (d.indexBits != 32 && d.indexBits != 64)
     r.fail(pointer + "/index_bits", fmt::format("{} is neither 32 nor 64", d.indexBits));
+  d.pairWeights = r.get<bool>(spec, pointer, "pair_weights", false);
   d.stages = r.get<int>(spec, pointer, "stages");
   if (d.stages < 1)
     r.fail(pointer + "/stages", fmt::format("{} is below 1", d.stages));
@@ -88,7 +89,7 @@ bool kernelFits(const KernelDescription &k, const LayerKey &key) {
   const std::string output = key.operation == "weight_grad" ? "f32" : key.dtype;
   return k.operation == key.operation && k.operand == key.dtype && k.output == output && k.epilogue == key.epilogue &&
          key.inChannels % k.alignment == 0 && key.outChannels % k.alignment == 0 &&
-         (key.indexBits == 32 || k.indexBits == 64);
+         (key.indexBits == 32 || k.indexBits == 64) && !k.pairWeights;
 }
 
 bool heuristicMayChoose(const KernelDescription &kernel) { return kernel.math != "tf32"; }

@@ -62,6 +62,12 @@ struct KernelSpec {
   // but reaches only tensors of up to 2^31 - 1 elements; 64-bit kernels serve larger layers, and
   // the runtime picks them only for those (docs/spec-reference.md).
   int indexBits = 32;
+  // Pair-list dataflows only (fetch-on-demand, gather-GEMM-scatter; forward and input gradient):
+  // each pair's product is multiplied by an f32 weight of that pair (`pair_weights`) before it is
+  // added to its output row. Relational graph convolution uses it for its per-edge normalisation
+  // (1 / |N_r(i)|, or the symmetric 1 / sqrt(|N_r(i)| |N_r(j)|)), which no row-wise epilogue can
+  // express (docs/graphs.md).
+  bool pairWeights = false;
   bool operator==(const KernelSpec &) const = default;
 
   const DataflowInfo &dataflowInfo() const { return sparsekgen::dataflowInfo(dataflow); }

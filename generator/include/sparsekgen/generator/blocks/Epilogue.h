@@ -47,10 +47,11 @@ void storeAccumulatorFragment(KernelBuilder &kb, const OutputTensor &out, const 
                               int width);
 
 // Adds the m16n8 accumulator `acc` to the fp32 tensor `out` with atomic adds (several CTAs add
-// to the same rows): tile row r (< tileRows) goes to row outputRow(r). Columns are checked one by
-// one, so any Cout works.
+// to the same rows): tile row r (< tileRows) goes to row outputRow(r), multiplied first by the f32
+// rowScale(r) where rowScale is given. Columns are checked one by one, so any Cout works.
 void accumulateFragmentAtomically(KernelBuilder &kb, const OutputTensor &out, mlir::Value acc, mlir::Value tileRow0,
                                   mlir::Value col0, mlir::Value lane, mlir::Value tileRows,
-                                  const std::function<mlir::Value(mlir::Value)> &outputRow);
+                                  const std::function<mlir::Value(mlir::Value)> &outputRow,
+                                  const std::function<mlir::Value(mlir::Value)> &rowScale = nullptr);
 
 } // namespace sparsekgen
