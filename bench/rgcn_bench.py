@@ -27,19 +27,20 @@ of our output against PyG RGCNConv's with the same weights.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import statistics
 import sys
 import time
 import traceback
 
 import torch
 
-import sparsekgen
-from sparsekgen import RelationGraph, nn
-from sparsekgen.graph import graph_runtime, load_graph
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+import peer_common as pc  # noqa: E402
+
+import sparsekgen  # noqa: E402
+from sparsekgen import RelationGraph, nn  # noqa: E402
+from sparsekgen.graph import graph_runtime, load_graph  # noqa: E402
 
 WARMUP, ITERATIONS, PROFILED_RUNS = 5, 20, 5
 
@@ -59,30 +60,11 @@ def synthetic_graph(nodes, edges, relations, seed):
 
 
 def median_ms(fn):
-    for _ in range(WARMUP):
-        fn()
-    times = []
-    for _ in range(ITERATIONS):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    return statistics.median(times)
+    return pc.median_ms(fn, warmup=WARMUP, iterations=ITERATIONS)
 
 
 def kernel_ms(fn):
-    from torch.profiler import ProfilerActivity, profile
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(PROFILED_RUNS):
-            fn()
-        torch.cuda.synchronize()
-    total = sum(e.time_range.elapsed_us() for e in prof.events()
-                if e.device_type == torch.autograd.DeviceType.CUDA)
-    return total / 1000.0 / PROFILED_RUNS
+    return pc.profiled_kernel_ms(fn, runs=PROFILED_RUNS)
 
 
 class TwoLayer(torch.nn.Module):
@@ -157,12 +139,11 @@ def main():
     import torch_geometric
     from torch_geometric.nn import FastRGCNConv, RGCNConv
 
-    result = {"benchmark": "rgcn_two_layer", "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-              "gpu": {"name": torch.cuda.get_device_name(), "torch": torch.__version__, "cuda": torch.version.cuda},
-              "sparsekgen": sparsekgen.__version__, "torch_geometric": torch_geometric.__version__,
-              "graph_bundle_hash": sparsekgen.gpu._gpu.graph_bundle_hash,
-              "method": __doc__.split("\n\n", 1)[1], "warmup": WARMUP, "iterations": ITERATIONS,
-              "profiled_runs": PROFILED_RUNS, "graphs": [], "runs": []}
+    result = pc.report_header(f"torch_geometric {torch_geometric.__version__} (RGCNConv, FastRGCNConv)",
+                              __doc__.split("\n\n", 1)[1], benchmark="rgcn_two_layer")
+    result.update({"sparsekgen": sparsekgen.__version__, "graph_bundle_hash": sparsekgen.gpu._gpu.graph_bundle_hash,
+                   "warmup": WARMUP, "iterations": ITERATIONS, "profiled_runs": PROFILED_RUNS, "graphs": [],
+                   "runs": []})
     graphs = [(name, "synthetic", nodes, edges, relations, classes) for name, nodes, edges, relations, classes
               in SYNTHETIC]
     if args.graphs:

@@ -52,6 +52,8 @@ RelationPairs relationPairs(const RelationalGraph &graph);
 // that relation, R-GCN's c_{i,r} and PyG's aggr="mean"), or 1 / sqrt(|N_r(i)| |N_r(j)|) with the
 // in-degree of i and the out-degree of j in relation r (the symmetric variant).
 enum class RelationNormalization { Sum, Mean, Symmetric };
+// "sum", "mean" or "symmetric"; another spelling throws RuntimeError naming it.
+RelationNormalization parseRelationNormalization(const std::string &spelling);
 
 // Each edge's weight under `normalization`, in the order of graph.edges.
 std::vector<double> edgeNormalization(const RelationalGraph &graph, RelationNormalization normalization);

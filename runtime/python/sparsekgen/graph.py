@@ -33,15 +33,13 @@ def graph_unavailable_reason() -> Optional[str]:
 def graph_runtime(device: torch.device):
     """The graph bundle's kernels on ``device`` (opened on first use)."""
     index = device.index if device.index is not None else torch.cuda.current_device()
-    rt = _graph_runtimes.get(index)
-    if rt is None:
-        reason = graph_unavailable_reason()
-        if reason is not None:
-            raise RuntimeError(f"sparsekgen: graph tensors on {device} need the GPU path, but {reason}")
-        gpu.runtime(device)  # torch's primary context first, as for convolutions
-        rt = gpu._gpu.GraphRuntime(index)
-        _graph_runtimes[index] = rt
-    return rt
+    if index not in _graph_runtimes:
+        gpu.runtime(device)  # the GPU path's checks, and torch's primary context first, as for convolutions
+        if not gpu._gpu.has_graphs:
+            raise RuntimeError(f"sparsekgen: graph tensors on {device} need the GPU path, but "
+                               f"{graph_unavailable_reason()}")
+        _graph_runtimes[index] = gpu._gpu.GraphRuntime(index)
+    return _graph_runtimes[index]
 
 
 def _edge_weights(src: torch.Tensor, dst: torch.Tensor, rel: torch.Tensor, num_nodes: int, num_relations: int,
@@ -90,13 +88,10 @@ class RelationGraph:
         dst = edge_index[1].to(torch.int32).contiguous()
         rel = edge_type.to(device=self.device, dtype=torch.int32).contiguous()
         if self.device.type == "cuda":
-            rt = graph_runtime(self.device)
-            try:
-                self.device_graph = gpu._gpu.relation_graph(
-                    rt, src.data_ptr(), dst.data_ptr(), rel.data_ptr(), src.shape[0], self.num_nodes,
-                    self.num_relations, normalization, self.self_term, gpu.stream(self.device))
-            except RuntimeError as error:  # the runtime's refusals of the input are ValueErrors here
-                raise ValueError(str(error)) from None
+            # The runtime's refusals of the input (an edge out of range) arrive as ValueError.
+            self.device_graph = gpu._gpu.relation_graph(
+                graph_runtime(self.device), src.data_ptr(), dst.data_ptr(), rel.data_ptr(), src.shape[0],
+                self.num_nodes, self.num_relations, normalization, self.self_term, gpu.stream(self.device))
         else:
             self.device_graph = None
             for name, values, bound in (("src", src, self.num_nodes), ("dst", dst, self.num_nodes),

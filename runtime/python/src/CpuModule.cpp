@@ -91,16 +91,6 @@ using FloatArray = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
 
 std::vector<float> floatsOf(const FloatArray &a) { return {a.data(), a.data() + a.size()}; }
 
-RelationNormalization normalizationOf(const std::string &name) {
-  if (name == "sum")
-    return RelationNormalization::Sum;
-  if (name == "mean")
-    return RelationNormalization::Mean;
-  if (name == "symmetric")
-    return RelationNormalization::Symmetric;
-  throw RuntimeError(fmt::format("normalization '{}': expected sum, mean or symmetric", name));
-}
-
 // A graph of int32 [E, 3] (src, dst, relation) rows, checked by makeRelationalGraph.
 RelationalGraph graphOf(const MapRows &edges, long long nodes, int relations) {
   if (edges.shape(1) != 3)
@@ -128,7 +118,7 @@ NB_MODULE(_cpu, m) {
           throw RuntimeError("rgcn_reference: x must be [nodes, Cin] and weight [relations, Cin, Cout]");
         const int cin = static_cast<int>(x.shape(1)), cout = static_cast<int>(weight.shape(2));
         return rows(referenceRgcnForward(graph, floatsOf(x), cin, cout, floatsOf(weight), floatsOf(selfWeight),
-                                         floatsOf(bias), normalizationOf(normalization)),
+                                         floatsOf(bias), parseRelationNormalization(normalization)),
                     static_cast<size_t>(nodes), cout);
       },
       nb::arg("edges"), nb::arg("nodes"), nb::arg("relations"), nb::arg("x"), nb::arg("weight"),

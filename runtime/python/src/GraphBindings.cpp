@@ -55,16 +55,6 @@ private:
   std::vector<KernelDescription> descriptions_;
 };
 
-RelationNormalization normalizationOf(const std::string &name) {
-  if (name == "sum")
-    return RelationNormalization::Sum;
-  if (name == "mean")
-    return RelationNormalization::Mean;
-  if (name == "symmetric")
-    return RelationNormalization::Symmetric;
-  throw RuntimeError(fmt::format("normalization '{}': expected sum, mean or symmetric", name));
-}
-
 } // namespace
 
 void registerGraphBindings(nb::module_ &m) {
@@ -89,7 +79,7 @@ void registerGraphBindings(nb::module_ &m) {
          long long nodes, int relations, const std::string &normalization, bool selfTerm, uintptr_t stream) {
         r.makeCurrent();
         return std::make_shared<DeviceRelationGraph>(relationGraphGpu(sources, targets, relationOfEdge, edges, nodes,
-                                                                      relations, normalizationOf(normalization),
+                                                                      relations, parseRelationNormalization(normalization),
                                                                       selfTerm, streamOf(stream)));
       },
       nb::arg("runtime"), nb::arg("sources"), nb::arg("targets"), nb::arg("relations_of_edges"), nb::arg("edges"),

@@ -88,3 +88,11 @@ def test_matches_pytorch_geometric_on_the_gpu(layer):
     assert relative_error(dx, expected_dx) <= 1e-5
     for name, expected in expected_grads.items():
         assert relative_error(grads[name], expected) <= 1e-5, name
+
+
+def test_out_of_range_edges_are_refused_on_the_device():
+    from sparsekgen import RelationGraph
+    edge_index, edge_type = random_relational_graph(NODES, EDGES, RELATIONS, seed=5)
+    edge_index[0, 17] = NODES
+    with pytest.raises(ValueError, match=rf"edge row 17 \(src {NODES}, .*\): src {NODES} is outside \[0, {NODES}\)"):
+        RelationGraph(edge_index.cuda(), edge_type.cuda(), NODES, RELATIONS)

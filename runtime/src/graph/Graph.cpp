@@ -133,6 +133,16 @@ RelationPairs relationPairs(const RelationalGraph &graph) {
   return pairs;
 }
 
+RelationNormalization parseRelationNormalization(const std::string &spelling) {
+  if (spelling == "sum")
+    return RelationNormalization::Sum;
+  if (spelling == "mean")
+    return RelationNormalization::Mean;
+  if (spelling == "symmetric")
+    return RelationNormalization::Symmetric;
+  throw RuntimeError(fmt::format("normalization '{}': expected sum, mean or symmetric", spelling));
+}
+
 std::vector<double> edgeNormalization(const RelationalGraph &graph, RelationNormalization normalization) {
   // Degrees per (relation, node): in-degree of destinations, out-degree of sources.
   std::map<std::pair<int32_t, int32_t>, int64_t> inDegree, outDegree;

@@ -37,23 +37,31 @@ DevicePointer pairWeightsFor(const skg_kernel_record &kernel, const DeviceRelati
   return 0;
 }
 
+// The fields a forward and a backward call share: the graph as a convolution of kernelVolume()
+// offsets over its nodes, and its pair lists.
+template <typename Call>
+Call graphCall(const DeviceRelationGraph &graph, int inChannels, int outChannels) {
+  Call call;
+  call.inputs = call.outputs = static_cast<int>(graph.nodes);
+  call.inChannels = inChannels;
+  call.outChannels = outChannels;
+  call.kernelVolume = graph.kernelVolume();
+  call.pairInputs = graph.pairInputs.get();
+  call.pairOutputs = graph.pairOutputs.get();
+  call.pairOffsets = graph.pairOffsets;
+  return call;
+}
+
 } // namespace
 
 void rgcnForward(Context &context, const skg_kernel_record &kernel, const DeviceRelationGraph &graph,
                  const RgcnForwardArguments &args, CUstream stream) {
   requirePairListKernel(kernel, graph, "forward");
-  ConvForwardArguments call;
+  auto call = graphCall<ConvForwardArguments>(graph, args.inChannels, args.outChannels);
   call.input = args.input;
   call.weight = args.weight;
   call.output = args.output;
   call.bias = args.bias;
-  call.inputs = call.outputs = static_cast<int>(graph.nodes);
-  call.inChannels = args.inChannels;
-  call.outChannels = args.outChannels;
-  call.kernelVolume = graph.kernelVolume();
-  call.pairInputs = graph.pairInputs.get();
-  call.pairOutputs = graph.pairOutputs.get();
-  call.pairOffsets = graph.pairOffsets;
   call.pairWeights = pairWeightsFor(kernel, graph);
   convForward(context, kernel, call, stream);
 }
@@ -61,17 +69,10 @@ void rgcnForward(Context &context, const skg_kernel_record &kernel, const Device
 void rgcnBackward(Context &context, const skg_kernel_record *inputGradKernel,
                   const skg_kernel_record *weightGradKernel, const DeviceRelationGraph &graph,
                   const RgcnBackwardArguments &args, CUstream stream) {
-  ConvBackwardArguments call;
+  auto call = graphCall<ConvBackwardArguments>(graph, args.inChannels, args.outChannels);
   call.input = args.input;
   call.weight = args.weight;
   call.outputGrad = args.outputGrad;
-  call.inputs = call.outputs = static_cast<int>(graph.nodes);
-  call.inChannels = args.inChannels;
-  call.outChannels = args.outChannels;
-  call.kernelVolume = graph.kernelVolume();
-  call.pairInputs = graph.pairInputs.get();
-  call.pairOutputs = graph.pairOutputs.get();
-  call.pairOffsets = graph.pairOffsets;
   if (inputGradKernel) {
     requirePairListKernel(*inputGradKernel, graph, "input gradient");
     ConvBackwardArguments dx = call;
