@@ -262,6 +262,50 @@ def plot_python_frontend(prefix, out):
            legend_columns=1)
 
 
+def plot_rgcn(name, out):
+    """The 2-layer R-GCN per graph: end-to-end time of one call (bars) and its kernels alone (dots) for
+    ours and PyG's two layers, fp32, hidden 16 and 64, inference and training step; log scale."""
+    result = load(name)
+    graphs = [g["graph"] for g in sorted(result["graphs"], key=lambda g: g["edges"])]
+    labels = {g["graph"]: f"{g['graph']}{'*' if g['kind'] == 'synthetic' else ''}\n{g['edges'] / 1e3:,.0f}k edges"
+              for g in result["graphs"]}
+    libraries = [("sparsekgen", "sparsekgen", "tab:blue"), ("pyg_rgcnconv", "PyG RGCNConv", "tab:orange"),
+                 ("pyg_fastrgcnconv", "PyG FastRGCNConv", "tab:green")]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharey="row")
+    width = 0.27
+    for row, phase in enumerate(("inference", "training_step")):
+        for col, hidden in enumerate((16, 64)):
+            ax = axes[row][col]
+            runs = {r["graph"]: r for r in result["runs"] if r["hidden"] == hidden and r["dtype"] == "fp32"}
+            for i, (key, label, color) in enumerate(libraries):
+                xs, ends, kernels, failed = [], [], [], []
+                for g, graph in enumerate(graphs):
+                    r = runs[graph][key][phase]
+                    if "error" in r:
+                        failed.append(g + (i - 1) * width)
+                        continue
+                    xs.append(g + (i - 1) * width)
+                    ends.append(r["end_to_end_ms"])
+                    kernels.append(r["kernel_ms"])
+                ax.bar(xs, ends, width, color=color, label=f"{label}: end to end" if row == col == 0 else None)
+                ax.scatter(xs, kernels, color="black", s=10, zorder=3,
+                           label="kernels alone (profiler)" if row == col == 0 and i == 0 else None)
+                for x in failed:
+                    ax.text(x, 0.03, "out of memory", transform=ax.get_xaxis_transform(), rotation=90, ha="center",
+                            va="bottom", fontsize=7, color=color)
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(graphs)))
+            ax.set_xticklabels([labels[g] for g in graphs], fontsize=7)
+            ax.set_title(f"{'inference' if row == 0 else 'training step'}, hidden {hidden}, fp32", fontsize=9)
+            if col == 0:
+                ax.set_ylabel("ms per call (log scale, lower is better)")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"2-layer R-GCN on {result['gpu']['name']} ({result['date']}); * synthetic graph with the "
+                 "benchmark's node, edge and relation counts", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
 if __name__ == "__main__":
     IMAGES.mkdir(parents=True, exist_ok=True)
     plot_kernel_maps("2026-11-21-h200-minkunet42-kernel-maps.json",
@@ -278,4 +322,5 @@ if __name__ == "__main__":
                 ("minkunet42_1.0x", "minkunet42_0.5x", "sparse_resnet21d", "centerpoint_nuscenes_backbone")],
                "tuned-vs-default-h200.png")
     plot_python_frontend("2026-12-03-h200-python-frontend", "python-frontend-h200.png")
+    plot_rgcn("2026-12-07-h100-rgcn-two-layer.json", "rgcn-h100.png")
     print("wrote", ", ".join(str(p) for p in sorted(IMAGES.glob("*.png"))))

@@ -14,10 +14,11 @@ and named synthetic in every result), and real graphs converted by bench/graphs/
 For each graph, hidden width H in --hidden (F = H) and type (fp32, fp16): inference (both layers,
 no_grad) and a training step (forward, mean cross-entropy over every node, backward; no optimizer
 step, the same for every library), each as the median of CUDA-event times around the Python call
-(end to end, host work included) and the profiler's CUDA kernel time per call (kernels only).
+(end to end, host work included; 20 runs after 5 warm-ups, 5 after 1 where one call takes over
+50 ms) and the profiler's CUDA kernel time per call (kernels only; 5 runs, 1 for the slow ones).
 Ours runs on the RelationGraph built once per graph (its build time is reported separately); PyG
-sorts and groups the edges inside every call. fp16: our kernels in f16 with fp32 accumulation; PyG
-with the module and features in half. A configuration a library cannot run (out of memory, an
+sorts and groups the edges inside every call. fp16: every library under torch.autocast(float16) with
+fp32 parameters and features (ours runs its f16 kernels, fp32 accumulation, there). A configuration a library cannot run (out of memory, an
 unsupported type) is recorded with its error. Every configuration also records the relative error
 of our output against PyG RGCNConv's with the same weights.
 
@@ -39,10 +40,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pee
 import peer_common as pc  # noqa: E402
 
 import sparsekgen  # noqa: E402
-from sparsekgen import RelationGraph, nn  # noqa: E402
+from sparsekgen import RelationGraph, nn, rgcn  # noqa: E402
 from sparsekgen.graph import graph_runtime, load_graph  # noqa: E402
 
 WARMUP, ITERATIONS, PROFILED_RUNS = 5, 20, 5
+SLOW_S, SLOW_ITERATIONS = 0.05, 5  # a call over 50 ms: 1 warm-up, 5 timed runs, 1 profiled run
 
 # (name, nodes, edges, relations, classes) of the entity-classification benchmarks.
 SYNTHETIC = [("aifb", 8285, 29043, 45, 4), ("mutag", 23644, 74227, 23, 2), ("bgs", 333845, 916199, 103, 2),
@@ -59,12 +61,20 @@ def synthetic_graph(nodes, edges, relations, seed):
     return torch.stack([src, dst.clamp(max=nodes - 1)]), edge_type
 
 
-def median_ms(fn):
-    return pc.median_ms(fn, warmup=WARMUP, iterations=ITERATIONS)
+def slow(fn):
+    """Whether one call of `fn` takes over SLOW_S (such configurations are timed fewer times)."""
+    start = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    return time.perf_counter() - start > SLOW_S
 
 
-def kernel_ms(fn):
-    return pc.profiled_kernel_ms(fn, runs=PROFILED_RUNS)
+def median_ms(fn, slow_call):
+    return pc.median_ms(fn, warmup=1 if slow_call else WARMUP, iterations=SLOW_ITERATIONS if slow_call else ITERATIONS)
+
+
+def kernel_ms(fn, slow_call):
+    return pc.profiled_kernel_ms(fn, runs=1 if slow_call else PROFILED_RUNS)
 
 
 class TwoLayer(torch.nn.Module):
@@ -105,13 +115,15 @@ def copy_weights(source: TwoLayer, target: TwoLayer):
         theirs.load_state_dict(mine.state_dict())
 
 
-def measure(model, x, edges, types, labels, dtype):
+def measure(model, x, edges, types, labels, amp):
+    """Inference and training-step times of `model`; `amp`: under torch.autocast fp16."""
     def infer():
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
             return model(x, edges, types)
 
     def train():
-        out = model(x, edges, types)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+            out = model(x, edges, types)
         loss = torch.nn.functional.cross_entropy(out.float(), labels)
         loss.backward()
         for p in model.parameters():
@@ -120,11 +132,42 @@ def measure(model, x, edges, types, labels, dtype):
     result = {}
     for label, fn in (("inference", infer), ("training_step", train)):
         try:
-            result[label] = {"end_to_end_ms": median_ms(fn), "kernel_ms": kernel_ms(fn)}
+            slow_call = slow(fn)
+            result[label] = {"end_to_end_ms": median_ms(fn, slow_call), "kernel_ms": kernel_ms(fn, slow_call),
+                             "iterations": SLOW_ITERATIONS if slow_call else ITERATIONS}
         except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
             result[label] = {"error": str(error).split("\n")[0][:300]}
             torch.cuda.empty_cache()
     return result
+
+
+def sweep_first_layer(model, x32, prepared, amp):
+    """The first layer's forward (bias + ReLU fused) on every forward kernel of the graph bundle of its
+    type: {kernel: median ms}, and the kernel the runtime's rule picks. What the rule leaves on the table."""
+    conv = model.conv1
+    x = x32.half() if amp else x32
+    weight = torch.cat([conv.relation_weights(), conv.root.unsqueeze(0)]).detach()
+    types = "f16f16f16f32" if amp else "f32f32f32f32"
+    times = {}
+    for name in graph_runtime(x.device).kernel_names("forward"):
+        if types not in name or "_ep_bias_relu" not in name:
+            continue
+        try:
+            with torch.no_grad():
+                times[name] = pc.median_ms(lambda: rgcn(x, weight, conv.bias, prepared, relu=True,
+                                                        kernels={"forward": name}), warmup=3, iterations=10)
+        except ValueError as error:  # a kernel that cannot take these channels
+            times[name] = str(error)[:160]
+    # The rule's choice: the name a launch without one reports.
+    w = weight.to(x.dtype).contiguous()
+    b = conv.bias.detach().float().contiguous()
+    out = torch.empty((prepared.num_nodes, w.shape[2]), dtype=x.dtype, device=x.device)
+    rule = sparsekgen.gpu._gpu.rgcn_forward(graph_runtime(x.device), prepared.device_graph, x.data_ptr(), w.data_ptr(),
+                                            b.data_ptr(), out.data_ptr(), x.shape[1], w.shape[2],
+                                            "f16" if amp else "f32", True, None,
+                                            stream=torch.cuda.current_stream().cuda_stream)
+    torch.cuda.synchronize()
+    return {"kernels_ms": times, "rule_choice": rule}
 
 
 def main():
@@ -182,34 +225,32 @@ def main():
                 peer_model = TwoLayer(pyg_layer(cls), hidden, hidden, classes, relations).cuda()
                 copy_weights(model, peer_model)
                 peers[peer] = peer_model
-            for dtype in (torch.float32, torch.float16):
-                x = x32.to(dtype)
+            for amp in (False, True):
                 run = {"graph": name, "hidden": hidden, "features": hidden, "classes": classes,
-                       "dtype": "fp32" if dtype == torch.float32 else "fp16"}
-                # Ours reads fp32 parameters and runs in the features' type; the peers in half run
-                # their modules in half.
-                run["sparsekgen"] = measure(model, x, prepared, None, labels, dtype)
+                       "dtype": "fp16" if amp else "fp32"}
+                # fp16: every library under torch.autocast with fp32 parameters and features (PyG's
+                # RGCNConv cannot take a module in half: its matmuls mix float and half); ours runs its
+                # f16 kernels there.
+                run["sparsekgen"] = measure(model, x32, prepared, None, labels, amp)
                 reference = None
                 for peer, peer_model in peers.items():
-                    m = peer_model if dtype == torch.float32 else peer_model.half()
-                    run[peer] = measure(m, x, edges, types, labels, dtype)
+                    run[peer] = measure(peer_model, x32, edges, types, labels, amp)
                     if peer == "pyg_rgcnconv" and "error" not in run[peer]["inference"]:
-                        with torch.no_grad():
-                            reference = m(x, edges, types).double()
-                    if dtype == torch.float16:
-                        peer_model.float()
+                        with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+                            reference = peer_model(x32, edges, types).double()
                 if reference is not None:
-                    with torch.no_grad():
-                        mine = model(x, prepared, None).double()
+                    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+                        mine = model(x32, prepared, None).double()
                     run["relative_error_vs_pyg_rgcnconv"] = float(
                         (mine - reference).abs().max() / reference.abs().max().clamp(min=1e-30))
                 for phase in ("inference", "training_step"):
-                    line = [f"{name} H={hidden} {run['dtype']} {phase}:"]
+                    parts = []
                     for lib in ("sparsekgen", "pyg_rgcnconv", "pyg_fastrgcnconv"):
                         r = run[lib][phase]
-                        line.append(f"{lib} " + (f"{r['end_to_end_ms']:.3f} ms ({r['kernel_ms']:.3f} kernels)"
-                                                 if "error" not in r else "error"))
-                    print("  " + "; ".join(line), flush=True)
+                        parts.append(f"{lib} " + (f"{r['end_to_end_ms']:.3f} ms ({r['kernel_ms']:.3f} kernels)"
+                                                  if "error" not in r else "error: " + r["error"][:80]))
+                    print(f"  {name} H={hidden} {run['dtype']} {phase}: " + "; ".join(parts), flush=True)
+                run["first_layer_forward_sweep"] = sweep_first_layer(model, x32, prepared, amp)
                 result["runs"].append(run)
                 torch.cuda.empty_cache()
         with open(args.out, "w") as f:  # after each graph: a later failure keeps what was measured

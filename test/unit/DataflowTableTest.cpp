@@ -65,6 +65,18 @@ TEST(DataflowTable, ColumnsAgree) {
   }
 }
 
+TEST(WeightGradChunks, AChunkLengthGivesLargeOffsetsMoreChunks) {
+  // Offsets with 1000, 10 and 300 pairs, chunks of 200 pairs (rounded up to 256): 4, 1 and 2 chunks.
+  std::vector<int32_t> pairOffsets = {0, 1000, 1010, 1310};
+  WeightGradChunks chunks = weightGradChunks(pairOffsets, /*splits=*/1, /*chunkPairs=*/200);
+  const unsigned n = chunks.count;
+  ASSERT_EQ(n, 7u);
+  std::vector<int32_t> begins(chunks.arrays.begin() + n, chunks.arrays.begin() + 2 * n);
+  std::vector<int32_t> first(chunks.arrays.begin() + 3 * n, chunks.arrays.end());
+  EXPECT_EQ(begins, (std::vector<int32_t>{0, 256, 512, 768, 1000, 1010, 1266}));
+  EXPECT_EQ(first, (std::vector<int32_t>{0, 4, 5, 7}));
+}
+
 TEST(WeightGradChunks, ChunksCoverEachOffsetsPairsInOrder) {
   // Offsets with 0, 1, 130 and 64 pairs, 2 splits: chunk lengths round up to 64.
   std::vector<int32_t> pairOffsets = {0, 0, 1, 131, 195};

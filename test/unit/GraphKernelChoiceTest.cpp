@@ -11,7 +11,8 @@ namespace {
 
 KernelDescription kernel(const std::string &name, const std::string &dataflow, const std::string &operation,
                          const std::string &type, int alignment, bool pairWeights, int tileN = 64,
-                         std::vector<std::string> epilogue = {}, const std::string &math = "tensor_core") {
+                         std::vector<std::string> epilogue = {}, const std::string &math = "tensor_core",
+                         int tileM = 64) {
   KernelDescription d;
   d.name = name;
   d.dataflow = dataflow;
@@ -20,7 +21,7 @@ KernelDescription kernel(const std::string &name, const std::string &dataflow, c
   d.output = operation == "weight_grad" ? "f32" : type;
   d.math = math;
   d.alignment = alignment;
-  d.tileM = 64;
+  d.tileM = tileM;
   d.tileN = tileN;
   d.stages = 3;
   d.epilogue = std::move(epilogue);
@@ -34,6 +35,7 @@ const std::vector<KernelDescription> &bundle() {
       kernel("fod_unweighted", "fetch_on_demand", "forward", "f16", 8, false),
       kernel("fod_n64", "fetch_on_demand", "forward", "f16", 8, true, 64),
       kernel("fod_n32", "fetch_on_demand", "forward", "f16", 8, true, 32),
+      kernel("fod_m128", "fetch_on_demand", "forward", "f16", 8, true, 64, {}, "tensor_core", 128),
       kernel("fod_a1", "fetch_on_demand", "forward", "f16", 1, true, 32),
       kernel("fod_bias_relu", "fetch_on_demand", "forward", "f16", 8, true, 64, {"bias", "relu"}),
       kernel("fod_tf32", "fetch_on_demand", "forward", "f32", 4, true, 64, {}, "tf32"),
@@ -47,9 +49,9 @@ const std::vector<KernelDescription> &bundle() {
 
 std::string chosen(GraphKernelRequest request) { return chooseGraphKernel(bundle(), request).name; }
 
-TEST(GraphKernelChoice, PrefersWeightedFetchOnDemandWithTheNearestTile) {
-  EXPECT_EQ(chosen({"forward", "f16", 64, 64, {}, "", false}), "fod_n64");
-  EXPECT_EQ(chosen({"forward", "f16", 64, 16, {}, "", false}), "fod_n32");
+TEST(GraphKernelChoice, PrefersWeightedFetchOnDemandWithTheTileNearest128By64) {
+  EXPECT_EQ(chosen({"forward", "f16", 64, 64, {}, "", false}), "fod_m128");
+  EXPECT_EQ(chosen({"forward", "f16", 64, 16, {}, "", false}), "fod_m128");
   EXPECT_EQ(chosen({"forward", "f16", 64, 64, {}, "gather_gemm_scatter", false}), "ggs");
   EXPECT_EQ(chosen({"forward", "f16", 64, 64, {"bias", "relu"}, "", false}), "fod_bias_relu");
 }

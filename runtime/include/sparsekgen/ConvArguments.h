@@ -82,6 +82,11 @@ struct ConvBackwardArguments {
   DevicePointer pairWeights = 0;
   // K chunks per offset of the weight gradient; 0: weightGradSplits chooses.
   int weightGradSplits = 0;
+  // > 0: instead, chunks of this many pairs (rounded up to 64) in every offset, so an offset gets
+  // chunks in proportion to its pairs. Graph layers use it: their relations' edge counts differ by
+  // orders of magnitude, and equal chunk counts would leave the largest relation's chunks long
+  // enough to pace the launch.
+  int weightGradChunkPairs = 0;
 
   long long pairCount() const { return pairOffsets.empty() ? 0 : pairOffsets.back(); }
 };
@@ -104,14 +109,14 @@ constexpr int kWeightGradTargetBlocks = 512, kWeightGradMinChunkPairs = 256;
 int weightGradSplits(const skg_kernel_record &kernel, const ConvBackwardArguments &args);
 
 // The weight gradient's K chunks: chunk length ceil(pairs / splits) rounded up to 64 pairs per
-// offset; the arrays hold the chunks as pair tiles do (offsets, first pairs, end pairs: setTileArrays)
+// offset, or `chunkPairs` rounded up to 64 in every offset where it is positive; the arrays hold the chunks as pair tiles do (offsets, first pairs, end pairs: setTileArrays)
 // followed by tileFirst [volume + 1], each offset's first chunk (the reduction adds chunks
 // tileFirst[k] .. tileFirst[k + 1] - 1).
 struct WeightGradChunks {
   std::vector<int32_t> arrays; // the chunks' offsets, first pairs, end pairs, then tileFirst
   unsigned count = 0;
 };
-WeightGradChunks weightGradChunks(const std::vector<int32_t> &pairOffsets, int splits);
+WeightGradChunks weightGradChunks(const std::vector<int32_t> &pairOffsets, int splits, int chunkPairs = 0);
 
 // The weight-gradient call's tensors and sizes under the template's names (templates/WeightGrad.cpp).
 LaunchArguments weightGradCallArguments(const ConvBackwardArguments &args);

@@ -79,4 +79,10 @@ void rgcnBackward(Context &context, const skg_kernel_record *inputGradKernel,
                   const skg_kernel_record *weightGradKernel, const DeviceRelationGraph &graph,
                   const RgcnBackwardArguments &args, CUstream stream = nullptr);
 
+// The weight gradient's K chunk length for a graph of `pairs` pairs: one length for every relation
+// (ConvBackwardArguments::weightGradChunkPairs), about kGraphWeightGradChunks chunks in all and at
+// least kGraphMinChunkPairs pairs each, so a relation's chunk count follows its edge count.
+constexpr long long kGraphWeightGradChunks = 2048, kGraphMinChunkPairs = 256;
+int weightGradChunkPairs(long long pairs);
+
 } // namespace sparsekgen

@@ -21,8 +21,8 @@ struct GraphKernelRequest {
 // input-gradient kernels (weight-gradient kernels take none: GraphConv.h scales dy instead), a
 // channel alignment dividing Cin and Cout, tf32 only when allowed; then the dataflow asked for (or
 // fetch_on_demand, which needs no gathered or product matrix), exact fp32 before tf32, the widest
-// alignment, the tile whose N is nearest the GEMM's N (Cout; Cin for input gradients) within
-// [32, 64], and 3 stages. Throws RuntimeError naming the request when no kernel fits.
+// alignment, the tile nearest 128 x 64 (weight gradients: nearest [Cin, Cout] within 32 to 64),
+// and 3 stages. Throws RuntimeError naming the request when no kernel fits.
 const KernelDescription &chooseGraphKernel(const std::vector<KernelDescription> &kernels,
                                            const GraphKernelRequest &request);
 

@@ -96,7 +96,8 @@ void convWeightGrad(Context &context, const skg_kernel_record &kernel, const Con
     return;
   }
   const LoadedKernel &loaded = context.load(kernel);
-  WeightGradChunks chunks = weightGradChunks(args.pairOffsets, weightGradSplits(kernel, args));
+  WeightGradChunks chunks =
+      weightGradChunks(args.pairOffsets, weightGradSplits(kernel, args), args.weightGradChunkPairs);
   checkWeightGradReach(kernel, args, chunks.count);
   LaunchArguments arguments = weightGradCallArguments(args);
   // Kept alive until the launches are ordered on the stream.

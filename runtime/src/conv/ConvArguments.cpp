@@ -307,14 +307,14 @@ int weightGradSplits(const skg_kernel_record &kernel, const ConvBackwardArgument
   return static_cast<int>(std::clamp<long long>(std::min(wanted, byLength), 1, info.maxSplits));
 }
 
-WeightGradChunks weightGradChunks(const std::vector<int32_t> &pairOffsets, int splits) {
+WeightGradChunks weightGradChunks(const std::vector<int32_t> &pairOffsets, int splits, int chunkPairs) {
   constexpr int32_t kChunkGranule = 64; // a multiple of every CTA K
   std::vector<int32_t> offsets, begins, ends, tileFirst;
   const int volume = static_cast<int>(pairOffsets.size()) - 1;
   for (int k = 0; k < volume; ++k) {
     tileFirst.push_back(static_cast<int32_t>(offsets.size()));
     const int32_t pairs = pairOffsets[k + 1] - pairOffsets[k];
-    const int32_t perChunk = std::max<int32_t>(1, (pairs + splits - 1) / splits);
+    const int32_t perChunk = chunkPairs > 0 ? chunkPairs : std::max<int32_t>(1, (pairs + splits - 1) / splits);
     const int32_t length = (perChunk + kChunkGranule - 1) / kChunkGranule * kChunkGranule;
     for (int32_t begin = pairOffsets[k]; begin < pairOffsets[k + 1]; begin += length) {
       offsets.push_back(k);

@@ -2,6 +2,8 @@
 // pair-list kernels as a convolution of kernelVolume() offsets over nodes.
 #include "sparsekgen/GraphConv.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "graph/GraphDeviceOps.h"
@@ -54,6 +56,11 @@ Call graphCall(const DeviceRelationGraph &graph, int inChannels, int outChannels
 
 } // namespace
 
+int weightGradChunkPairs(long long pairs) {
+  return static_cast<int>(std::max<long long>(kGraphMinChunkPairs, (pairs + kGraphWeightGradChunks - 1) /
+                                                                        kGraphWeightGradChunks));
+}
+
 void rgcnForward(Context &context, const skg_kernel_record &kernel, const DeviceRelationGraph &graph,
                  const RgcnForwardArguments &args, CUstream stream) {
   requirePairListKernel(kernel, graph, "forward");
@@ -85,6 +92,7 @@ void rgcnBackward(Context &context, const skg_kernel_record *inputGradKernel,
   requirePairListKernel(*weightGradKernel, graph, "weight gradient");
   ConvBackwardArguments dw = call;
   dw.weightGrad = args.weightGrad;
+  dw.weightGradChunkPairs = weightGradChunkPairs(graph.pairCount());
   if (graph.unitWeights()) {
     convBackward(context, nullptr, weightGradKernel, dw, stream);
     return;
