@@ -102,3 +102,25 @@ def test_matches_pytorch_geometric_with_the_same_state_dict():
         ours = nn.RGCNConv(5, 4, RELATIONS, num_bases=bases).double()
         ours.load_state_dict(theirs.state_dict())
         assert torch.allclose(ours(x, edge_index, edge_type), theirs(x, edge_index, edge_type), rtol=1e-9, atol=1e-9)
+
+
+def test_graph_documents_load_as_edge_tensors(tmp_path):
+    import json
+
+    import numpy as np
+    from sparsekgen.graph import load_graph
+    rows = np.array([[0, 1, 0], [2, 1, 1], [1, 2, 1]], dtype="<i4")
+    rows.tofile(tmp_path / "g.edges.i32")
+    np.arange(6, dtype="<f4").tofile(tmp_path / "g.x.f32")
+    (tmp_path / "g.json").write_text(json.dumps({
+        "format": "sparsekgen-graph", "version": 1, "name": "g", "nodes": 3, "relations": 2,
+        "edges": "g.edges.i32", "features": {"file": "g.x.f32", "channels": 2}}))
+    edge_index, edge_type, nodes, relations, features = load_graph(str(tmp_path / "g.json"))
+    assert edge_index.tolist() == [[0, 2, 1], [1, 1, 2]] and edge_type.tolist() == [0, 1, 1]
+    assert (nodes, relations) == (3, 2) and features.shape == (3, 2)
+    RelationGraph(edge_index, edge_type, nodes, relations)  # the ids check out
+    rows[:2].tofile(tmp_path / "g.edges.i32")
+    with open(tmp_path / "g.edges.i32", "ab") as f:
+        f.write(b"\0\0\0\0")  # a partial row
+    with pytest.raises(ValueError, match="not a whole number of 12-byte edge rows"):
+        load_graph(str(tmp_path / "g.json"))
