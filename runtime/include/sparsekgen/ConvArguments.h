@@ -109,9 +109,10 @@ constexpr int kWeightGradTargetBlocks = 512, kWeightGradMinChunkPairs = 256;
 int weightGradSplits(const skg_kernel_record &kernel, const ConvBackwardArguments &args);
 
 // The weight gradient's K chunks: chunk length ceil(pairs / splits) rounded up to 64 pairs per
-// offset, or `chunkPairs` rounded up to 64 in every offset where it is positive; the arrays hold the chunks as pair tiles do (offsets, first pairs, end pairs: setTileArrays)
-// followed by tileFirst [volume + 1], each offset's first chunk (the reduction adds chunks
-// tileFirst[k] .. tileFirst[k + 1] - 1).
+// offset, or, where `chunkPairs` is positive, `chunkPairs` rounded up to 64 in every offset; the
+// arrays hold the chunks as pair tiles do (offsets, first pairs, end pairs: setTileArrays) followed
+// by tileFirst [volume + 1], each offset's first chunk (the reduction adds chunks tileFirst[k] ..
+// tileFirst[k + 1] - 1).
 struct WeightGradChunks {
   std::vector<int32_t> arrays; // the chunks' offsets, first pairs, end pairs, then tileFirst
   unsigned count = 0;

@@ -12,11 +12,12 @@ Edges follow PyTorch Geometric: ``edge_index[0]`` are sources j, ``edge_index[1]
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 
 from sparsekgen import gpu
+from sparsekgen.functional import _autocast
 
 NORMALIZATIONS = ("sum", "mean", "symmetric")
 _graph_runtimes: Dict[int, object] = {}
@@ -110,18 +111,6 @@ class RelationGraph:
         return self.num_relations + (1 if self.self_term else 0)
 
 
-def _autocast_dtype(x: torch.Tensor) -> torch.dtype:
-    """The type the kernels run in: autocast's inside a CUDA autocast region, else the features'."""
-    if x.is_cuda:
-        try:
-            if torch.is_autocast_enabled("cuda"):
-                return torch.get_autocast_dtype("cuda")
-        except TypeError:  # torch before 2.4
-            if torch.is_autocast_enabled():
-                return torch.get_autocast_gpu_dtype()
-    return x.dtype
-
-
 class _DeviceRgcn(torch.autograd.Function):
     """The layer on the graph bundle's kernels; ReLU fused into the forward's epilogue, its mask
     applied to dy in the backward."""
@@ -206,7 +195,7 @@ def rgcn(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], gr
         raise ValueError(f"R-GCN layer: features on {x.device}, weight on {weight.device}, graph on {graph.device}")
     if graph.device_graph is None:
         return _reference_rgcn(x, weight, bias, graph, relu)
-    return _DeviceRgcn.apply(x.to(_autocast_dtype(x)), weight, bias, graph, relu, kernels)
+    return _DeviceRgcn.apply(_autocast(x), weight, bias, graph, relu, kernels)
 
 
 def load_graph(path: str):
