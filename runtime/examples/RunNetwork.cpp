@@ -3,15 +3,13 @@
 // read from raw files; each output written as raw float32 beside a line saying its shape.
 //
 //   sparsekgen-run-network net.json net.safetensors coords.i32 feats.f32 -o outputs/ [--table T]
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "RawTensorFiles.h"
 #include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/EnumNames.h"
@@ -20,23 +18,7 @@
 #include "sparsekgen/Safetensors.h"
 #include "sparsekgen_kernels.h"
 
-namespace {
-
-template <typename T> std::vector<T> readRaw(const std::string &path, size_t rowWidth, const char *what) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in)
-    throw sparsekgen::RuntimeError(fmt::format("{}: cannot open {}", what, path));
-  const auto bytes = static_cast<size_t>(in.tellg());
-  if (bytes % (sizeof(T) * rowWidth) != 0)
-    throw sparsekgen::RuntimeError(
-        fmt::format("{} {}: {} bytes is not a whole number of rows of {} values", what, path, bytes, rowWidth));
-  std::vector<T> values(bytes / sizeof(T));
-  in.seekg(0);
-  in.read(reinterpret_cast<char *>(values.data()), static_cast<std::streamsize>(bytes));
-  return values;
-}
-
-} // namespace
+using sparsekgen::examples::readRaw;
 
 int main(int argc, char **argv) {
   std::string networkPath, weightsPath, coordinatesPath, featuresPath, outDir, tablePath;
@@ -58,6 +40,9 @@ int main(int argc, char **argv) {
       return sparsekgen::tools::kExitNoGpu;
     }
     sparsekgen::Network network = sparsekgen::loadNetwork(networkPath);
+    if (network.isGraph())
+      throw sparsekgen::RuntimeError(fmt::format("network {} is a graph network: run it with "
+                                                 "sparsekgen-run-graph-network", networkPath));
     auto coordinates = readRaw<int32_t>(coordinatesPath, 4, "coordinates");
     const size_t rows = coordinates.size() / 4;
     auto features = readRaw<float>(featuresPath, network.inputChannels, "features");
@@ -77,17 +62,7 @@ int main(int argc, char **argv) {
     auto deviceFeatures = sparsekgen::DeviceBuffer::from(sparsekgen::encodeElements(features, dtype));
     auto outputs = executor.run(deviceCoordinates.get(), static_cast<int>(rows), deviceFeatures.get());
     context.synchronize("the network run");
-    std::filesystem::create_directories(outDir);
-    for (const auto &[name, tensor] : outputs) {
-      std::vector<uint8_t> bytes(static_cast<size_t>(tensor.rows) * tensor.channels * sparsekgen::elementBytes(dtype));
-      sparsekgen::checkCuda(cuMemcpyDtoH(bytes.data(), tensor.data, bytes.size()), "cuMemcpyDtoH",
-                            "(output " + name + ")");
-      auto values = sparsekgen::decodeElements(bytes, dtype);
-      const std::string path = (std::filesystem::path(outDir) / (name + ".f32")).string();
-      std::ofstream(path, std::ios::binary)
-          .write(reinterpret_cast<const char *>(values.data()), static_cast<std::streamsize>(values.size() * 4));
-      fmt::print("{}: [{}, {}] -> {}\n", name, tensor.rows, tensor.channels, path);
-    }
+    sparsekgen::examples::writeOutputs(outputs, dtype, outDir);
     return 0;
   });
 }

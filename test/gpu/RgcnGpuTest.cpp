@@ -17,17 +17,14 @@
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/GraphConv.h"
 #include "sparsekgen/Reference.h"
-#include "sparsekgen_graph_kernels.h"
+#include "GraphTestContext.h"
 #include "SyntheticGraphs.h"
 #include "TestContext.h"
 
 namespace sparsekgen {
 namespace {
 
-Context &graphContext() {
-  static Context instance(0, sparsekgen_graph_kernels);
-  return instance;
-}
+using testgraphs::graphContext;
 
 constexpr RelationNormalization kNormalizations[] = {RelationNormalization::Sum, RelationNormalization::Mean,
                                                      RelationNormalization::Symmetric};

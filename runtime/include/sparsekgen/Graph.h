@@ -65,6 +65,11 @@ std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std
                                          int outChannels, const std::vector<float> &weights,
                                          const std::vector<float> &selfWeight, const std::vector<float> &bias,
                                          RelationNormalization normalization);
+// The same on a float64 x (a layer deep in a reference network).
+std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std::vector<double> &x, int inChannels,
+                                         int outChannels, const std::vector<float> &weights,
+                                         const std::vector<float> &selfWeight, const std::vector<float> &bias,
+                                         RelationNormalization normalization);
 
 // The float64 gradients of that layer for the output gradient dy [nodes, Cout]: dx [nodes, Cin],
 // dW [relations, Cin, Cout], dW_self [Cin, Cout] (empty without a self term) and db [Cout].

@@ -2,6 +2,7 @@
 // state_dict entries (the node name, then the entry), so checkpoints of TorchSparse-style models
 // map by name:
 //   "<conv>.weight" [volume, Cin, Cout] (kernel offsets in kernelOffsetAt's order), "<conv>.bias" [Cout];
+//   "<rgcn>.weight" [relations (+1 with root), Cin, Cout] (W_self last), "<rgcn>.bias" [Cout];
 //   "<batch_norm>.weight" (gamma) and "<batch_norm>.bias" (beta) [C], learned;
 //   "<batch_norm>.running_mean" and "<batch_norm>.running_var" [C], statistics updated by training.
 // Inference (NetworkExecutor) reads batch norm folded to "<batch_norm>.scale" / ".shift".

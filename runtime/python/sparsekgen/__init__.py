@@ -17,10 +17,11 @@ from sparsekgen.graph import RelationGraph, rgcn
 from sparsekgen import nn
 from sparsekgen.checkpoints import load_spconv_state_dict, load_torchsparse_state_dict, to_spconv_state_dict
 from sparsekgen.export import export
+from sparsekgen.graph_export import export_graph, save_graph
 from sparsekgen.spconv_models import from_spconv, from_spconv_tensor
 from sparsekgen.gpu import set_config_table
 from sparsekgen.tune import tune
 
-__all__ = ["SparseTensor", "KernelMap", "RelationGraph", "rgcn", "cat", "export", "from_spconv", "from_spconv_tensor", "load_spconv_state_dict",
+__all__ = ["SparseTensor", "KernelMap", "RelationGraph", "rgcn", "cat", "export", "export_graph", "save_graph", "from_spconv", "from_spconv_tensor", "load_spconv_state_dict",
            "load_torchsparse_state_dict", "set_config_table", "sparse_collate", "sparse_quantize",
            "to_spconv_state_dict", "tune", "nn"]

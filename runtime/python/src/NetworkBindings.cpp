@@ -13,6 +13,7 @@
 
 #include "Arrays.h"
 #include "sparsekgen/Errors.h"
+#include "sparsekgen/Graph.h"
 #include "sparsekgen/Network.h"
 #include "sparsekgen/Safetensors.h"
 #include "sparsekgen/TrainingParameters.h"
@@ -51,6 +52,17 @@ std::vector<ParameterShape> executorShapes(const Network &network, const Network
   return shapes;
 }
 
+// A reference run's outputs as float64 [rows, channels] arrays by name.
+nb::dict outputArrays(const Network &network, std::map<std::string, std::vector<double>> &outputs) {
+  nb::dict result;
+  for (const auto &name : network.outputs) {
+    std::vector<double> &values = outputs.at(name);
+    const size_t channels = network.tensors.at(name).channels, count = values.size() / channels;
+    result[name.c_str()] = python::ownedArray(std::move(values), std::array<size_t, 2>{count, channels});
+  }
+  return result;
+}
+
 } // namespace
 
 void bindNetworks(nb::module_ &m) {
@@ -80,16 +92,27 @@ void bindNetworks(nb::module_ &m) {
                                          rows.size(), features.shape(0), features.shape(1)));
         auto outputs = referenceNetworkForward(network, loadSafetensors(weightsPath), rows,
                                                {features.data(), features.data() + features.size()});
-        nb::dict result;
-        for (const auto &name : network.outputs) {
-          std::vector<double> &values = outputs.at(name);
-          const size_t channels = network.tensors.at(name).channels, count = values.size() / channels;
-          result[name.c_str()] = python::ownedArray(std::move(values), std::array<size_t, 2>{count, channels});
-        }
-        return result;
+        return outputArrays(network, outputs);
       },
       nb::arg("description"), nb::arg("source"), nb::arg("weights_path"), nb::arg("coordinates"), nb::arg("features"),
       "Runs a description in float64 on the CPU with the weights NetworkExecutor reads; its outputs by name.");
+
+  m.def(
+      "reference_graph_network_forward",
+      [](const std::string &description, const std::string &source, const std::string &weightsPath,
+         const std::string &graphPath, nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> features) {
+        Network network = parseNetwork(description, source);
+        RelationalGraph graph = loadRelationalGraph(graphPath);
+        if (features.shape(0) != static_cast<size_t>(graph.nodes))
+          throw RuntimeError(fmt::format("reference_graph_network_forward: graph {} has {} nodes but features [{}, {}]",
+                                         graphPath, graph.nodes, features.shape(0), features.shape(1)));
+        auto outputs = referenceGraphNetworkForward(network, loadSafetensors(weightsPath), graph,
+                                                    {features.data(), features.data() + features.size()});
+        return outputArrays(network, outputs);
+      },
+      nb::arg("description"), nb::arg("source"), nb::arg("weights_path"), nb::arg("graph_path"), nb::arg("features"),
+      "Runs a graph network description in float64 on the CPU over a graph document, with the weights\n"
+      "GraphNetworkExecutor reads; its outputs by name.");
 }
 
 } // namespace sparsekgen

@@ -76,8 +76,29 @@ def run_exported(description_path, weights_path, coords: torch.Tensor, feats: to
     coords.cpu().int().numpy().tofile(os.path.join(workdir, "coords.i32"))
     feats.detach().cpu().numpy().astype(np.float32).tofile(os.path.join(workdir, "feats.f32"))
     out = os.path.join(workdir, "out")
-    run = subprocess.run([RUN_NETWORK, str(description_path), str(weights_path), os.path.join(workdir, "coords.i32"),
-                          os.path.join(workdir, "feats.f32"), "-o", out], capture_output=True, text=True)
+    return _outputs_of([RUN_NETWORK, str(description_path), str(weights_path), os.path.join(workdir, "coords.i32"),
+                        os.path.join(workdir, "feats.f32"), "-o", out], out)
+
+
+RUN_GRAPH_NETWORK = os.environ.get("SPARSEKGEN_RUN_GRAPH_NETWORK")
+NO_RUN_GRAPH_NETWORK = ("SPARSEKGEN_RUN_GRAPH_NETWORK does not name a built sparsekgen-run-graph-network (it needs a "
+                        "GPU and the graph bundle: the test runs the export on the C++ graph executor)")
+
+
+def run_exported_graph(description_path, weights_path, graph_path, feats: torch.Tensor, workdir,
+                       extra_args=()) -> dict:
+    """The outputs {name: float32 array [nodes * channels]} of an exported graph network run by
+    sparsekgen-run-graph-network on a graph document and ``feats``; skips without a GPU."""
+    workdir = str(workdir)
+    feats.detach().cpu().numpy().astype(np.float32).tofile(os.path.join(workdir, "feats.f32"))
+    out = os.path.join(workdir, "out")
+    return _outputs_of([RUN_GRAPH_NETWORK, str(description_path), str(weights_path), str(graph_path), "--features",
+                        os.path.join(workdir, "feats.f32"), "-o", out, *extra_args], out)
+
+
+def _outputs_of(command, out) -> dict:
+    """Runs an example program writing <output>.f32 files into ``out``; skips where it finds no GPU."""
+    run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode == 3 or "libcuda" in run.stderr:
         pytest.skip(f"no GPU here: {run.stderr.strip()}")
     assert run.returncode == 0, run.stderr

@@ -178,7 +178,10 @@ void requireLayerSizes(const RelationalGraph &graph, size_t xSize, int inChannel
 
 } // namespace
 
-std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std::vector<float> &x, int inChannels,
+namespace {
+
+template <typename Element>
+std::vector<double> rgcnForwardInFloat64(const RelationalGraph &graph, const std::vector<Element> &x, int inChannels,
                                          int outChannels, const std::vector<float> &weights,
                                          const std::vector<float> &selfWeight, const std::vector<float> &bias,
                                          RelationNormalization normalization) {
@@ -190,7 +193,7 @@ std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std
     const GraphEdge &e = graph.edges[edge];
     const double norm = norms[edge];
     const float *w = weights.data() + static_cast<size_t>(e.relation) * cin * cout;
-    const float *xj = x.data() + static_cast<size_t>(e.source) * cin;
+    const Element *xj = x.data() + static_cast<size_t>(e.source) * cin;
     double *oi = out.data() + static_cast<size_t>(e.target) * cout;
     for (size_t c = 0; c < cin; ++c)
       for (size_t o = 0; o < cout; ++o)
@@ -207,6 +210,22 @@ std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std
         oi[o] += bias[o];
   }
   return out;
+}
+
+} // namespace
+
+std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std::vector<float> &x, int inChannels,
+                                         int outChannels, const std::vector<float> &weights,
+                                         const std::vector<float> &selfWeight, const std::vector<float> &bias,
+                                         RelationNormalization normalization) {
+  return rgcnForwardInFloat64(graph, x, inChannels, outChannels, weights, selfWeight, bias, normalization);
+}
+
+std::vector<double> referenceRgcnForward(const RelationalGraph &graph, const std::vector<double> &x, int inChannels,
+                                         int outChannels, const std::vector<float> &weights,
+                                         const std::vector<float> &selfWeight, const std::vector<float> &bias,
+                                         RelationNormalization normalization) {
+  return rgcnForwardInFloat64(graph, x, inChannels, outChannels, weights, selfWeight, bias, normalization);
 }
 
 RgcnGradients referenceRgcnBackward(const RelationalGraph &graph, const std::vector<float> &x,

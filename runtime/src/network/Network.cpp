@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 #include <set>
 
@@ -21,7 +22,7 @@ using nlohmann::json;
 
 namespace {
 
-const std::set<std::string> kOps = {"conv", "batch_norm", "relu", "add", "concat"};
+const std::set<std::string> kOps = {"conv", "rgcn", "batch_norm", "relu", "add", "concat"};
 
 // The level a map's outputs follow.
 std::string outputLevel(const Network &network, const WorkloadMap &map) {
@@ -35,7 +36,7 @@ NetworkNode parseNode(const JsonReader &r, const json &object, const std::string
   node.name = r.get<std::string>(object, p, "name");
   node.op = r.get<std::string>(object, p, "op");
   if (!kOps.count(node.op))
-    r.fail(p + "/op", fmt::format("'{}' is not one of conv, batch_norm, relu, add, concat", node.op));
+    r.fail(p + "/op", fmt::format("'{}' is not one of conv, rgcn, batch_norm, relu, add, concat", node.op));
   if (node.op == "add" || node.op == "concat") {
     node.inputs = r.get<std::vector<std::string>>(object, p, "inputs");
     if (node.inputs.size() < 2 || (node.op == "add" && node.inputs.size() != 2))
@@ -43,12 +44,22 @@ NetworkNode parseNode(const JsonReader &r, const json &object, const std::string
   } else {
     node.inputs = {r.get<std::string>(object, p, "input")};
   }
-  if (node.op == "conv") {
-    node.map = r.get<std::string>(object, p, "map");
+  if (node.op == "conv" || node.op == "rgcn") {
+    if (node.op == "conv")
+      node.map = r.get<std::string>(object, p, "map");
     node.outChannels = r.get<int>(object, p, "out_channels");
     node.bias = r.get<bool>(object, p, "bias", false);
     if (node.outChannels < 1)
       r.fail(p + "/out_channels", "must be at least 1");
+  }
+  if (node.op == "rgcn") {
+    node.aggregation = r.get<std::string>(object, p, "aggregation", "mean");
+    try {
+      parseRelationNormalization(node.aggregation);
+    } catch (const RuntimeError &e) {
+      r.fail(p + "/aggregation", e.what());
+    }
+    node.root = r.get<bool>(object, p, "root", true);
   }
   return node;
 }
@@ -66,7 +77,14 @@ TensorShape shapeOf(const JsonReader &r, const Network &network, const NetworkNo
   }
   TensorShape shape = inputs[0];
   shape.producer = index;
-  if (node.op == "conv") {
+  if (node.op == "conv" && network.isGraph())
+    r.fail(p + "/op", "a graph network's tensors are node rows: its layers are rgcn nodes, conv reads kernel maps of "
+                      "coordinates");
+  if (node.op == "rgcn" && !network.isGraph())
+    r.fail(p + "/op", "rgcn reads a relational graph: the network needs \"graph\": {\"relations\": N} (and no maps)");
+  if (node.op == "rgcn") {
+    shape.channels = node.outChannels;
+  } else if (node.op == "conv") {
     auto map = std::find_if(network.maps.begin(), network.maps.end(),
                             [&](const WorkloadMap &m) { return m.name == node.map; });
     if (map == network.maps.end())
@@ -104,6 +122,13 @@ int opRank(const std::string &op) {
 
 } // namespace
 
+const NetworkNode &Network::findNode(const std::string &node) const {
+  auto it = std::find_if(nodes.begin(), nodes.end(), [&](const NetworkNode &n) { return n.name == node; });
+  if (it == nodes.end())
+    throw RuntimeError(fmt::format("network {}: no node named '{}'", source, node));
+  return *it;
+}
+
 Workload Network::workload() const {
   Workload w;
   w.name = name;
@@ -128,10 +153,21 @@ Network parseNetwork(const std::string &text, const std::string &source) {
   n.inputChannels = r.get<int>(document, "", "input_channels");
   if (n.inputChannels < 1)
     r.fail("/input_channels", "must be at least 1");
-  if (document.contains("inputs")) // benchmark and tuning scans; a description for deployment needs none
-    n.inputs = parseWorkloadInputs(r, document);
-  n.maps = parseWorkloadMaps(r, document);
-  n.tensors[Network::kInput] = {"l0", n.inputChannels, -1};
+  if (document.contains("graph")) {
+    n.graphRelations = r.get<int>(r.get<json>(document, "", "graph"), "/graph", "relations");
+    if (n.graphRelations < 1)
+      r.fail("/graph/relations", "must be at least 1");
+    if (document.contains("maps"))
+      r.fail("/maps", "a graph network has no maps: its rgcn nodes read the graph's edges");
+    if (document.contains("inputs"))
+      r.fail("/inputs", "a graph network takes a graph, not scans");
+    n.tensors[Network::kInput] = {Network::kNodeLevel, n.inputChannels, -1};
+  } else {
+    if (document.contains("inputs")) // benchmark and tuning scans; a description for deployment needs none
+      n.inputs = parseWorkloadInputs(r, document);
+    n.maps = parseWorkloadMaps(r, document);
+    n.tensors[Network::kInput] = {"l0", n.inputChannels, -1};
+  }
   auto nodes = r.get<json>(document, "", "nodes");
   if (!nodes.is_array() || nodes.empty())
     r.fail("/nodes", "expected a non-empty array");
@@ -175,8 +211,8 @@ std::vector<PlanStep> planNetwork(const Network &network) {
     step.inputs = {node.inputs[0]};
     step.inChannels = network.tensors.at(node.inputs[0]).channels;
     step.outChannels = network.tensors.at(node.name).channels;
-    if (node.op == "conv") {
-      step.kind = PlanStep::Kind::Conv;
+    if (node.op == "conv" || node.op == "rgcn") {
+      step.kind = node.op == "conv" ? PlanStep::Kind::Conv : PlanStep::Kind::Rgcn;
       step.map = node.map;
       if (node.bias) {
         step.epilogue.push_back("bias");
@@ -233,14 +269,15 @@ NetworkParameters randomParameters(const Network &network, uint32_t seed) {
   NetworkParameters parameters;
   for (const auto &node : network.nodes) {
     int channels = network.tensors.at(node.name).channels;
-    if (node.op == "conv") {
-      const WorkloadMap &map = network.findMap(node.map);
+    if (node.op == "conv" || node.op == "rgcn") {
+      const int volume = node.op == "conv" ? network.findMap(node.map).geometry.volume() : network.rgcnVolume(node);
       int inChannels = network.tensors.at(node.inputs[0]).channels;
       // Rows read about sqrt(volume) neighbours on real scans; with batch-norm scales below 1 this
       // keeps activations O(1) through residual stages instead of growing towards fp16's range.
-      float scale = std::sqrt(3.0f / (std::sqrt(static_cast<float>(map.geometry.volume())) * inChannels));
+      // (A normalised graph layer averages per relation, so the same bound holds loosely there.)
+      float scale = std::sqrt(3.0f / (std::sqrt(static_cast<float>(volume)) * inChannels));
       auto &weight = parameters[node.name + ".weight"];
-      weight.resize(static_cast<size_t>(map.geometry.volume()) * inChannels * channels);
+      weight.resize(static_cast<size_t>(volume) * inChannels * channels);
       for (auto &w : weight)
         w = roundToElement(unit(random) * scale, dtype);
       if (node.bias) {
@@ -284,14 +321,19 @@ std::vector<Coordinate> levelCoordinatesCpu(const Network &network, const std::v
   throw RuntimeError(fmt::format("network {}: no map produces level '{}'", network.name, level));
 }
 
-std::map<std::string, std::vector<double>> referenceNetworkForward(const Network &network,
-                                                                   const NetworkParameters &parameters,
-                                                                   const std::vector<Coordinate> &coordinates,
-                                                                   const std::vector<float> &features) {
-  if (features.size() != coordinates.size() * static_cast<size_t>(network.inputChannels))
+namespace {
+
+// The description's nodes in float64 from `features` [rows, input_channels]; `layer` computes a
+// conv or rgcn node's product (without its bias) from its input.
+using ReferenceLayer = std::function<std::vector<double>(const NetworkNode &node, const std::vector<double> &x,
+                                                         int inChannels, int outChannels)>;
+std::map<std::string, std::vector<double>> referenceForward(const Network &network,
+                                                            const NetworkParameters &parameters, size_t rows,
+                                                            const std::vector<float> &features,
+                                                            const ReferenceLayer &layer) {
+  if (features.size() != rows * static_cast<size_t>(network.inputChannels))
     throw RuntimeError(fmt::format("network {}: {} feature values for {} rows of {} channels", network.name,
-                                   features.size(), coordinates.size(), network.inputChannels));
-  auto maps = buildMapsCpu(network.maps, coordinates);
+                                   features.size(), rows, network.inputChannels));
   std::map<std::string, std::vector<double>> tensors;
   tensors[Network::kInput].assign(features.begin(), features.end());
   auto parameter = [&](const std::string &name) -> const std::vector<float> & { return parameters.at(name); };
@@ -299,9 +341,8 @@ std::map<std::string, std::vector<double>> referenceNetworkForward(const Network
     const int channels = network.tensors.at(node.name).channels;
     const auto &x = tensors.at(node.inputs[0]);
     std::vector<double> y;
-    if (node.op == "conv") {
-      int inChannels = network.tensors.at(node.inputs[0]).channels;
-      y = referenceConvForward(x, parameter(node.name + ".weight"), maps.at(node.map), inChannels, channels);
+    if (node.op == "conv" || node.op == "rgcn") {
+      y = layer(node, x, network.tensors.at(node.inputs[0]).channels, channels);
       if (node.bias)
         for (size_t i = 0; i < y.size(); ++i)
           y[i] += parameter(node.name + ".bias")[i % channels];
@@ -321,13 +362,13 @@ std::map<std::string, std::vector<double>> referenceNetworkForward(const Network
       for (size_t i = 0; i < y.size(); ++i)
         y[i] += b[i];
     } else { // concat: channels side by side, in the order of the inputs
-      size_t rows = x.size() / network.tensors.at(node.inputs[0]).channels;
-      y.resize(rows * channels);
+      size_t inputRows = x.size() / network.tensors.at(node.inputs[0]).channels;
+      y.resize(inputRows * channels);
       int offset = 0;
       for (const auto &input : node.inputs) {
         int width = network.tensors.at(input).channels;
         const auto &t = tensors.at(input);
-        for (size_t row = 0; row < rows; ++row)
+        for (size_t row = 0; row < inputRows; ++row)
           std::copy_n(t.begin() + row * width, width, y.begin() + row * channels + offset);
         offset += width;
       }
@@ -338,6 +379,44 @@ std::map<std::string, std::vector<double>> referenceNetworkForward(const Network
   for (const auto &name : network.outputs)
     result[name] = tensors.at(name);
   return result;
+}
+
+} // namespace
+
+std::map<std::string, std::vector<double>> referenceNetworkForward(const Network &network,
+                                                                   const NetworkParameters &parameters,
+                                                                   const std::vector<Coordinate> &coordinates,
+                                                                   const std::vector<float> &features) {
+  if (network.isGraph())
+    throw RuntimeError(fmt::format("network {} is a graph network: it runs on a graph, not coordinates", network.name));
+  auto maps = buildMapsCpu(network.maps, coordinates);
+  return referenceForward(network, parameters, coordinates.size(), features,
+                          [&](const NetworkNode &node, const std::vector<double> &x, int in, int out) {
+                            return referenceConvForward(x, parameters.at(node.name + ".weight"), maps.at(node.map),
+                                                        in, out);
+                          });
+}
+
+std::map<std::string, std::vector<double>> referenceGraphNetworkForward(const Network &network,
+                                                                        const NetworkParameters &parameters,
+                                                                        const RelationalGraph &graph,
+                                                                        const std::vector<float> &features) {
+  if (!network.isGraph())
+    throw RuntimeError(fmt::format("network {} is not a graph network (it has no \"graph\" field)", network.name));
+  if (graph.relations != network.graphRelations)
+    throw RuntimeError(fmt::format("graph {}: {} relations, network {} takes graphs of {}", graph.source,
+                                   graph.relations, network.name, network.graphRelations));
+  return referenceForward(
+      network, parameters, static_cast<size_t>(graph.nodes), features,
+      [&](const NetworkNode &node, const std::vector<double> &x, int in, int out) {
+        // The relations' weights come first, W_self last.
+        const auto &weight = parameters.at(node.name + ".weight");
+        const size_t relationValues = static_cast<size_t>(graph.relations) * in * out;
+        std::vector<float> weights(weight.begin(), weight.begin() + relationValues);
+        std::vector<float> selfWeight(node.root ? weight.begin() + relationValues : weight.end(), weight.end());
+        return referenceRgcnForward(graph, x, in, out, weights, selfWeight, {},
+                                    parseRelationNormalization(node.aggregation));
+      });
 }
 
 } // namespace sparsekgen

@@ -12,6 +12,7 @@
 #include "network/EventTimeline.h"
 #include "network/NetworkMaps.h"
 #include "network/NetworkOps.h"
+#include "network/PlanSteps.h"
 #include "sparsekgen/Conv.h"
 #include "sparsekgen/ConvDispatch.h"
 #include "sparsekgen/ConvLaunchPlan.h"
@@ -34,17 +35,6 @@ struct NetworkExecutor::StepResources {
 };
 
 namespace {
-
-const std::vector<float> &requireParameter(const NetworkParameters &parameters, const std::string &name,
-                                           size_t size, const Network &network) {
-  auto it = parameters.find(name);
-  if (it == parameters.end())
-    throw RuntimeError(fmt::format("network {}: parameter '{}' is missing", network.name, name));
-  if (it->second.size() != size)
-    throw RuntimeError(fmt::format("network {}: parameter '{}' holds {} values, expected {}", network.name, name,
-                                   it->second.size(), size));
-  return it->second;
-}
 
 // [volume, in, out] weights zero-padded to [volume, launchIn, launchOut].
 std::vector<float> paddedWeights(const std::vector<float> &weights, int volume, int in, int out, int launchIn,
@@ -82,12 +72,11 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
                                  const ConfigTable *table)
     : context_(context), network_(std::move(network)), plan_(planNetwork(network_)), table_(table),
       dtype_(dtypeFromName(network_.dtype)) {
+  if (network_.isGraph())
+    throw RuntimeError(fmt::format("network {} is a graph network: GraphNetworkExecutor runs it", network_.name));
   descriptions_ = describeKernels(context_.kernels());
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network executor)");
   checkCuda(cuStreamCreate(&sideStream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "(network sort inputs)");
-  auto upload = [&](const std::string &name, size_t size, uint32_t type) {
-    parameters_[name] = DeviceBuffer::from(encodeElements(requireParameter(parameters, name, size, network_), type));
-  };
   for (const auto &step : plan_) {
     auto resources = std::make_unique<StepResources>();
     if (step.kind == PlanStep::Kind::Conv) {
@@ -100,29 +89,12 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
           paddedWeights(weights, volume, step.inChannels, step.outChannels, resources->launch.in, resources->launch.out),
           dtype_));
     }
-    if (!step.biasOf.empty())
-      upload(step.biasOf + ".bias", step.outChannels, SKG_F32);
-    if (!step.scaleShiftOf.empty()) {
-      upload(step.scaleShiftOf + ".scale", step.outChannels, SKG_F32);
-      upload(step.scaleShiftOf + ".shift", step.outChannels, SKG_F32);
-    }
+    uploadStepVectors(step, parameters, network_, parameters_);
     for (const auto &op : step.epilogue)
       resources->ops.push_back(epilogueOpFromName(op));
     steps_.push_back(std::move(resources));
   }
-  // Each tensor is freed after the last step reading it, unless it is an output or the input.
-  std::map<std::string, size_t> lastReader;
-  for (size_t i = 0; i < plan_.size(); ++i) {
-    for (const auto &name : plan_[i].inputs)
-      lastReader[name] = i;
-    if (!plan_[i].residual.empty())
-      lastReader[plan_[i].residual] = i;
-  }
-  const std::set<std::string> outputs(network_.outputs.begin(), network_.outputs.end());
-  freedAfter_.resize(plan_.size());
-  for (const auto &[name, last] : lastReader)
-    if (!outputs.count(name) && name != Network::kInput)
-      freedAfter_[last].push_back(name);
+  freedAfter_ = tensorsFreedAfter(network_, plan_);
 }
 
 NetworkExecutor::~NetworkExecutor() {
@@ -206,21 +178,8 @@ void NetworkExecutor::launchStep(size_t i) {
     return owner.empty() ? 0 : parameters_.at(owner + what).get();
   };
   CUdeviceptr residual = step.residual.empty() ? 0 : tensors_.at(step.residual).data;
-  // The step's element-wise ops from `from` into `out`: an element-wise step, or the epilogue of a
-  // convolution whose kernel does not fuse it.
   auto elementwisePass = [&](CUdeviceptr from) {
-    ElementwiseArguments args;
-    args.x = from;
-    args.out = out.data;
-    args.rows = out.rows;
-    args.channels = out.channels;
-    args.dtype = dtype_;
-    args.ops = r.ops;
-    args.bias = parameter(step.biasOf, ".bias");
-    args.scale = parameter(step.scaleShiftOf, ".scale");
-    args.shift = parameter(step.scaleShiftOf, ".shift");
-    args.residual = residual;
-    elementwiseForward(args, nullptr);
+    launchElementwiseOps(step, r.ops, parameters_, tensors_, from, out, dtype_);
   };
   if (step.kind == PlanStep::Kind::Conv) {
     const DeviceKernelMap &map = maps_.at(step.map);
@@ -267,13 +226,7 @@ void NetworkExecutor::launchStep(size_t i) {
   } else if (step.kind == PlanStep::Kind::Elementwise) {
     elementwisePass(x.data);
   } else {
-    std::vector<CUdeviceptr> inputs;
-    std::vector<int> widths;
-    for (const auto &name : step.inputs) {
-      inputs.push_back(tensors_.at(name).data);
-      widths.push_back(tensors_.at(name).channels);
-    }
-    concatChannels(inputs, widths, out.data, out.rows, dtype_, nullptr);
+    launchConcat(step, tensors_, out, dtype_);
   }
 }
 

@@ -111,6 +111,10 @@ NetworkTrainer::NetworkTrainer(Context &context, Network network, const NetworkP
       lossScale_(options.initialLossScale, options.lossScaleGrowthInterval), state_(std::make_unique<State>()) {
   State &s = *state_;
   s.dtype = dtypeFromName(network_.dtype);
+  if (network_.isGraph())
+    throw RuntimeError(fmt::format("network {} is a graph network: its layers train through the Python module "
+                                   "(sparsekgen.nn.RGCNConv) or rgcnBackward",
+                                   network_.name));
   if (s.dtype != SKG_F16)
     lossScale_ = DynamicLossScale(1.0f); // bf16 and f32 train unscaled: the scale is never updated
   if (network_.outputs.size() != 1)

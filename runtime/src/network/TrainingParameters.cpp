@@ -22,9 +22,10 @@ std::vector<ParameterShape> trainingParameterShapes(const Network &network) {
   std::vector<ParameterShape> shapes;
   for (const auto &node : network.nodes) {
     const int64_t channels = network.tensors.at(node.name).channels;
-    if (node.op == "conv") {
+    if (node.op == "conv" || node.op == "rgcn") {
       const int64_t inChannels = network.tensors.at(node.inputs[0]).channels;
-      shapes.push_back({node.name + ".weight", {network.findMap(node.map).geometry.volume(), inChannels, channels}});
+      const int64_t volume = node.op == "conv" ? network.findMap(node.map).geometry.volume() : network.rgcnVolume(node);
+      shapes.push_back({node.name + ".weight", {volume, inChannels, channels}});
       if (node.bias)
         shapes.push_back({node.name + ".bias", {channels}});
     } else if (node.op == "batch_norm") {
@@ -42,10 +43,11 @@ NetworkParameters initialTrainingParameters(const Network &network, uint32_t see
   NetworkParameters parameters;
   for (const auto &node : network.nodes) {
     const int channels = network.tensors.at(node.name).channels;
-    if (node.op == "conv") {
-      const WorkloadMap &map = network.findMap(node.map);
-      const int volume = map.geometry.volume();
-      const int fanIn = map.transposed() ? channels : network.tensors.at(node.inputs[0]).channels;
+    if (node.op == "conv" || node.op == "rgcn") {
+      // An rgcn layer's offsets are its relations (and W_self): the same bound over them.
+      const bool transposed = node.op == "conv" && network.findMap(node.map).transposed();
+      const int volume = node.op == "conv" ? network.findMap(node.map).geometry.volume() : network.rgcnVolume(node);
+      const int fanIn = transposed ? channels : network.tensors.at(node.inputs[0]).channels;
       const float bound = 1.0f / std::sqrt(static_cast<float>(fanIn) * volume);
       std::uniform_real_distribution<float> uniform(-bound, bound);
       auto &weight = parameters[node.name + ".weight"];
@@ -89,7 +91,7 @@ NetworkParameters foldBatchNorm(const Network &network, const NetworkParameters 
   checkTrainingParameters(network, training);
   NetworkParameters folded;
   for (const auto &node : network.nodes) {
-    if (node.op == "conv") {
+    if (node.op == "conv" || node.op == "rgcn") {
       folded[node.name + ".weight"] = training.at(node.name + ".weight");
       if (node.bias)
         folded[node.name + ".bias"] = training.at(node.name + ".bias");
