@@ -121,6 +121,8 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
   (*module)->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(), builder.getUnitAttr());
   for (const auto &function : functions)
     buildFunction(*module, function, spec.indexBits);
+  if (spec.archSpecific())
+    module->walk([&](mlir::gpu::GPUModuleOp gpuModule) { gpuModule->setAttr(kArchSpecificAttribute, builder.getUnitAttr()); });
   return module;
 }
 

@@ -15,9 +15,16 @@ SharedRingViews buildSharedRing(KernelBuilder &kb, const SharedRingLayout &layou
                                      mlir::MemRefLayoutAttrInterface{}, space);
   auto bType = mlir::MemRefType::get({layout.stages, layout.bRows, layout.bRowElements}, element,
                                      mlir::MemRefLayoutAttrInterface{}, space);
+  // Swizzled rings begin at the first 1024-byte boundary of shared memory.
+  mlir::Value start = kb.index(0);
+  if (layout.alignmentSlack()) {
+    mlir::Value address = mlir::memref::ExtractAlignedPointerAsIndexOp::create(b, shared);
+    const int64_t alignment = SharedRingLayout::kSwizzleAlignment;
+    start = kb.rem(kb.sub(kb.index(alignment), kb.rem(address, alignment)), alignment);
+  }
   SharedRingViews views;
-  views.a = mlir::memref::ViewOp::create(b, aType, shared, kb.index(0), mlir::ValueRange{});
-  views.b = mlir::memref::ViewOp::create(b, bType, shared, kb.index(layout.aRingBytes()), mlir::ValueRange{});
+  views.a = mlir::memref::ViewOp::create(b, aType, shared, start, mlir::ValueRange{});
+  views.b = mlir::memref::ViewOp::create(b, bType, shared, kb.add(start, layout.aRingBytes()), mlir::ValueRange{});
   return views;
 }
 

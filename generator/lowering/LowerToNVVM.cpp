@@ -70,6 +70,22 @@ struct LowerKernelToNVVMPass : mlir::PassWrapper<LowerKernelToNVVMPass, mlir::Op
       // Async tokens only order copies in the IR; nothing of them exists at run time.
       return converter.convertType(mlir::IntegerType::get(type.getContext(), 32));
     });
+    // The warpgroup-MMA types, as the upstream NVGPU-to-NVVM pass converts them: an accumulator of
+    // 64 x N f32 per warpgroup is one struct per 64 rows of N / 2 registers; a matrix descriptor is
+    // the i64 wgmma reads; a tensor map is a pointer.
+    converter.addConversion([&](mlir::nvgpu::WarpgroupAccumulatorType type) -> mlir::Type {
+      mlir::VectorType fragmented = type.getFragmented();
+      llvm::SmallVector<mlir::Type> registers(fragmented.getDimSize(1) / 2, fragmented.getElementType());
+      auto rows = mlir::LLVM::LLVMStructType::getLiteral(type.getContext(), registers);
+      llvm::SmallVector<mlir::Type> blocks(fragmented.getDimSize(0) / 64, rows);
+      return mlir::LLVM::LLVMStructType::getLiteral(type.getContext(), blocks);
+    });
+    converter.addConversion([&](mlir::nvgpu::WarpgroupMatrixDescriptorType type) -> mlir::Type {
+      return mlir::IntegerType::get(type.getContext(), 64);
+    });
+    converter.addConversion([&](mlir::nvgpu::TensorMapDescriptorType type) -> mlir::Type {
+      return mlir::LLVM::LLVMPointerType::get(type.getContext());
+    });
 
     mlir::RewritePatternSet patterns(context);
     mlir::populateNVGPUToNVVMConversionPatterns(converter, patterns);

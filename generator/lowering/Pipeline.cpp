@@ -8,6 +8,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -32,6 +33,7 @@
 #include "mlir/Transforms/Passes.h"
 
 #include "sparsekgen/generator/Errors.h"
+#include "sparsekgen/generator/KernelBuilder.h"
 #include "sparsekgen/generator/Lowering.h"
 
 namespace sparsekgen {
@@ -48,17 +50,19 @@ void registerGeneratorDialects(mlir::DialectRegistry &registry) {
   mlir::registerNVVMDialectTranslation(registry);
 }
 
-void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm) {
+void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm, bool archSpecific) {
   auto &kernels = pm.nest<mlir::gpu::GPUModuleOp>();
   kernels.addPass(mlir::createCanonicalizerPass());
   kernels.addPass(mlir::createCSEPass());
   kernels.addPass(mlir::createSCFToControlFlowPass());
   kernels.addPass(createLowerKernelToNVVMPass());
+  // NVVM ops written as inline PTX (the warpgroup MMA's wgmma.mma_async) become inline assembly.
+  kernels.addPass(mlir::createConvertNVVMToLLVMPass());
   kernels.addPass(mlir::createReconcileUnrealizedCastsPass());
   kernels.addPass(mlir::createCanonicalizerPass());
   kernels.addPass(mlir::createCSEPass());
   mlir::GpuNVVMAttachTargetOptions target;
-  target.chip = fmt::format("sm_{}", sm);
+  target.chip = fmt::format("sm_{}{}", sm, archSpecific ? "a" : "");
   target.optLevel = 3;
   // No explicit PTX feature: NVVM picks the lowest PTX ISA version valid for the chip (an explicit
   // old one, like the default pipeline's +ptx60, is rejected for sm_80 and later).
@@ -94,7 +98,9 @@ std::string lowerToObject(mlir::ModuleOp module, int sm, const char *format) {
     return mlir::success();
   });
   mlir::PassManager pm(context);
-  buildLowerToLLVMDialectPipeline(pm, sm);
+  bool archSpecific = false;
+  copy->walk([&](mlir::gpu::GPUModuleOp gpuModule) { archSpecific |= gpuModule->hasAttr(kArchSpecificAttribute); });
+  buildLowerToLLVMDialectPipeline(pm, sm, archSpecific);
   mlir::GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = format;
   pm.addPass(mlir::createGpuModuleToBinaryPass(binary));

@@ -122,7 +122,9 @@ Cubin assemblePtx(const std::string &ptxas, const std::string &ptx, int sm, cons
     std::ofstream file(input.str(), std::ios::binary);
     file << ptx;
   }
-  std::string arch = fmt::format("-arch=sm_{}", sm);
+  // Architecture-specific PTX (".target sm_90a", warpgroup MMA) assembles only for that target.
+  const bool archSpecific = ptx.find(fmt::format(".target sm_{}a", sm)) != std::string::npos;
+  std::string arch = fmt::format("-arch=sm_{}{}", sm, archSpecific ? "a" : "");
   std::string inputPath = input.str(), outputPath = output.str(), logPath = log.str();
   llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, "-O3", "-v", inputPath, "-o", outputPath};
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(logPath), llvm::StringRef(logPath)};

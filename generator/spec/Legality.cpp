@@ -42,6 +42,55 @@ std::string servedOperations() {
 
 int sharedMemoryBytes(const KernelSpec &spec) { return sharedRingLayout(spec).totalBytes(); }
 
+namespace {
+
+// Warpgroup MMA (blocks/WarpgroupMma.h): each warpgroup of four warps computes 64 rows x the CTA's
+// N with wgmma.mma_async m64nNk16, reading A and B from shared memory in the layouts a TMA box with
+// 128-byte swizzle writes; its accumulators are per warp the m16n8 fragments of 16 rows x N, so
+// the stores and epilogues of mma.sync kernels serve it unchanged.
+template <typename Add> void addWarpgroupRules(const KernelSpec &spec, Add &&add) {
+  if (spec.dtypes.input == DataType::F32)
+    add("warpgroup-mma-types", "/math", "warpgroup_mma takes f16 or bf16 operands (tf32 warpgroup kernels are not generated)");
+  if (spec.operation != ConvOperation::Forward)
+    add("warpgroup-mma-operation", "/operation",
+        fmt::format("warpgroup_mma kernels are forward kernels: {} reads the weight K-contiguous (or gathers both "
+                    "operands along K), which the warpgroup main loop does not copy yet",
+                    toString(spec.operation)));
+  if (spec.targetSms != std::vector<int>{90})
+    add("warpgroup-mma-target", "/targets",
+        "warpgroup_mma kernels target [\"sm_90\"] alone: they are assembled for sm_90a, whose cubins run on "
+        "compute capability 9.0 only (no PTX for other GPUs)");
+  if (spec.channelAlignment != 8)
+    add("warpgroup-mma-alignment", "/channel_alignment",
+        "warpgroup_mma copies 16-byte chunks into the swizzled layout: channel_alignment must be 8");
+  if (spec.cta.k != kWarpgroupK)
+    add("warpgroup-mma-k", "/tile/cta/2",
+        fmt::format("warpgroup_mma reads K in 128-byte swizzle rows: CTA tile K must be {}", kWarpgroupK));
+  if (spec.cta.m % kWarpgroupM != 0)
+    add("warpgroup-mma-m", "/tile/cta/0",
+        fmt::format("CTA tile M = {} is not a multiple of {} (one warpgroup computes 64 rows)", spec.cta.m, kWarpgroupM));
+  if (spec.cta.n % kWarpgroupK != 0 || spec.cta.n > kWarpgroupMaxN)
+    add("warpgroup-mma-n", "/tile/cta/1",
+        fmt::format("CTA tile N = {}: warpgroup_mma takes N a multiple of 64 (the B tile is 64-column swizzle "
+                    "boxes) up to {}", spec.cta.n, kWarpgroupMaxN));
+  if (spec.warp.m != kMmaM || spec.warp.n != spec.cta.n)
+    add("warpgroup-mma-warp-tile", "/tile/warp",
+        fmt::format("warpgroup_mma warps own 16 rows x the CTA's N: warp tile must be [16, {}, {}], not [{}, {}, {}]",
+                    spec.cta.n, spec.cta.k, spec.warp.m, spec.warp.n, spec.warp.k));
+  // The swizzled tiles have no row padding to park surplus chunks in: every thread copies the same
+  // number of 16-byte chunks of A (CTA M x 64) and of B (64 x CTA N).
+  const int threads = spec.cta.m / kMmaM * 32;
+  if (spec.cta.m % kWarpgroupM == 0 && (spec.cta.n * kWarpgroupK / 8) % threads != 0)
+    add("warpgroup-mma-copies", "/tile/cta",
+        fmt::format("the {}x{} B tile's {} 16-byte chunks do not divide among {} threads", kWarpgroupK, spec.cta.n,
+                    spec.cta.n * kWarpgroupK / 8, threads));
+  if (spec.stages < 3)
+    add("warpgroup-mma-stages", "/stages",
+        "warpgroup_mma keeps one stage in flight in the tensor cores while one computes and one loads: at least 3 stages");
+}
+
+} // namespace
+
 std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
   std::vector<LegalityViolation> violations;
   auto add = [&](std::string rule, std::string field, std::string message) {
@@ -82,10 +131,12 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
     add("math-for-fp32", "/math",
         "f32 operands need \"math\": \"tf32\" (tensor cores, 10-bit mantissa) or \"ffma\" (exact fp32); "
         "neither is chosen silently");
-  if (!fp32 && spec.math != MathMode::TensorCore)
+  if (!fp32 && spec.math != MathMode::TensorCore && spec.math != MathMode::WarpgroupMma)
     add("math-for-fp32", "/math",
         fmt::format("\"math\": \"{}\" applies to f32 operands only; {} operands use tensor cores",
                     toString(spec.math), toString(spec.dtypes.input)));
+  if (spec.math == MathMode::WarpgroupMma)
+    addWarpgroupRules(spec, add);
   if (spec.channelAlignment * elementBytes(spec.dtypes.input) > 16)
     add("copy-width", "/channel_alignment",
         fmt::format("{} {} elements are {} bytes; copies move at most 16 bytes (alignment <= {})",

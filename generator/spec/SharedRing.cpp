@@ -1,5 +1,7 @@
 #include "sparsekgen/generator/SharedRing.h"
 
+#include "sparsekgen/generator/MmaShapes.h"
+
 namespace sparsekgen {
 
 OperandLayouts operandLayouts(const KernelSpec &spec) {
@@ -22,6 +24,13 @@ SharedRingLayout sharedRingLayout(const KernelSpec &spec) {
   layout.bRows = bByN ? spec.cta.n : spec.cta.k;
   layout.bRowElements = (bByN ? spec.cta.k : spec.cta.n) + pad;
   layout.stages = spec.stages;
+  if (spec.math == MathMode::WarpgroupMma) {
+    layout.swizzled128 = true;
+    layout.aRows = spec.cta.m;
+    layout.aRowElements = spec.cta.k;
+    layout.bRows = spec.cta.n / kWarpgroupK * spec.cta.k; // N / 64 boxes of CTA K rows
+    layout.bRowElements = kWarpgroupK;                     // 64 N columns of a box
+  }
   bool masked = spec.dataflowInfo().offsets == OffsetSchedule::MaskedList;
   layout.offsetListEntries = masked ? kMaxMaskedVolume + 1 : 0; // the list and its length
   return layout;

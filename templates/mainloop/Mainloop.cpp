@@ -6,6 +6,7 @@
 
 #include "sparsekgen/generator/blocks/GatheredAsyncCopy.h"
 #include "sparsekgen/generator/blocks/WarpMma.h"
+#include "sparsekgen/generator/blocks/WarpgroupMma.h"
 
 namespace sparsekgen {
 
@@ -35,8 +36,11 @@ mlir::Value OffsetSchedulePart::splitGroup(MainloopState &state) { return state.
 
 namespace {
 
-// The pipeline around the parts: a prologue filling S-1 stages, then per K step a wait, a barrier,
-// the copies of step k + S - 1 and the MMAs of step k.
+// The pipeline around the parts: a prologue filling L stages, then per K step a wait, a barrier,
+// the copies of step k + L and the MMAs of step k. Warp MMAs are done when the next iteration's
+// barrier passes, so L = S - 1 stages load ahead. A warpgroup MMA is still reading its stage then
+// (each waits only for the one before it), so it keeps L = S - 2: the copies after the barrier of
+// step k refill the stage of step k - 2, whose MMAs every warpgroup has waited for.
 class Mainloop {
 public:
   Mainloop(MainloopState &state, MainloopParts &parts) : s(state), kb(state.kb), spec(state.spec), parts(parts) {}
@@ -65,18 +69,26 @@ public:
 
 private:
   int accumulatorCount() const { return s.mmaRows() * s.mmaCols(); }
+  bool warpgroup() const { return spec.math == MathMode::WarpgroupMma; }
+  // Loop-carried accumulator values: the warp's m16n8 fragments, or one warpgroup accumulator.
+  int carriedAccumulators() const { return warpgroup() ? 1 : accumulatorCount(); }
+  int lookahead() const { return warpgroup() ? spec.stages - 2 : spec.stages - 1; }
 
   void runPipeline() {
     auto &b = kb.b;
-    // Prologue: fill stages 0 .. S-2. Every thread commits the same number of groups whether or
-    // not the tile exists, so "at most S-2 groups pending" always means "tile k has landed".
+    // Prologue: fill stages 0 .. L-1. Every thread commits the same number of groups whether or
+    // not the tile exists, so "at most L-1 groups pending" always means "tile k has landed".
     mlir::Value group;
-    for (int stage = 0; stage < spec.stages - 1; ++stage) {
+    for (int stage = 0; stage < lookahead(); ++stage) {
       auto tokens = issueTile(kb.index(stage), kb.index(stage));
       if (s.async)
         group = commitAsyncGroup(kb, tokens);
     }
-    llvm::SmallVector<mlir::Value> carried(accumulatorCount(), zeroAccumulator(kb));
+    llvm::SmallVector<mlir::Value> carried;
+    if (warpgroup())
+      carried.push_back(zeroWarpgroupAccumulator(kb, spec.cta.n));
+    else
+      carried.assign(accumulatorCount(), zeroAccumulator(kb));
     if (s.async)
       carried.push_back(group);
     auto loop = mlir::scf::ForOp::create(b, kb.index(0), kSteps, kb.index(1), carried);
@@ -86,12 +98,14 @@ private:
       mlir::Value kStep = loop.getInductionVar();
       auto iterArgs = loop.getRegionIterArgs();
       if (s.async)
-        waitAsyncGroups(kb, iterArgs.back(), spec.stages - 2);
-      // After this barrier every thread has finished reading stage (k-1) % S, the one refilled next.
+        waitAsyncGroups(kb, iterArgs.back(), lookahead() - 1);
+      if (warpgroup()) // the landed copies, visible to the tensor cores' reads
+        fenceSharedForWarpgroupMma(kb);
+      // After this barrier every thread has finished reading stage (k + L) % S, the one refilled next.
       mlir::gpu::BarrierOp::create(b);
-      mlir::Value next = kb.add(kStep, spec.stages - 1);
+      mlir::Value next = kb.add(kStep, lookahead());
       auto tokens = issueTile(next, kb.rem(next, spec.stages));
-      llvm::SmallVector<mlir::Value> accumulators(iterArgs.begin(), iterArgs.begin() + accumulatorCount());
+      llvm::SmallVector<mlir::Value> accumulators(iterArgs.begin(), iterArgs.begin() + carriedAccumulators());
       mlir::Value nextGroup = s.async ? commitAsyncGroup(kb, tokens) : mlir::Value();
       computeStage(kb.rem(kStep, spec.stages), accumulators);
       if (s.async)
@@ -101,6 +115,11 @@ private:
     // Copies of the tiles past the end are still in flight; let them land before the CTA exits.
     if (s.async)
       waitAsyncGroups(kb, loop.getResults().back(), 0);
+    if (warpgroup()) {
+      waitAllWarpgroupMma(kb);
+      parts.sink->store(s, *parts.rows, warpgroupFragments(kb, loop.getResults().front(), spec.cta.n));
+      return;
+    }
     parts.sink->store(s, *parts.rows, loop.getResults().take_front(accumulatorCount()));
   }
 
@@ -117,6 +136,12 @@ private:
   }
 
   void computeStage(mlir::Value stage, llvm::SmallVector<mlir::Value> &accumulators) {
+    if (warpgroup()) {
+      mlir::Value warpgroupRow = kb.mul(kb.div(s.thread, kWarpgroupThreads), kWarpgroupM);
+      accumulators.front() = warpgroupMmaStage(kb, s.ring.a, s.ring.b, stage, warpgroupRow, spec.cta.n,
+                                               accumulators.front());
+      return;
+    }
     accumulateStage(kb, spec.math, s.layout.operands, s.ring.a, s.ring.b, stage, spec.cta.k, s.warpRow, s.warpCol,
                     s.mmaRows(), s.mmaCols(), s.lane, accumulators);
   }
@@ -154,7 +179,10 @@ void copyChunk(MainloopState &s, mlir::Value ring, mlir::Value stage, const Tile
     row = kb.select(chunk.inRange, row, kb.index(0));
     col = kb.select(chunk.inRange, col, kb.index(chunk.paddingColumn));
   }
-  if (auto token = gatheredCopy(kb, ring, {stage, row, col}, source, sourceOffset, valid, s.spec.channelAlignment))
+  llvm::SmallVector<mlir::Value> destination = {stage, row, col};
+  if (s.layout.swizzled128) // warpgroup MMA's swizzled tiles (no padding: the chunks divide evenly)
+    destination = swizzledChunkIndices(kb, ring == s.ring.b, stage, row, col);
+  if (auto token = gatheredCopy(kb, ring, destination, source, sourceOffset, valid, s.spec.channelAlignment))
     tokens.push_back(*token);
 }
 

@@ -30,7 +30,7 @@ public:
                                           mlir::MemRefLayoutAttrInterface{},
                                           KernelBuilder::workgroupSpace(b.getContext()));
     mlir::Value shared = mlir::cast<mlir::memref::ViewOp>(s.ring.a.getDefiningOp()).getSource();
-    list_ = mlir::memref::ViewOp::create(b, listType, shared, kb.index(s.layout.ringBytes()), mlir::ValueRange{});
+    list_ = mlir::memref::ViewOp::create(b, listType, shared, kb.index(s.layout.offsetListByte()), mlir::ValueRange{});
     mlir::Value countSlot = kb.index(s.layout.offsetListEntries - 1);
     mlir::Value first = kb.index(0), last = s.kernelVolume;
     if (splitGroups_) {

@@ -104,8 +104,8 @@ public:
   explicit CatalogTally(std::string label) : label_(std::move(label)) {}
   void TearDown() override {
     if (kernels_ > 0)
-      std::printf("default catalog: %d of %d %s kernels passed every check (%d checks)\n", passed_, kernels_,
-                  label_.c_str(), checks_);
+      std::printf("%s: %d of %d kernels passed every check (%d checks)\n", label_.c_str(), passed_, kernels_,
+                  checks_);
   }
   // The expectations of one check: every row written, the error within `tolerance`.
   bool expectPasses(const ConvCheck &check, double tolerance, const std::string &kernel, const std::string &what) {

@@ -62,7 +62,7 @@ Verified &problemFor(size_t input, int cin, int cout, uint32_t operand) {
   return *cache.emplace(key, std::move(verified)).first->second;
 }
 
-testclouds::CatalogTally &tally = testclouds::registerTally("backward");
+testclouds::CatalogTally &tally = testclouds::registerTally("default catalog, backward");
 
 class EveryBackwardKernel : public ::testing::TestWithParam<size_t> {};
 

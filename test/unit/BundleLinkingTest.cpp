@@ -97,5 +97,20 @@ TEST(ImageChoice, SyntheticRecordPrefersExactThenSameMajorThenNewestPtx) {
   EXPECT_NE(whyKernelCannotRun(record, {90, 1000}).find("the bundle has: none"), std::string::npos);
 }
 
+// sm_90a images (warpgroup MMA) load on compute capability 9.0 alone: no JIT of their PTX on newer GPUs.
+TEST(ImageChoice, WarpgroupMmaKernelsRunOnSm90Alone) {
+  const uint8_t bytes[1] = {0};
+  skg_kernel_image images[] = {{90, SKG_IMAGE_CUBIN, bytes, 1}, {90, SKG_IMAGE_PTX, bytes, 1}};
+  skg_kernel_record record{};
+  record.name = "wgmma";
+  record.math = SKG_MATH_WARPGROUP_MMA;
+  record.images = images;
+  record.image_count = 2;
+  EXPECT_EQ(chooseKernelImage(record, 90), &images[0]);
+  EXPECT_EQ(chooseKernelImage(record, 100), nullptr);
+  EXPECT_EQ(chooseKernelImage(record, 86), nullptr);
+  EXPECT_NE(whyKernelCannotRun(record, {100, 1 << 20}).find("sm_90a, for sm_90 alone"), std::string::npos);
+}
+
 } // namespace
 } // namespace sparsekgen

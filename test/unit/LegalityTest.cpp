@@ -143,6 +143,58 @@ TEST(Legality, Fp32OperandsNeedAnExplicitMathMode) {
   EXPECT_TRUE(breaks(spec, "math-for-fp32"));
 }
 
+KernelSpec warpgroupSpec() {
+  KernelSpec spec;
+  spec.math = MathMode::WarpgroupMma;
+  spec.cta = {128, 128, 64};
+  spec.warp = {16, 128, 64};
+  spec.stages = 4;
+  spec.targetSms = {90};
+  return spec;
+}
+
+TEST(Legality, WarpgroupMmaTakesSm90ForwardTilesOfItsShape) {
+  EXPECT_TRUE(checkLegality(warpgroupSpec()).empty());
+  KernelSpec spec = warpgroupSpec();
+  spec.targetSms = {80, 90};
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-target"));
+  spec = warpgroupSpec();
+  spec.operation = ConvOperation::InputGrad;
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-operation"));
+  spec = warpgroupSpec();
+  spec.cta.k = spec.warp.k = 32;
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-k"));
+  spec = warpgroupSpec();
+  spec.cta.m = 96;
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-m"));
+  spec = warpgroupSpec();
+  spec.cta.n = spec.warp.n = 96;
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-n"));
+  spec = warpgroupSpec();
+  spec.warp = {32, 64, 64};
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-warp-tile"));
+  spec = warpgroupSpec();
+  spec.channelAlignment = 4;
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-alignment"));
+  spec = warpgroupSpec();
+  spec.stages = 2;
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-stages"));
+  spec = warpgroupSpec();
+  spec.dtypes = {DataType::F32, DataType::F32, DataType::F32, DataType::F32};
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-types"));
+  // 192 rows (384 threads) do not divide a 64 x 64 B tile's 512 chunks.
+  spec = warpgroupSpec();
+  spec.cta = {192, 64, 64};
+  spec.warp = {16, 64, 64};
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-copies"));
+  // The ring: unpadded swizzled tiles, 1024 bytes of slack to align them.
+  SharedRingLayout layout = sharedRingLayout(warpgroupSpec());
+  EXPECT_TRUE(layout.swizzled128);
+  EXPECT_EQ(layout.aStageBytes(), 128 * 64 * 2);
+  EXPECT_EQ(layout.bStageBytes(), 64 * 128 * 2);
+  EXPECT_EQ(layout.totalBytes(), 4 * (128 * 64 * 2 + 64 * 128 * 2) + 1024);
+}
+
 TEST(Legality, EveryDataflowHasATemplate) {
   for (auto dataflow : {SKG_IMPLICIT_GEMM, SKG_IMPLICIT_GEMM_SORTED, SKG_IMPLICIT_GEMM_SPLIT, SKG_GATHER_GEMM_SCATTER,
                         SKG_FETCH_ON_DEMAND}) {

@@ -36,13 +36,15 @@
   X(SKG_EPILOGUE_RELU, "relu", "relu")                                                                    \
   X(SKG_EPILOGUE_RESIDUAL_ADD, "residual_add", "res")
 
-/* How products are computed: tensor cores on 16-bit operands, tf32 tensor cores on f32 operands
- * (truncated to a 10-bit mantissa), or exact fp32 fused multiply-adds.
+/* How products are computed: tensor cores on 16-bit operands (warp mma.sync), tf32 tensor cores on
+ * f32 operands (truncated to a 10-bit mantissa), exact fp32 fused multiply-adds, or Hopper's
+ * warpgroup MMA on 16-bit operands (wgmma.mma_async from shared memory, sm_90a cubins only).
  * X(enumerator, spelling, code in kernel names: empty for the default) */
 #define SKG_MATH_LIST(X)                                                                                  \
   X(SKG_MATH_TENSOR_CORE, "tensor_core", "")                                                              \
   X(SKG_MATH_TF32, "tf32", "tf32")                                                                        \
-  X(SKG_MATH_FFMA, "ffma", "ffma")
+  X(SKG_MATH_FFMA, "ffma", "ffma")                                                                        \
+  X(SKG_MATH_WARPGROUP_MMA, "warpgroup_mma", "wgmma")
 
 #define SKG_ENUMERATOR_(enumerator, ...) enumerator,
 typedef enum skg_dataflow { SKG_DATAFLOW_LIST(SKG_ENUMERATOR_) SKG_DATAFLOW_COUNT } skg_dataflow;

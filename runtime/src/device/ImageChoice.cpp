@@ -5,11 +5,14 @@
 namespace sparsekgen {
 
 const skg_kernel_image *chooseKernelImage(const skg_kernel_record &record, int deviceSm) {
+  // Warpgroup-MMA kernels are built for sm_90a: their cubin and PTX run on compute capability 9.0
+  // alone (no other cubin of the major version, no JIT for newer GPUs).
+  const bool archSpecific = record.math == SKG_MATH_WARPGROUP_MMA;
   const skg_kernel_image *exactCubin = nullptr, *sameMajorCubin = nullptr, *ptx = nullptr;
   for (uint32_t i = 0; i < record.image_count; ++i) {
     const skg_kernel_image &image = record.images[i];
     const int sm = static_cast<int>(image.sm);
-    if (sm > deviceSm)
+    if (sm > deviceSm || (archSpecific && sm != deviceSm))
       continue;
     if (image.format == SKG_IMAGE_CUBIN) {
       if (sm == deviceSm)
@@ -28,8 +31,9 @@ std::string whyKernelCannotRun(const skg_kernel_record &record, const DeviceLimi
     std::string available;
     for (uint32_t i = 0; i < record.image_count; ++i)
       available += " " + describeImage(record.images[i]);
-    return fmt::format("no image an sm_{} device can run (the bundle has:{})", device.sm,
-                       available.empty() ? " none" : available);
+    return fmt::format("no image an sm_{} device can run (the bundle has:{}{})", device.sm,
+                       available.empty() ? " none" : available,
+                       record.math == SKG_MATH_WARPGROUP_MMA ? "; warpgroup-MMA images are sm_90a, for sm_90 alone" : "");
   }
   for (uint32_t i = 0; i < record.function_count; ++i) {
     const skg_kernel_function &function = record.functions[i];

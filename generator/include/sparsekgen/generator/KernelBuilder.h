@@ -26,6 +26,9 @@ constexpr int64_t globalBufferExtent(int indexBits) {
 
 // The gpu.module attribute that carries the kernel's index width (32 or 64) to the lowering.
 constexpr const char *kIndexBitsAttribute = "sparsekgen.index_bits";
+// On a gpu.module whose kernels use architecture-specific instructions (warpgroup MMA): it is
+// lowered for sm_<N>a, whose PTX and cubins run on that compute capability alone.
+constexpr const char *kArchSpecificAttribute = "sparsekgen.arch_specific";
 
 class KernelBuilder {
 public:

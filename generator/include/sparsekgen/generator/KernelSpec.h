@@ -27,8 +27,15 @@ enum class EpilogueOp : uint32_t {
   ResidualAdd = SKG_EPILOGUE_RESIDUAL_ADD
 };
 // How products are computed: tensor cores on 16-bit operands (mma.sync m16n8k16), tensor cores on
-// fp32 operands rounded to tf32 (m16n8k8), or exact fp32 fused multiply-adds.
-enum class MathMode : uint32_t { TensorCore = SKG_MATH_TENSOR_CORE, Tf32 = SKG_MATH_TF32, Ffma = SKG_MATH_FFMA };
+// fp32 operands rounded to tf32 (m16n8k8), exact fp32 fused multiply-adds, or Hopper's warpgroup
+// MMA on 16-bit operands (wgmma.mma_async m64nNk16 reading both operands from shared memory;
+// sm_90a only: such cubins run on compute capability 9.0 and nothing else).
+enum class MathMode : uint32_t {
+  TensorCore = SKG_MATH_TENSOR_CORE,
+  Tf32 = SKG_MATH_TF32,
+  Ffma = SKG_MATH_FFMA,
+  WarpgroupMma = SKG_MATH_WARPGROUP_MMA
+};
 
 struct DataTypes {
   DataType input = DataType::F16;
@@ -72,6 +79,8 @@ struct KernelSpec {
 
   const DataflowInfo &dataflowInfo() const { return sparsekgen::dataflowInfo(dataflow); }
   int warpCount() const { return (cta.m / warp.m) * (cta.n / warp.n); }
+  // Warpgroup-MMA kernels are built for the architecture-specific sm_90a ("a" features).
+  bool archSpecific() const { return math == MathMode::WarpgroupMma; }
   int threadCount() const { return warpCount() * 32; }
 };
 

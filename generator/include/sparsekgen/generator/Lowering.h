@@ -23,7 +23,8 @@ std::unique_ptr<mlir::Pass> createLowerKernelToNVVMPass();
 void registerLoweringPasses(); // "sparsekgen-lower-to-nvvm" for sparsekgen-opt
 
 // Adds the passes from generator IR to the LLVM dialect, targeting sm_<sm>.
-void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm);
+// `archSpecific`: sm_<sm>a (the gpu.module carries kArchSpecificAttribute).
+void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm, bool archSpecific = false);
 
 // Each of these lowers a copy of `module`; failures throw GeneratorError with MLIR's diagnostics.
 std::string lowerToLLVMIR(mlir::ModuleOp module, int sm);

@@ -10,6 +10,10 @@ constexpr int kTf32MmaK = 8;
 // B fragments load 16 columns at a time (ldmatrix.x4.trans: two m16n8 tiles), so warp tile N is a
 // multiple of this.
 constexpr int kWarpNGranule = 2 * kMmaN;
+// Warpgroup MMA (wgmma.mma_async): a warpgroup (4 warps) computes 64 rows; a 16-bit operand's
+// 128-byte swizzle row holds 64 elements of K (and a B box 64 columns of N); N is at most 256.
+constexpr int kWarpgroupM = 64, kWarpgroupK = 64, kWarpgroupMaxN = 256, kWarpgroupThreads = 128;
+
 // fp32 accumulators per thread of one m16n8 tile (128 values over 32 lanes).
 constexpr int kAccumulatorsPerMmaTile = kMmaM * kMmaN / 32;
 

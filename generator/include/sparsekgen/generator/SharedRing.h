@@ -30,6 +30,11 @@ struct SharedRingLayout {
   int bRows = 0, bRowElements = 0; // B stage: CTA K rows of CTA N (+pad) elements, or N rows of K
   int elementBytes = 2;
   int stages = 0;
+  // Warpgroup-MMA kernels: unpadded tiles in the layout a TMA box with 128-byte swizzle writes (16-byte
+  // chunk c of row r at chunk c ^ (r % 8)): A as CTA M rows of 64 K; B as CTA N / 64 boxes of 64 K
+  // rows x 64 N, one after another (ring rows box * 64 + k). Each stage is a multiple of 1024 bytes,
+  // the swizzle pattern's period.
+  bool swizzled128 = false;
 
   // Dataflows with a masked offset schedule keep the CTA's active kernel offsets after the ring.
   int offsetListEntries = 0;
@@ -38,7 +43,12 @@ struct SharedRingLayout {
   int bStageBytes() const { return bRows * bRowElements * elementBytes; }
   int aRingBytes() const { return stages * aStageBytes(); }
   int ringBytes() const { return aRingBytes() + stages * bStageBytes(); }
-  int totalBytes() const { return ringBytes() + offsetListEntries * 4; }
+  // Swizzled rings start at the first 1024-byte boundary of the block's shared memory (the pattern's
+  // period, where the tensor cores' reads expect it to begin): up to this many bytes before them.
+  static constexpr int kSwizzleAlignment = 1024;
+  int alignmentSlack() const { return swizzled128 ? kSwizzleAlignment : 0; }
+  int offsetListByte() const { return alignmentSlack() + ringBytes(); }
+  int totalBytes() const { return offsetListByte() + offsetListEntries * 4; }
 };
 
 SharedRingLayout sharedRingLayout(const KernelSpec &spec);
