@@ -1,6 +1,7 @@
 """Plots of the benchmark results in bench/results/ for docs/: the kernel-map comparison with
 TorchSparse, the forward-convolution timings, the backward against spconv, training loss curves
-and training steps against TorchSparse, and tuned tables against the default. Run from the repository root:
+and training steps against TorchSparse, tuned tables against the default, the R-GCN against PyG, and
+warpgroup against warp MMA. Run from the repository root:
 
     python3 bench/plot_results.py
 """
@@ -306,6 +307,44 @@ def plot_rgcn(name, out):
     fig.savefig(IMAGES / out, dpi=120)
 
 
+def plot_warpgroup_mma(name, out):
+    """Per real scan and width, the fastest fp16 forward kernel of each dataflow with warp MMA
+    (mma.sync, the default bundle) and with warpgroup MMA (wgmma, the Hopper bundle), as useful TFLOP/s."""
+    result = load(name)
+    runs = result["runs"]
+    scans = sorted({r["scan"] for r in runs})
+    widths = sorted({r["in_channels"] for r in runs})
+    dataflows = ["implicit_gemm", "implicit_gemm_sorted", "implicit_gemm_split", "fetch_on_demand",
+                 "gather_gemm_scatter"]
+    kinds = [("tensor_core", "mma.sync (default bundle)", "tab:gray"),
+             ("warpgroup_mma", "wgmma (Hopper bundle, sm_90a)", "tab:blue")]
+    fig, axes = plt.subplots(len(scans), len(widths), figsize=(13, 3.2 * len(scans)), sharey=True, squeeze=False)
+    width = 0.38
+    for row, scan in enumerate(scans):
+        for col, channels in enumerate(widths):
+            ax = axes[row][col]
+            for i, (math, label, color) in enumerate(kinds):
+                best = []
+                for dataflow in dataflows:
+                    times = [r["useful_tflops"] for r in runs if r["scan"] == scan and r["in_channels"] == channels
+                             and r["dataflow"] == dataflow and r["math"] == math]
+                    best.append(max(times) if times else 0)
+                ax.bar([x + (i - 0.5) * width for x in range(len(dataflows))], best, width, color=color,
+                       label=label if row == col == 0 else None)
+            ax.set_xticks(range(len(dataflows)))
+            ax.set_xticklabels(["implicit\nGEMM", "sorted", "split", "fetch on\ndemand", "gather-GEMM-\nscatter"],
+                               fontsize=7)
+            voxels = next(r["voxels"] for r in runs if r["scan"] == scan)
+            ax.set_title(f"{scan} ({voxels:,} voxels), Cin = Cout = {channels}", fontsize=9)
+            if col == 0:
+                ax.set_ylabel("useful TFLOP/s (higher is better)")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Fastest fp16 forward kernel per dataflow, 3x3x3 submanifold convolution, "
+                 f"{result['gpu']['name']} ({result['date']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(IMAGES / out, dpi=120)
+
+
 if __name__ == "__main__":
     IMAGES.mkdir(parents=True, exist_ok=True)
     plot_kernel_maps("2026-11-21-h200-minkunet42-kernel-maps.json",
@@ -323,4 +362,5 @@ if __name__ == "__main__":
                "tuned-vs-default-h200.png")
     plot_python_frontend("2026-12-03-h200-python-frontend", "python-frontend-h200.png")
     plot_rgcn("2026-12-07-h100-rgcn-two-layer.json", "rgcn-h100.png")
+    plot_warpgroup_mma("2026-12-07-h200-wgmma-vs-mma-sync.json", "wgmma-h200.png")
     print("wrote", ", ".join(str(p) for p in sorted(IMAGES.glob("*.png"))))

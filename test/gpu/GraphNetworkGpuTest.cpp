@@ -134,7 +134,7 @@ TEST(GraphNetworkRefusals, NameWhatIsWrong) {
   EXPECT_NE(thrownBy([&] { GraphNetworkExecutor(gpu, network, missing); }).find("parameter 'l2.weight' is missing"),
             std::string::npos);
   const Network coordinates = parseNetwork(R"({"name": "c", "dtype": "f16", "input_channels": 4,
-    "maps": [{"name": "s", "coordinates": "l0", "kernel_size": [3, 3, 3]}],
+    "maps": [{"name": "s", "coordinates": "l0", "kernel_size": [3, 3, 3], "stride": [1, 1, 1]}],
     "nodes": [{"name": "a", "op": "conv", "input": "input", "map": "s", "out_channels": 8}], "outputs": ["a"]})",
                                            "c.json");
   EXPECT_NE(thrownBy([&] { GraphNetworkExecutor(gpu, coordinates, randomParameters(coordinates, 1)); })
