@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "ConvRunRecord.h"
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Verification.h"
 #include "sparsekgen/RunReport.h"
@@ -49,21 +50,12 @@ int main(int argc, char **argv) {
           fmt::print("{:<22} {:>7} {:>4}  {:<64} {:>9.4f} {:>9.2f} {:>8.1e}{}\n", sparsekgen::reports::baseName(scan), voxels.size(),
                      channels, kernel->name, ms, flops / (ms * 1e-3) / 1e12, check.relativeError,
                      isDefault ? "  (default)" : "");
-          runs.push_back({{"scan", sparsekgen::reports::baseName(scan)},
-                          {"voxel_size_m", 0.05},
-                          {"voxels", voxels.size()},
-                          {"neighbour_pairs", pairs},
-                          {"conv", "3x3x3 submanifold"},
-                          {"in_channels", channels},
-                          {"out_channels", channels},
-                          {"kernel", kernel->name},
-                          {"splits", args.splits},
-                          {"default_kernel", isDefault},
-                          {"image", context.load(*kernel).imageDescription},
-                          {"median_ms", ms},
-                          {"useful_tflops", flops / (ms * 1e-3) / 1e12},
-                          {"relative_error", check.relativeError},
-                          {"unwritten_rows", check.unwrittenRows}});
+          auto record = sparsekgen::bench::convRunRecord({sparsekgen::reports::baseName(scan), voxels.size(), pairs,
+                                                          channels, channels, kernel->name,
+                                                          context.load(*kernel).imageDescription, args.splits, ms,
+                                                          check});
+          record["default_kernel"] = isDefault;
+          runs.push_back(record);
         }
       }
     }

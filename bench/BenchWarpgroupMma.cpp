@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "ConvRunRecord.h"
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/RunReport.h"
@@ -59,22 +60,13 @@ int main(int argc, char **argv) {
             auto &best = fastest[{sparsekgen::reports::baseName(scan), channels, dataflow, math}];
             if (best.second.empty() || ms < best.first)
               best = {ms, kernel->name};
-            runs.push_back({{"scan", sparsekgen::reports::baseName(scan)},
-                            {"voxel_size_m", 0.05},
-                            {"voxels", voxels.size()},
-                            {"neighbour_pairs", pairs},
-                            {"conv", "3x3x3 submanifold"},
-                            {"in_channels", channels},
-                            {"out_channels", channels},
-                            {"kernel", kernel->name},
-                            {"dataflow", dataflow},
-                            {"math", math},
-                            {"splits", args.splits},
-                            {"image", context->load(*kernel).imageDescription},
-                            {"median_ms", ms},
-                            {"useful_tflops", flops / (ms * 1e-3) / 1e12},
-                            {"relative_error", check.relativeError},
-                            {"unwritten_rows", check.unwrittenRows}});
+            auto record = sparsekgen::bench::convRunRecord({sparsekgen::reports::baseName(scan), voxels.size(), pairs,
+                                                            channels, channels, kernel->name,
+                                                            context->load(*kernel).imageDescription, args.splits, ms,
+                                                            check});
+            record["dataflow"] = dataflow;
+            record["math"] = math;
+            runs.push_back(record);
           }
         fmt::print("{} ({} voxels, {} pairs), C = {}:\n", sparsekgen::reports::baseName(scan), voxels.size(), pairs,
                    channels);

@@ -5,7 +5,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -96,6 +99,29 @@ inline double toleranceFor(const skg_kernel_record &kernel) {
   default:
     return 1e-2;
   }
+}
+
+// A forward problem on sweep input `input` with its float64 reference and device copy, made once
+// for every kernel of the same types, epilogue and channels. A context must be current (the
+// device copy needs one).
+struct VerifiedForwardProblem {
+  ConvProblem problem;
+  std::vector<double> reference;
+  DeviceConvProblem device;
+};
+inline VerifiedForwardProblem &verifiedForwardProblem(size_t input, int cin, int cout, const ConvTypes &types,
+                                                      uint32_t seed) {
+  using Key = std::tuple<size_t, int, int, uint32_t, uint32_t, std::vector<uint32_t>, uint32_t>;
+  static std::map<Key, std::unique_ptr<VerifiedForwardProblem>> cache;
+  Key key{input, cin, cout, types.operand, types.output, types.epilogueOps, seed};
+  if (auto it = cache.find(key); it != cache.end())
+    return *it->second;
+  auto verified = std::make_unique<VerifiedForwardProblem>();
+  verified->problem = makeConvProblem(sweepInputs()[input].coordinates, sweepInputs()[input].geometry, cin, cout,
+                                      seed, types);
+  verified->reference = verified->problem.reference();
+  verified->device = uploadConvProblem(verified->problem);
+  return *cache.emplace(key, std::move(verified)).first->second;
 }
 
 // Kernels and checks of one sweep, printed when the run ends.

@@ -32,25 +32,6 @@ using Input = testclouds::TestInput;
 
 const std::vector<Input> &inputs() { return testclouds::sweepInputs(); }
 
-// Problems and their references, shared by the kernels of the same types, epilogue and channels.
-struct Verified {
-  ConvProblem problem;
-  std::vector<double> reference;
-  DeviceConvProblem device;
-};
-Verified &problemFor(size_t input, int cin, int cout, const ConvTypes &types) {
-  static std::map<std::tuple<size_t, int, int, uint32_t, uint32_t, std::vector<uint32_t>>, std::unique_ptr<Verified>> cache;
-  auto key = std::make_tuple(input, cin, cout, types.operand, types.output, types.epilogueOps);
-  if (auto it = cache.find(key); it != cache.end())
-    return *it->second;
-  context(); // device memory needs the context
-  auto verified = std::make_unique<Verified>();
-  verified->problem = makeConvProblem(inputs()[input].coordinates, inputs()[input].geometry, cin, cout, 99, types);
-  verified->reference = verified->problem.reference();
-  verified->device = uploadConvProblem(verified->problem);
-  return *cache.emplace(key, std::move(verified)).first->second;
-}
-
 testclouds::CatalogTally &tally = testclouds::registerTally("default catalog, forward");
 
 class EveryKernel : public ::testing::TestWithParam<size_t> {};
@@ -65,7 +46,8 @@ TEST_P(EveryKernel, MatchesFloat64ReferenceOnRandomAndRealInputs) {
     for (size_t p = 0; p < (input == 0 ? pairs.size() : 1); ++p) {
       auto [cin, cout] = pairs[p];
       std::string what = inputs()[input].name + " Cin " + std::to_string(cin) + " Cout " + std::to_string(cout);
-      Verified &v = problemFor(input, cin, cout, types);
+      context(); // device memory needs the context
+      auto &v = testclouds::verifiedForwardProblem(input, cin, cout, types, 99);
       ConvCheck check = runAndCheck(context(), kernel, v.device, v.reference);
       failures += !tally.expectPasses(check, tolerance, kernel.name, what);
     }
@@ -88,7 +70,8 @@ TEST(ConvForwardEpilogue, FusedBatchNormReluMatchesUnfusedReference) {
         sparsekgen_kernels.kernels[i].epilogue_ops[1] == SKG_EPILOGUE_RELU)
       fused = &sparsekgen_kernels.kernels[i];
   ASSERT_NE(fused, nullptr) << "the default catalog has no scale_shift + relu kernel";
-  Verified &v = problemFor(1, 32, 32, convTypesOf(*fused));
+  context();
+  auto &v = testclouds::verifiedForwardProblem(1, 32, 32, convTypesOf(*fused), 99);
   runAndCheck(context(), *fused, v.device, v.reference);
   auto out = decodeElements(v.device.output.download<uint8_t>(), fused->output_type);
   long long zeros = 0;

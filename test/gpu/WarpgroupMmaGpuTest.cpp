@@ -6,9 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <map>
-#include <memory>
-#include <tuple>
 
 #include "sparsekgen/Context.h"
 #include "sparsekgen/Verification.h"
@@ -21,25 +18,6 @@ namespace {
 Context &hopperContext() {
   static Context instance(0, sparsekgen_hopper_kernels);
   return instance;
-}
-
-struct Verified {
-  ConvProblem problem;
-  std::vector<double> reference;
-  DeviceConvProblem device;
-};
-Verified &problemFor(size_t input, int cin, int cout, const ConvTypes &types) {
-  static std::map<std::tuple<size_t, int, int, uint32_t, std::vector<uint32_t>>, std::unique_ptr<Verified>> cache;
-  auto key = std::make_tuple(input, cin, cout, types.operand, types.epilogueOps);
-  if (auto it = cache.find(key); it != cache.end())
-    return *it->second;
-  hopperContext();
-  const auto &inputs = testclouds::sweepInputs();
-  auto verified = std::make_unique<Verified>();
-  verified->problem = makeConvProblem(inputs[input].coordinates, inputs[input].geometry, cin, cout, 91, types);
-  verified->reference = verified->problem.reference();
-  verified->device = uploadConvProblem(verified->problem);
-  return *cache.emplace(key, std::move(verified)).first->second;
 }
 
 testclouds::CatalogTally &tally = testclouds::registerTally("Hopper catalog (warpgroup MMA), forward");
@@ -60,7 +38,7 @@ TEST_P(EveryHopperKernel, MatchesFloat64ReferenceOnRandomAndRealInputs) {
     const auto channels = input == 0 ? firstInputChannels : std::vector<std::pair<int, int>>{{64, 128}};
     for (auto [cin, cout] : channels) {
       std::string what = inputs[input].name + " Cin " + std::to_string(cin) + " Cout " + std::to_string(cout);
-      Verified &v = problemFor(input, cin, cout, types);
+      auto &v = testclouds::verifiedForwardProblem(input, cin, cout, types, 91);
       ConvCheck check = runAndCheck(gpu, kernel, v.device, v.reference);
       std::printf("%s on %s: relative error %.2e\n", kernel.name, what.c_str(), check.relativeError);
       failures += !tally.expectPasses(check, tolerance, kernel.name, what);
