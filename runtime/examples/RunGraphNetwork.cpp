@@ -21,7 +21,7 @@
 
 int main(int argc, char **argv) {
   std::string networkPath, weightsPath, graphPath, featuresPath, outDir;
-  bool allowTf32 = false;
+  bool tf32 = false;
   CLI::App app{"Run a graph network (rgcn layers) with its executor weights on a relational graph and write its "
                "outputs"};
   sparsekgen::tools::applyConventions(app, "sparsekgen-run-graph-network");
@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
   app.add_option("-o,--out", outDir, "directory for <output>.f32 (float32 [nodes, channels])")->required();
   app.add_option("--features", featuresPath,
                  "float32 [nodes, input_channels] raw (default: the features the graph document holds)");
-  app.add_flag("--tf32", allowTf32, "f32 networks: tf32 kernels instead of exact fp32");
+  app.add_flag("--tf32", tf32, "f32 networks: tf32 kernels (10-bit mantissa) instead of exact fp32");
   if (int status = sparsekgen::tools::parseCommandLine(app, argc, argv); status >= 0)
     return status;
   return sparsekgen::tools::runReportingErrors("sparsekgen-run-graph-network", [&]() -> int {
@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     }
     sparsekgen::Context context(0, sparsekgen_graph_kernels);
     sparsekgen::GraphNetworkExecutor executor(context, network, sparsekgen::loadSafetensors(weightsPath),
-                                              {allowTf32});
+                                              {tf32});
     executor.setGraph(graph);
     for (const auto &d : executor.dispatches())
       fmt::print(stderr, "{}: {}{}\n", d.layer, d.kernel,

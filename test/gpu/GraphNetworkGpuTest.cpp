@@ -69,6 +69,11 @@ TEST_P(GraphNetworkOnGpu, MatchesTheFloat64ReferenceNetwork) {
   EXPECT_EQ(executor.dispatches()[0].fused, (std::vector<std::string>{"bias", "relu"}));
   EXPECT_EQ(executor.dispatches()[1].unfused, (std::vector<std::string>{"scale_shift", "residual_add"}));
   EXPECT_EQ(executor.dispatches()[2].fused, (std::vector<std::string>{"bias"}));
+  // With tf32 asked for, the layers a tf32 kernel takes (channels divisible by its alignment, 4) run
+  // on one; the last (5 outputs) falls back to an exact kernel of alignment 1.
+  for (size_t layer = 0; layer < 2; ++layer)
+    EXPECT_EQ(executor.dispatches()[layer].kernel.find("tf32") != std::string::npos, tf32)
+        << executor.dispatches()[layer].kernel;
   executor.setGraph(graph);
   const uint32_t type = dtypeFromName(dtype);
   auto input = DeviceBuffer::from(encodeElements(features, type));

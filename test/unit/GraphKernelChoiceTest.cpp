@@ -62,8 +62,11 @@ TEST(GraphKernelChoice, TakesTheWidestAlignmentDividingTheChannels) {
 
 TEST(GraphKernelChoice, Fp32IsExactUnlessTf32IsAllowed) {
   EXPECT_EQ(chosen({"forward", "f32", 64, 64, {}, "", false}), "fod_ffma");
-  // Allowed, tf32 still comes after the exact kernel.
+  // Allowed, tf32 still comes after the exact kernel; preferred, it comes first.
   EXPECT_EQ(chosen({"forward", "f32", 64, 64, {}, "", true}), "fod_ffma");
+  GraphKernelRequest preferred{"forward", "f32", 64, 64, {}, "", false};
+  preferred.preferTf32 = true;
+  EXPECT_EQ(chosen(preferred), "fod_tf32");
 }
 
 TEST(GraphKernelChoice, GradientsTakeTheirOwnOperations) {

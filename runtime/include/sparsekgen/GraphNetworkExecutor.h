@@ -25,7 +25,7 @@
 namespace sparsekgen {
 
 struct GraphNetworkOptions {
-  bool allowTf32 = false; // f32 networks: tf32 kernels instead of exact fp32 (as for convolutions)
+  bool tf32 = false; // f32 networks: tf32 kernels (10-bit mantissa) instead of exact fp32
 };
 
 // How one rgcn layer runs.

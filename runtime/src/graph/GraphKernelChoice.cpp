@@ -19,7 +19,7 @@ bool fits(const KernelDescription &k, const GraphKernelRequest &r) {
   return pairList && k.operation == r.operation && k.operand == r.dtype &&
          k.output == (weightGrad ? std::string("f32") : r.dtype) && k.epilogue == r.epilogue &&
          k.pairWeights == !weightGrad && r.inChannels % k.alignment == 0 && r.outChannels % k.alignment == 0 &&
-         (r.dataflow.empty() || k.dataflow == r.dataflow) && (r.allowTf32 || k.math != "tf32") && k.indexBits == 32;
+         (r.dataflow.empty() || k.dataflow == r.dataflow) && (r.allowTf32 || r.preferTf32 || k.math != "tf32") && k.indexBits == 32;
 }
 
 } // namespace
@@ -43,7 +43,7 @@ const KernelDescription &chooseGraphKernel(const std::vector<KernelDescription> 
       continue;
     // Lower is better, in this order of weight.
     const long score = (k.dataflow == "fetch_on_demand" || k.dataflow == "pair_split_k" ? 0 : 10000000) +
-                       (k.math == "tf32" ? 1000000 : 0) + (8 - std::min(k.alignment, 8)) * 100000 +
+                       ((k.math == "tf32") != request.preferTf32 ? 1000000 : 0) + (8 - std::min(k.alignment, 8)) * 100000 +
                        (std::abs(k.tileM - tileM) + std::abs(k.tileN - tileN)) * 100 + std::abs(k.stages - 3);
     if (!best || score < bestScore) {
       best = &k;
@@ -57,7 +57,7 @@ const KernelDescription &chooseGraphKernel(const std::vector<KernelDescription> 
         "templates/catalogs/graph.json, has them)",
         request.operation, request.dtype, request.inChannels, request.outChannels, fmt::join(request.epilogue, ", "),
         request.dataflow.empty() ? "" : ", dataflow " + request.dataflow,
-        request.dtype == "f32" && !request.allowTf32 ? ", exact fp32" : ""));
+        request.dtype == "f32" && !request.allowTf32 && !request.preferTf32 ? ", exact fp32" : ""));
   return *best;
 }
 

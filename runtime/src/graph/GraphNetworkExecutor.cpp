@@ -43,7 +43,7 @@ GraphNetworkExecutor::GraphNetworkExecutor(Context &context, Network network, co
       request.dtype = network_.dtype;
       request.inChannels = step.inChannels;
       request.outChannels = step.outChannels;
-      request.allowTf32 = options.allowTf32;
+      request.preferTf32 = options.tf32;
       std::string refusal;
       for (const auto &fused : kFusableEpilogues) {
         const bool beginsEpilogue = fused.size() <= step.epilogue.size() &&
