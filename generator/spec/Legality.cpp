@@ -84,6 +84,15 @@ template <typename Add> void addWarpgroupRules(const KernelSpec &spec, Add &&add
     add("warpgroup-mma-copies", "/tile/cta",
         fmt::format("the {}x{} B tile's {} 16-byte chunks do not divide among {} threads", kWarpgroupK, spec.cta.n,
                     spec.cta.n * kWarpgroupK / 8, threads));
+  // A thread keeps N / 2 accumulators plus addresses and loop state (about 48 registers in the
+  // generated kernels); ptxas caps a thread at 65536 / threads registers, 255 at most. Past that it
+  // spills or, for 512 threads and N = 256, fails.
+  const int registerCap = std::min(255, 65536 / std::max(threads, 1));
+  if (spec.cta.m % kWarpgroupM == 0 && spec.cta.n / 2 + kWarpgroupRegisterOverhead > registerCap)
+    add("warpgroup-mma-registers", "/tile/cta",
+        fmt::format("{} threads hold at most {} registers each; {} accumulators (N / 2) and about {} more do not fit "
+                    "(a smaller CTA M or N)",
+                    threads, registerCap, spec.cta.n / 2, kWarpgroupRegisterOverhead));
   if (spec.stages < 3)
     add("warpgroup-mma-stages", "/stages",
         "warpgroup_mma keeps one stage in flight in the tensor cores while one computes and one loads: at least 3 stages");

@@ -141,6 +141,19 @@ TEST(GraphNetwork, ReferenceRunComposesTheReferenceLayers) {
     EXPECT_NEAR(out.at("l1")[i], expected[i], 1e-12);
     EXPECT_NEAR(out.at("l1.relu")[i], std::max(expected[i], 0.0), 1e-12);
   }
+  // A weight without its W_self slab, or a short bias, is refused, naming the parameter.
+  auto missingSelf = parameters;
+  missingSelf["l1.weight"].resize(2 * 3 * 4);
+  try {
+    referenceGraphNetworkForward(n, missingSelf, graph, x);
+    ADD_FAILURE() << "a weight without W_self was taken";
+  } catch (const RuntimeError &error) {
+    EXPECT_NE(std::string(error.what()).find("parameter 'l1.weight' holds 24 values, expected 36"), std::string::npos)
+        << error.what();
+  }
+  auto shortBias = parameters;
+  shortBias["l1.bias"].pop_back();
+  EXPECT_THROW(referenceGraphNetworkForward(n, shortBias, graph, x), RuntimeError);
   // A graph of other relations, and coordinates for a graph network, are refused.
   RelationalGraph three = makeRelationalGraph(5, 3, {{0, 1, 2}}, "three");
   EXPECT_THROW(referenceGraphNetworkForward(n, parameters, three, x), RuntimeError);

@@ -187,6 +187,14 @@ TEST(Legality, WarpgroupMmaTakesSm90ForwardTilesOfItsShape) {
   spec.cta = {192, 64, 64};
   spec.warp = {16, 64, 64};
   EXPECT_TRUE(breaks(spec, "warpgroup-mma-copies"));
+  // 512 threads have 128 registers each: N = 256 (128 accumulators) does not fit, N = 128 does.
+  spec = warpgroupSpec();
+  spec.cta = {256, 256, 64};
+  spec.warp = {16, 256, 64};
+  spec.stages = 3;
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-registers"));
+  spec.cta.n = spec.warp.n = 128;
+  EXPECT_FALSE(breaks(spec, "warpgroup-mma-registers"));
   // The ring: unpadded swizzled tiles, 1024 bytes of slack to align them.
   SharedRingLayout layout = sharedRingLayout(warpgroupSpec());
   EXPECT_TRUE(layout.swizzled128);

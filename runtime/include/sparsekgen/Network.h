@@ -91,6 +91,10 @@ std::vector<PlanStep> planNetwork(const Network &network);
 // "<batch_norm>.scale" and ".shift" [C] (folded). Weights are representable in the network's type
 // and scaled so that activations stay O(1) through deep networks.
 using NetworkParameters = std::map<std::string, std::vector<float>>;
+
+// Parameter `name` of `size` values; RuntimeError naming the network when it is missing or sized wrong.
+const std::vector<float> &requireParameter(const NetworkParameters &parameters, const std::string &name,
+                                           size_t size, const Network &network);
 NetworkParameters randomParameters(const Network &network, uint32_t seed);
 
 // Random input features [rows, input_channels], uniform in [-1, 1] and representable in the network's type.

@@ -141,7 +141,9 @@ def save_graph(path: str, edge_index: torch.Tensor, edge_type: torch.Tensor, num
                features: Optional[torch.Tensor] = None, name: Optional[str] = None) -> None:
     """A graph document (schemas/graph.schema.json) at ``path`` with its edges beside it
     (``<stem>.edges.i32``: int32 rows src, dst, relation) and, given features [nodes, C], those
-    (``<stem>.features.f32``); ``sparsekgen.graph.load_graph`` and the C++ loader read it."""
+    (``<stem>.features.f32``); ``sparsekgen.graph.load_graph`` and the C++ loader read it. Each file
+    is written under a temporary name and renamed, the document last, so a document that exists
+    names whole files."""
     folder, stem = os.path.dirname(os.path.abspath(path)), os.path.splitext(os.path.basename(path))[0]
     if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_type.shape != (edge_index.shape[1],):
         raise ValueError(f"save_graph: edge_index [2, E] and edge_type [E], not {list(edge_index.shape)} and "
@@ -149,13 +151,28 @@ def save_graph(path: str, edge_index: torch.Tensor, edge_type: torch.Tensor, num
     rows = torch.stack([edge_index[0], edge_index[1], edge_type], 1).to("cpu", torch.int32).contiguous()
     document = {"format": "sparsekgen-graph", "version": 1, "name": name or stem, "nodes": int(num_nodes),
                 "relations": int(num_relations), "edges": f"{stem}.edges.i32"}
-    rows.numpy().astype("<i4").tofile(os.path.join(folder, document["edges"]))
+    if features is not None and (features.dim() != 2 or features.shape[0] != num_nodes):
+        raise ValueError(f"save_graph: features [{num_nodes}, C], not {list(features.shape)}")
+
+    def write_whole(name, write):
+        partial = os.path.join(folder, name + ".partial")
+        try:
+            write(partial)
+            os.replace(partial, os.path.join(folder, name))
+        except BaseException:
+            if os.path.exists(partial):
+                os.remove(partial)
+            raise
+
+    write_whole(document["edges"], lambda p: rows.numpy().astype("<i4").tofile(p))
     if features is not None:
-        if features.dim() != 2 or features.shape[0] != num_nodes:
-            raise ValueError(f"save_graph: features [{num_nodes}, C], not {list(features.shape)}")
         document["features"] = {"file": f"{stem}.features.f32", "channels": int(features.shape[1])}
-        features.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4").tofile(
-            os.path.join(folder, document["features"]["file"]))
-    with open(path, "w") as f:
-        json.dump(document, f, indent=1)
-        f.write("\n")
+        values = features.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4")
+        write_whole(document["features"]["file"], values.tofile)
+
+    def write_document(p):
+        with open(p, "w") as f:
+            json.dump(document, f, indent=1)
+            f.write("\n")
+
+    write_whole(os.path.basename(path), write_document)

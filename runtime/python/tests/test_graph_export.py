@@ -78,6 +78,49 @@ def test_saved_graphs_load_back(tmp_path):
     assert (nodes, relations) == (NODES, RELATIONS) and torch.equal(loaded_features, features)
 
 
+class PygShapedRGCN(torch.nn.Module):
+    """PyG's RGCNConv as the export sees it: bases in ``weight`` with ``comp``, no ``root``,
+    ``aggr="add"``, and no ``act`` field."""
+
+    def __init__(self, in_channels, out_channels, num_relations, num_bases):
+        super().__init__()
+        self.in_channels, self.out_channels, self.num_relations, self.aggr = (in_channels, out_channels,
+                                                                            num_relations, "add")
+        self.weight = torch.nn.Parameter(torch.randn(num_bases, in_channels, out_channels))
+        self.comp = torch.nn.Parameter(torch.randn(num_relations, num_bases))
+        self.register_parameter("root", None)
+        self.bias = torch.nn.Parameter(torch.randn(out_channels))
+
+
+def test_pyg_shaped_layers_export_with_bases_multiplied_out(tmp_path):
+    torch.manual_seed(9)
+    layer = PygShapedRGCN(4, 3, RELATIONS, num_bases=2)
+    description = export_graph(layer, str(tmp_path / "m.json"), str(tmp_path / "m.safetensors"), input_channels=4,
+                               num_relations=RELATIONS)
+    assert description["nodes"] == [{"op": "rgcn", "out_channels": 3, "aggregation": "sum", "root": False,
+                                     "bias": True, "name": "0.rgcn", "input": "input"}]
+    # The reference network on the exported weights equals the layer's sum over relations.
+    edge_index, edge_type = random_relational_graph(NODES, EDGES, RELATIONS, seed=10)
+    save_graph(str(tmp_path / "g.json"), edge_index, edge_type, NODES, RELATIONS)
+    x = torch.randn(NODES, 4, dtype=torch.float64)
+    out = _cpu.reference_graph_network_forward((tmp_path / "m.json").read_text(), "m.json",
+                                               str(tmp_path / "m.safetensors"), str(tmp_path / "g.json"),
+                                               x.float().numpy())["0.rgcn"]
+    with torch.no_grad():
+        w = torch.einsum("rb,bio->rio", layer.comp, layer.weight).double()
+        expected = layer.bias.double().expand(NODES, 3).clone()
+        expected.index_add_(0, edge_index[1], torch.einsum("ei,eio->eo", x.float().double()[edge_index[0]],
+                                                           w[edge_type]))
+    assert torch.allclose(torch.from_numpy(out), expected, rtol=1e-5, atol=1e-5)
+    # Block-diagonal weights (PyG's num_blocks) have no graph-network form.
+    blocks = PygShapedRGCN(4, 4, RELATIONS, num_bases=1)
+    blocks.comp = None
+    blocks.weight = torch.nn.Parameter(torch.randn(RELATIONS, 2, 2, 2))
+    with pytest.raises(ValueError, match="block-diagonal weights"):
+        export_graph(blocks, str(tmp_path / "b.json"), str(tmp_path / "b.safetensors"), input_channels=4,
+                     num_relations=RELATIONS)
+
+
 def test_models_without_a_graph_network_op_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"layer 1 \(Tanh\) has no graph-network op"):
         export_graph(torch.nn.Sequential(nn.RGCNConv(4, 4, 2), torch.nn.Tanh()), str(tmp_path / "m.json"),

@@ -262,6 +262,17 @@ std::vector<PlanStep> planNetwork(const Network &network) {
   return plan;
 }
 
+const std::vector<float> &requireParameter(const NetworkParameters &parameters, const std::string &name,
+                                           size_t size, const Network &network) {
+  auto it = parameters.find(name);
+  if (it == parameters.end())
+    throw RuntimeError(fmt::format("network {}: parameter '{}' is missing", network.name, name));
+  if (it->second.size() != size)
+    throw RuntimeError(fmt::format("network {}: parameter '{}' holds {} values, expected {}", network.name, name,
+                                   it->second.size(), size));
+  return it->second;
+}
+
 NetworkParameters randomParameters(const Network &network, uint32_t seed) {
   std::mt19937 random(seed);
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
@@ -336,19 +347,20 @@ std::map<std::string, std::vector<double>> referenceForward(const Network &netwo
                                    features.size(), rows, network.inputChannels));
   std::map<std::string, std::vector<double>> tensors;
   tensors[Network::kInput].assign(features.begin(), features.end());
-  auto parameter = [&](const std::string &name) -> const std::vector<float> & { return parameters.at(name); };
   for (const auto &node : network.nodes) {
     const int channels = network.tensors.at(node.name).channels;
     const auto &x = tensors.at(node.inputs[0]);
     std::vector<double> y;
     if (node.op == "conv" || node.op == "rgcn") {
       y = layer(node, x, network.tensors.at(node.inputs[0]).channels, channels);
-      if (node.bias)
+      if (node.bias) {
+        const auto &bias = requireParameter(parameters, node.name + ".bias", channels, network);
         for (size_t i = 0; i < y.size(); ++i)
-          y[i] += parameter(node.name + ".bias")[i % channels];
+          y[i] += bias[i % channels];
+      }
     } else if (node.op == "batch_norm") {
-      const auto &scale = parameter(node.name + ".scale");
-      const auto &shift = parameter(node.name + ".shift");
+      const auto &scale = requireParameter(parameters, node.name + ".scale", channels, network);
+      const auto &shift = requireParameter(parameters, node.name + ".shift", channels, network);
       y = x;
       for (size_t i = 0; i < y.size(); ++i)
         y[i] = y[i] * scale[i % channels] + shift[i % channels];
@@ -392,8 +404,10 @@ std::map<std::string, std::vector<double>> referenceNetworkForward(const Network
   auto maps = buildMapsCpu(network.maps, coordinates);
   return referenceForward(network, parameters, coordinates.size(), features,
                           [&](const NetworkNode &node, const std::vector<double> &x, int in, int out) {
-                            return referenceConvForward(x, parameters.at(node.name + ".weight"), maps.at(node.map),
-                                                        in, out);
+                            const size_t volume = network.findMap(node.map).geometry.volume();
+                            return referenceConvForward(
+                                x, requireParameter(parameters, node.name + ".weight", volume * in * out, network),
+                                maps.at(node.map), in, out);
                           });
 }
 
@@ -410,7 +424,8 @@ std::map<std::string, std::vector<double>> referenceGraphNetworkForward(const Ne
       network, parameters, static_cast<size_t>(graph.nodes), features,
       [&](const NetworkNode &node, const std::vector<double> &x, int in, int out) {
         // The relations' weights come first, W_self last.
-        const auto &weight = parameters.at(node.name + ".weight");
+        const auto &weight = requireParameter(parameters, node.name + ".weight",
+                                              static_cast<size_t>(network.rgcnVolume(node)) * in * out, network);
         const size_t relationValues = static_cast<size_t>(graph.relations) * in * out;
         std::vector<float> weights(weight.begin(), weight.begin() + relationValues);
         std::vector<float> selfWeight(node.root ? weight.begin() + relationValues : weight.end(), weight.end());

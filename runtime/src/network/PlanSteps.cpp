@@ -10,17 +10,6 @@
 
 namespace sparsekgen {
 
-const std::vector<float> &requireParameter(const NetworkParameters &parameters, const std::string &name,
-                                           size_t size, const Network &network) {
-  auto it = parameters.find(name);
-  if (it == parameters.end())
-    throw RuntimeError(fmt::format("network {}: parameter '{}' is missing", network.name, name));
-  if (it->second.size() != size)
-    throw RuntimeError(fmt::format("network {}: parameter '{}' holds {} values, expected {}", network.name, name,
-                                   it->second.size(), size));
-  return it->second;
-}
-
 void uploadStepVectors(const PlanStep &step, const NetworkParameters &parameters, const Network &network,
                        std::map<std::string, DeviceBuffer> &onDevice) {
   auto upload = [&](const std::string &name) {

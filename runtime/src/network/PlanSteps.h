@@ -16,10 +16,6 @@
 
 namespace sparsekgen {
 
-// Parameter `name` of `size` values; RuntimeError naming the network when it is missing or sized wrong.
-const std::vector<float> &requireParameter(const NetworkParameters &parameters, const std::string &name,
-                                           size_t size, const Network &network);
-
 // The vector parameters a step reads (bias, folded batch-norm scale and shift), on the device in f32.
 void uploadStepVectors(const PlanStep &step, const NetworkParameters &parameters, const Network &network,
                        std::map<std::string, DeviceBuffer> &onDevice);

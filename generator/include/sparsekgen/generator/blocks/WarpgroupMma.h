@@ -29,8 +29,9 @@ mlir::Value zeroWarpgroupAccumulator(KernelBuilder &kb, int n);
 void fenceSharedForWarpgroupMma(KernelBuilder &kb);
 
 // acc += A[warpgroupRow .. +64, 0:64) * B[0:64, 0:n) of ring stage `stage`: four wgmma.mma_async
-// m64nNk16 in one commit group, then a wait until at most one group is pending (the previous
-// stage's), so the stage before this one may be refilled.
+// m64nNk16 in one commit group, then a wait until at most one group is pending: this step's may
+// still run (and read `stage`), the previous step's has completed. So a stage may be refilled only
+// two steps after its MMA was issued (the main loop loads S - 2 stages ahead).
 mlir::Value warpgroupMmaStage(KernelBuilder &kb, mlir::Value ringA, mlir::Value ringB, mlir::Value stage,
                               mlir::Value warpgroupRow, int n, mlir::Value acc);
 
