@@ -54,6 +54,14 @@ DeviceRelationGraph relationGraphGpu(DevicePointer sources, DevicePointer target
 DeviceRelationGraph relationGraphGpu(const RelationalGraph &graph, RelationNormalization normalization,
                                      bool selfTerm, CUstream stream);
 
+// A host graph's typed edges as the device int32 arrays relationGraphGpu reads (uploaded on
+// `stream`); refuses a graph without edges, naming it.
+struct DeviceGraphEdges {
+  DeviceBuffer sources, targets, relations;
+  int64_t count = 0;
+};
+DeviceGraphEdges uploadGraphEdges(const RelationalGraph &graph, CUstream stream);
+
 // Device tensors of one R-GCN layer, row-major in the kernel's operand type: input x [nodes, Cin],
 // weight W [kernelVolume, Cin, Cout] (relations, then W_self with a self term), output [nodes,
 // Cout] in the kernel's output type; bias f32 [Cout] where the kernel fuses one.

@@ -62,7 +62,6 @@ public:
 
 private:
   using GraphKey = std::pair<RelationNormalization, bool>; // aggregation, root
-  GraphKey graphKeyOf(const PlanStep &step) const;
   void launchStep(size_t step);
 
   Context &context_;
@@ -70,6 +69,7 @@ private:
   std::vector<PlanStep> plan_;
   uint32_t dtype_;
   std::vector<const skg_kernel_record *> kernels_; // per plan step, rgcn steps
+  std::vector<GraphKey> graphKeys_;                // per plan step, rgcn steps: the pair lists they read
   std::vector<std::vector<uint32_t>> unfusedOps_;  // per plan step: ops run element-wise
   std::vector<std::vector<std::string>> freedAfter_;
   std::vector<GraphLayerDispatch> dispatches_;

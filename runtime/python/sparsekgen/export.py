@@ -94,16 +94,23 @@ def export(model: torch.nn.Module, sample: SparseTensor, description_path: str, 
     eps = set(recorder.batch_norm_eps.values())
     if len(eps) > 1:
         raise ValueError(f"export: batch norms with different eps {sorted(eps)} (folding takes one)")
+    write_description_and_weights(description, description_path, _training_parameters(recorder), weights_path,
+                                  eps.pop() if eps else 1e-5)
+    return description
+
+
+def write_description_and_weights(description: dict, description_path: str, parameters: dict, weights_path: str,
+                                  eps: float) -> None:
+    """Writes a description and the executor weights folded from its training ``parameters``, both
+    whole or not at all: the runtime parses and checks the description before anything is kept."""
     text = json.dumps(description, indent=1)
     partial = f"{description_path}.partial"
     with open(partial, "w") as f:
         f.write(text + "\n")
     try:
         # Parses and checks the description, folds batch norm, writes the weights atomically.
-        _cpu.save_executor_weights(text, description_path, _training_parameters(recorder), weights_path,
-                                   eps.pop() if eps else 1e-5)
+        _cpu.save_executor_weights(text, description_path, parameters, weights_path, eps)
         os.replace(partial, description_path)
     except BaseException:
         os.remove(partial)
         raise
-    return description

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterable, Optional
+from typing import Optional
 
-import numpy as np
 import torch
 
-from sparsekgen import _cpu
-
-DTYPES = ("f16", "bf16", "f32")
-# The aggregations of RGCNConv-like modules (sparsekgen's and PyG's RGCNConv / FastRGCNConv) as
-# network descriptions spell them.
-_AGGREGATIONS = {"mean": "mean", "add": "sum", "sum": "sum", "symmetric": "symmetric"}
+from sparsekgen.export import DTYPES, write_description_and_weights
+# RGCNConv's aggregations (sparsekgen's and PyG's spellings) as network descriptions spell them.
+from sparsekgen.nn.rgcn import _AGGREGATIONS
 
 
 def _is_rgcn(module: torch.nn.Module) -> bool:
@@ -123,17 +119,7 @@ def export_graph(model, description_path: str, weights_path: str, *, input_chann
     description, parameters, eps = describe_graph_model(
         model, input_channels=input_channels, num_relations=num_relations, dtype=dtype,
         name=name or os.path.splitext(os.path.basename(description_path))[0])
-    text = json.dumps(description, indent=1)
-    partial = f"{description_path}.partial"
-    with open(partial, "w") as f:
-        f.write(text + "\n")
-    try:
-        # Parses and checks the description, folds batch norm, writes the weights atomically.
-        _cpu.save_executor_weights(text, description_path, parameters, weights_path, eps)
-        os.replace(partial, description_path)
-    except BaseException:
-        os.remove(partial)
-        raise
+    write_description_and_weights(description, description_path, parameters, weights_path, eps)
     return description
 
 

@@ -33,12 +33,14 @@ GraphNetworkExecutor::GraphNetworkExecutor(Context &context, Network network, co
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(graph network executor)");
   const auto descriptions = describeKernels(context_.kernels());
   kernels_.assign(plan_.size(), nullptr);
+  graphKeys_.resize(plan_.size());
   unfusedOps_.resize(plan_.size());
   for (size_t i = 0; i < plan_.size(); ++i) {
     const PlanStep &step = plan_[i];
     std::vector<std::string> unfused = step.epilogue;
     if (step.kind == PlanStep::Kind::Rgcn) {
       const NetworkNode &node = network_.findNode(step.name);
+      graphKeys_[i] = {parseRelationNormalization(node.aggregation), node.root};
       GraphKernelRequest request;
       request.dtype = network_.dtype;
       request.inChannels = step.inChannels;
@@ -75,20 +77,15 @@ GraphNetworkExecutor::GraphNetworkExecutor(Context &context, Network network, co
   freedAfter_ = tensorsFreedAfter(network_, plan_);
 }
 
-GraphNetworkExecutor::GraphKey GraphNetworkExecutor::graphKeyOf(const PlanStep &step) const {
-  const NetworkNode &node = network_.findNode(step.name);
-  return {parseRelationNormalization(node.aggregation), node.root};
-}
-
 void GraphNetworkExecutor::setGraph(DevicePointer sources, DevicePointer targets, DevicePointer relationOfEdge,
                                     int64_t edges, int64_t nodes) {
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(graph network executor)");
   graphs_.clear();
   nodes_ = -1;
   std::map<GraphKey, DeviceRelationGraph> built;
-  for (const auto &step : plan_)
-    if (step.kind == PlanStep::Kind::Rgcn) {
-      const GraphKey key = graphKeyOf(step);
+  for (size_t i = 0; i < plan_.size(); ++i)
+    if (plan_[i].kind == PlanStep::Kind::Rgcn) {
+      const GraphKey &key = graphKeys_[i];
       if (!built.count(key))
         built.emplace(key, relationGraphGpu(sources, targets, relationOfEdge, edges, nodes, network_.graphRelations,
                                             key.first, key.second, nullptr));
@@ -101,14 +98,8 @@ void GraphNetworkExecutor::setGraph(const RelationalGraph &graph) {
   if (graph.relations != network_.graphRelations)
     throw RuntimeError(fmt::format("graph {}: {} relations, network {} takes graphs of {}", graph.source,
                                    graph.relations, network_.name, network_.graphRelations));
-  std::vector<int32_t> sources, targets, relations;
-  for (const auto &edge : graph.edges) {
-    sources.push_back(edge.source);
-    targets.push_back(edge.target);
-    relations.push_back(edge.relation);
-  }
-  auto s = DeviceBuffer::from(sources), t = DeviceBuffer::from(targets), r = DeviceBuffer::from(relations);
-  setGraph(s.get(), t.get(), r.get(), static_cast<int64_t>(graph.edges.size()), graph.nodes);
+  const DeviceGraphEdges edges = uploadGraphEdges(graph, nullptr);
+  setGraph(edges.sources.get(), edges.targets.get(), edges.relations.get(), edges.count, graph.nodes);
 }
 
 void GraphNetworkExecutor::launchStep(size_t i) {
@@ -126,7 +117,7 @@ void GraphNetworkExecutor::launchStep(size_t i) {
     const bool biasFused = !step.biasOf.empty() && std::find(unfusedOps_[i].begin(), unfusedOps_[i].end(),
                                                              SKG_EPILOGUE_BIAS) == unfusedOps_[i].end();
     args.bias = biasFused ? parameters_.at(step.biasOf + ".bias").get() : 0;
-    rgcnForward(context_, kernel, graphs_.at(graphKeyOf(step)), args, nullptr);
+    rgcnForward(context_, kernel, graphs_.at(graphKeys_[i]), args, nullptr);
     if (!unfusedOps_[i].empty())
       launchElementwiseOps(step, unfusedOps_[i], parameters_, tensors_, out.data, out, dtype_);
   } else if (step.kind == PlanStep::Kind::Elementwise) {

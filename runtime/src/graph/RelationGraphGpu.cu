@@ -212,8 +212,7 @@ DeviceRelationGraph relationGraphGpu(DevicePointer sources, DevicePointer target
   return graph;
 }
 
-DeviceRelationGraph relationGraphGpu(const RelationalGraph &graph, RelationNormalization normalization,
-                                     bool selfTerm, CUstream stream) {
+DeviceGraphEdges uploadGraphEdges(const RelationalGraph &graph, CUstream stream) {
   std::vector<int32_t> sources, targets, relations;
   sources.reserve(graph.edges.size());
   targets.reserve(graph.edges.size());
@@ -226,9 +225,14 @@ DeviceRelationGraph relationGraphGpu(const RelationalGraph &graph, RelationNorma
   if (sources.empty())
     throw RuntimeError(fmt::format("{}: no edges; a graph convolution of no edges is only its self term",
                                    graph.source.empty() ? graph.name : graph.source));
-  DeviceBuffer s = DeviceBuffer::from(sources, stream), t = DeviceBuffer::from(targets, stream),
-               r = DeviceBuffer::from(relations, stream);
-  return relationGraphGpu(s.get(), t.get(), r.get(), static_cast<int64_t>(sources.size()), graph.nodes,
+  return {DeviceBuffer::from(sources, stream), DeviceBuffer::from(targets, stream),
+          DeviceBuffer::from(relations, stream), static_cast<int64_t>(sources.size())};
+}
+
+DeviceRelationGraph relationGraphGpu(const RelationalGraph &graph, RelationNormalization normalization,
+                                     bool selfTerm, CUstream stream) {
+  const DeviceGraphEdges edges = uploadGraphEdges(graph, stream);
+  return relationGraphGpu(edges.sources.get(), edges.targets.get(), edges.relations.get(), edges.count, graph.nodes,
                           graph.relations, normalization, selfTerm, stream);
 }
 
