@@ -22,7 +22,7 @@
 #include "sparsekgen/NetworkExecutor.h"
 #include "sparsekgen/Verification.h"
 #include "sparsekgen/RunReport.h"
-#include "sparsekgen_kernels.h"
+#include "ApplicationBundles.h"
 
 namespace {
 
@@ -33,7 +33,7 @@ struct Options {
   std::vector<std::string> inputs;
   float voxelSize = 0.05f;
   int warmup = 10, iterations = 50, layerIterations = 30;
-  bool allowMismatch = false;
+  bool allowMismatch = false, withoutHopperKernels = false;
 };
 
 const char *sourceName(Dispatch::Source source) {
@@ -131,6 +131,8 @@ int main(int argc, char **argv) {
   app.add_option("--dtype", o.dtype, "run the network in this element type instead of its description's")
       ->check(CLI::IsMember(std::vector<std::string>(dtypeSpellings().begin(), dtypeSpellings().end())));
   app.add_flag("--allow-mismatch", o.allowMismatch, "accept a table tuned on another GPU or bundle");
+  app.add_flag("--without-hopper-kernels", o.withoutHopperKernels,
+               "dispatch to the default bundle's kernels only, leaving out the Hopper bundle's warpgroup-MMA kernels");
   app.add_option("--out", o.out, "JSON results");
   app.add_option("--dump-coordinates", o.dumpDir, "write each input's coordinates for bench/peers/");
   app.add_option("--voxel-size", o.voxelSize, "voxel size for scans, metres")->capture_default_str();
@@ -140,21 +142,21 @@ int main(int argc, char **argv) {
   if (int status = tools::parseCommandLine(app, argc, argv); status >= 0)
     return status;
   return tools::runReportingErrors("sparsekgen-bench-network", [&]() -> int {
-    Context context(0, sparsekgen_kernels);
+    Context context(0, applicationBundles(!o.withoutHopperKernels));
     Network network = loadNetwork(o.network);
     if (!o.dtype.empty())
       network.dtype = o.dtype;
     ConfigTable table;
     if (!o.table.empty()) {
       table = ConfigTable::load(o.table);
-      table.requireMatch(context.device().name, context.device().sm, sparsekgen_kernels.bundle_hash, o.allowMismatch);
+      table.requireMatch(context.device().name, context.device().sm, context.bundleHash(), o.allowMismatch);
     }
     NetworkExecutor executor(context, network, randomParameters(network, 7), o.table.empty() ? nullptr : &table);
     auto convolutions = std::count_if(executor.plan().begin(), executor.plan().end(),
                                       [](const PlanStep &step) { return step.kind == PlanStep::Kind::Conv; });
-    fmt::print("{} on {}: {} steps ({} convolutions), dispatch by {}\n", network.name, context.device().name,
-               executor.plan().size(), convolutions,
-               o.table.empty() ? "the heuristic" : reports::baseName(o.table));
+    fmt::print("{} on {}: {} steps ({} convolutions), dispatch by {} among the {}\n", network.name,
+               context.device().name, executor.plan().size(), convolutions,
+               o.table.empty() ? "the heuristic" : reports::baseName(o.table), describeBundles(context.bundles()));
     nlohmann::json runs = nlohmann::json::array();
     for (const auto &spec : o.inputs) {
       auto input = reports::loadBenchInput(spec, o.voxelSize);
@@ -165,7 +167,8 @@ int main(int argc, char **argv) {
     nlohmann::json report = reports::reportHeader("network_end_to_end", context);
     report["network"] = network.name;
     report["table"] = o.table.empty() ? "" : reports::baseName(o.table);
-    report["bundle_hash"] = sparsekgen_kernels.bundle_hash;
+    report["bundle_hash"] = context.bundleHash();
+    report["bundles"] = describeBundles(context.bundles());
     report["dtype"] = network.dtype;
     report["method"] = fmt::format(
         "from voxel coordinates and random {} features on the GPU to the output, every kernel map built per run; "

@@ -32,11 +32,11 @@
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/NetworkTrainer.h"
 #include "sparsekgen/RunReport.h"
+#include "ApplicationBundles.h"
 #include "sparsekgen/Safetensors.h"
 #include "sparsekgen/TrainingParameters.h"
 #include "sparsekgen/Verification.h"
 #include "sparsekgen/Workload.h"
-#include "sparsekgen_kernels.h"
 
 namespace {
 
@@ -273,11 +273,11 @@ int main(int argc, char **argv) {
   if (int status = tools::parseCommandLine(app, argc, argv); status >= 0)
     return status;
   return tools::runReportingErrors("sparsekgen-bench-train", [&]() -> int {
-    Context context(0, sparsekgen_kernels);
+    Context context(0, applicationBundles());
     ConfigTable table;
     if (!o.table.empty()) {
       table = ConfigTable::load(o.table);
-      table.requireMatch(context.device().name, context.device().sm, sparsekgen_kernels.bundle_hash, o.allowMismatch);
+      table.requireMatch(context.device().name, context.device().sm, context.bundleHash(), o.allowMismatch);
     }
     const ConfigTable *dispatchTable = o.table.empty() ? nullptr : &table;
     nlohmann::json report;
@@ -306,7 +306,8 @@ int main(int argc, char **argv) {
           o.iterations, o.warmup);
     }
     report["table"] = o.table.empty() ? "" : reports::baseName(o.table);
-    report["bundle_hash"] = sparsekgen_kernels.bundle_hash;
+    report["bundle_hash"] = context.bundleHash();
+    report["bundles"] = describeBundles(context.bundles());
     reports::writeReport(report, o.out);
     return 0;
   });

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "ApplicationBundles.h"
 #include "RawTensorFiles.h"
 #include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/ElementTypes.h"
@@ -16,7 +17,6 @@
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/NetworkExecutor.h"
 #include "sparsekgen/Safetensors.h"
-#include "sparsekgen_kernels.h"
 
 using sparsekgen::examples::readRaw;
 
@@ -49,11 +49,11 @@ int main(int argc, char **argv) {
     if (features.size() != rows * network.inputChannels)
       throw sparsekgen::RuntimeError(fmt::format("features {}: {} rows, the coordinates have {}", featuresPath,
                                                  features.size() / network.inputChannels, rows));
-    sparsekgen::Context context(0, sparsekgen_kernels);
+    sparsekgen::Context context(0, sparsekgen::applicationBundles());
     sparsekgen::ConfigTable table;
     if (!tablePath.empty()) {
       table = sparsekgen::ConfigTable::load(tablePath);
-      table.requireMatch(context.device().name, context.device().sm, sparsekgen_kernels.bundle_hash, false);
+      table.requireMatch(context.device().name, context.device().sm, context.bundleHash(), false);
     }
     sparsekgen::NetworkExecutor executor(context, network, sparsekgen::loadSafetensors(weightsPath),
                                          tablePath.empty() ? nullptr : &table);

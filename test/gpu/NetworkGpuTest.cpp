@@ -1,7 +1,8 @@
 // Whole networks on the GPU against their description run in float64 on the CPU: every bundled
 // network on a real KITTI crop in fp16, bf16 and fp32 (activations stored in that type between
 // layers), dispatched by the heuristic and, in fp16, by its tuned table (which picks sorted, split
-// and tile variants).
+// and tile variants); then in fp16 and bf16 over the application bundles, where on sm_90 the
+// Hopper bundle's warpgroup-MMA kernels take the layers of 64 channels and more.
 #include <cmath>
 #include <set>
 
@@ -31,13 +32,18 @@ struct NetworkCase {
   const char *network;
   const char *table; // tuned in fp16: used for the fp16 case
   const char *dtype;
+  bool applicationBundles = false; // dispatch among the default and Hopper bundles' kernels
 };
 
 class EveryNetwork : public ::testing::TestWithParam<NetworkCase> {};
 
 TEST_P(EveryNetwork, MatchesItsFloat64DescriptionRunOnARealScan) {
-  Context &gpu = context();
   const auto &param = GetParam();
+  Context &gpu = param.applicationBundles ? testclouds::applicationContext() : context();
+  // On sm_90 with the Hopper bundle linked, the heuristic must take warpgroup-MMA kernels.
+  const bool expectWarpgroupMma = param.applicationBundles && gpu.bundles().size() > 1 && gpu.device().sm == 90;
+  if (param.applicationBundles && gpu.bundles().size() == 1)
+    GTEST_SKIP() << "this build has no Hopper bundle; the default-bundle cases cover the networks";
   Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/" + param.network + ".json");
   network.dtype = param.dtype;
   const uint32_t type = dtypeFromName(network.dtype);
@@ -67,22 +73,26 @@ TEST_P(EveryNetwork, MatchesItsFloat64DescriptionRunOnARealScan) {
         rms += v * v;
       rms = std::sqrt(rms / expected.size());
       std::set<std::string> kernels;
-      int unfused = 0;
+      int unfused = 0, warpgroupLayers = 0;
       for (const auto &d : executor.dispatches()) {
         kernels.insert(d.kernel.substr(0, d.kernel.find("_t")));
+        warpgroupLayers += d.kernel.find("wgmma") != std::string::npos;
         unfused += d.epilogueUnfused;
         EXPECT_EQ(d.kernel.find("tf32"), std::string::npos) << d.layer << ": " << d.kernel << " (tf32 unasked)";
       }
-      std::printf("%s %s (%s): output %s [%d x %d], rms %.3f, relative error %.2e, %zu convolutions (%d unfused), "
-                  "dataflows:",
-                  param.network, param.dtype, dispatchTable ? "tuned table" : "heuristic", name.c_str(), tensor.rows,
-                  tensor.channels, rms, error, executor.dispatches().size(), unfused);
+      std::printf("%s %s (%s%s): output %s [%d x %d], rms %.3f, relative error %.2e, %zu convolutions (%d unfused, "
+                  "%d warpgroup MMA), dataflows:",
+                  param.network, param.dtype, dispatchTable ? "tuned table" : "heuristic",
+                  param.applicationBundles ? ", application bundles" : "", name.c_str(), tensor.rows, tensor.channels,
+                  rms, error, executor.dispatches().size(), unfused, warpgroupLayers);
       for (const auto &k : kernels)
         std::printf(" %s", k.c_str());
       std::printf("\n");
       EXPECT_LE(error, toleranceOf(network.dtype)) << param.network << " " << name;
       EXPECT_EQ(unfused, 0) << "the default catalog fuses every layer of the bundled networks";
       EXPECT_GT(rms, 1e-2) << "activations vanished; the comparison would prove nothing";
+      if (expectWarpgroupMma && !dispatchTable)
+        EXPECT_GT(warpgroupLayers, 0) << "no layer ran on a warpgroup-MMA kernel";
     }
     const auto &stages = executor.stageTimes();
     EXPECT_GT(stages.maps, 0);
@@ -101,13 +111,18 @@ std::vector<NetworkCase> everyNetworkInEveryType() {
                           NetworkCase{"centerpoint_nuscenes_backbone", "centerpoint_nuscenes_backbone.sm_90.json"}}) {
       c.dtype = dtype;
       cases.push_back(c);
+      if (std::string(dtype) != "f32") { // the Hopper bundle has fp16 and bf16 kernels
+        c.applicationBundles = true;
+        cases.push_back(c);
+      }
     }
   return cases;
 }
 
 INSTANTIATE_TEST_SUITE_P(BundledNetworks, EveryNetwork, ::testing::ValuesIn(everyNetworkInEveryType()),
                          [](const auto &info) {
-                           return testclouds::testName(std::string(info.param.network) + "_" + info.param.dtype);
+                           return testclouds::testName(std::string(info.param.network) + "_" + info.param.dtype +
+                                                       (info.param.applicationBundles ? "_application_bundles" : ""));
                          });
 
 // A network whose channels and fused epilogues the bundle's kernels do not all take: 3 input

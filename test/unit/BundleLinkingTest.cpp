@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "sparsekgen/Context.h"
+#include "sparsekgen/Errors.h"
 #include "sparsekgen/ImageChoice.h"
 #include "sparsekgen_kernels.h"
 #include "sparsekgen_test_kernels.h"
@@ -23,6 +25,20 @@ TEST(BundleLinking, TwoNamedBundlesLiveInOneBinary) {
             std::string::npos);
   EXPECT_STREQ(sparsekgen_test_kernels.kernels[0].name,
                "skg_igemm_fwd_f16f16f16f32_t64x32x32_w32x16x32_s3_a8_sm80_sm90");
+}
+
+// A context over several bundles dispatches among their kernels by name, so two bundles holding a
+// kernel of the same name are refused, naming it, before the device is touched (no GPU needed).
+TEST(BundleLinking, AContextRefusesBundlesSharingAKernelName) {
+  const std::string shared = sparsekgen_test_kernels.kernels[0].name;
+  try {
+    Context context(0, std::vector<const skg_bundle *>{&sparsekgen_kernels, &sparsekgen_test_kernels});
+    FAIL() << "expected a RuntimeError";
+  } catch (const RuntimeError &error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("kernel " + shared + " is in linked bundles 0 and 1"), std::string::npos) << message;
+  }
+  EXPECT_THROW(Context(0, std::vector<const skg_bundle *>{}), RuntimeError);
 }
 
 const skg_kernel_image &imageOf(const skg_kernel_record &record, uint32_t format, uint32_t sm) {

@@ -81,6 +81,35 @@ TEST(ConfigTable, HeuristicFollowsItsRules) {
   EXPECT_THROW(heuristicChoice(layerKey(64, 64, 27, false, "bf16", {}, 1000, 5000), kKernels), RuntimeError);
 }
 
+TEST(ConfigTable, HeuristicTakesWarpgroupMmaFromSixtyFourChannels) {
+  auto warpgroup = [](std::string name, std::string dataflow, int m, int n) {
+    KernelDescription k = kernel(std::move(name), std::move(dataflow), m, n);
+    k.math = "warpgroup_mma";
+    return k;
+  };
+  std::vector<KernelDescription> kernels = kKernels;
+  kernels.push_back(warpgroup("wgmma_sorted_128x128", "implicit_gemm_sorted", 128, 128));
+  kernels.push_back(warpgroup("wgmma_sorted_128x256", "implicit_gemm_sorted", 128, 256));
+  kernels.push_back(warpgroup("wgmma_unsorted_128x64", "implicit_gemm", 128, 64));
+  const long long outputs = 80000, pairs = 400000; // 5 of 27 offsets: the sorted dataflow pays
+  EXPECT_EQ(heuristicChoice(layerKey(256, 256, 27, false, "f16", {}, outputs, pairs), kernels).choice.kernel,
+            "wgmma_sorted_128x256");
+  const Dispatch at128 = heuristicChoice(layerKey(128, 128, 27, false, "f16", {}, outputs, pairs), kernels);
+  EXPECT_EQ(at128.choice.kernel, "wgmma_sorted_128x128");
+  EXPECT_NE(at128.reason.find("warpgroup MMA"), std::string::npos) << at128.reason;
+  // 64 channels, dense map: the unsorted warpgroup kernel.
+  EXPECT_EQ(heuristicChoice(layerKey(64, 64, 27, false, "f16", {}, 1000, 20000), kernels).choice.kernel,
+            "wgmma_unsorted_128x64");
+  // Below 64 channels, mma.sync as before.
+  EXPECT_EQ(heuristicChoice(layerKey(32, 64, 27, false, "f16", {}, outputs, pairs), kernels).choice.kernel,
+            "sorted_128x64");
+  // Where no warpgroup kernel has the epilogue, mma.sync, and the reason says so.
+  const Dispatch fused =
+      heuristicChoice(layerKey(128, 128, 27, false, "f16", {"scale_shift", "relu"}, 1000, 5000), kernels);
+  EXPECT_EQ(fused.choice.kernel, "unsorted_128x64_bnrelu");
+  EXPECT_NE(fused.reason.find("no warpgroup-MMA kernel fits"), std::string::npos) << fused.reason;
+}
+
 TEST(ConfigTable, RoundTripsThroughJson) {
   auto key = layerKey(32, 64, 27, true, "f16", {"scale_shift", "relu"}, 80000, 400000);
   ConfigTable table = tableWith(key, "split_64x64", 2);
@@ -205,6 +234,19 @@ TEST(ConfigTable, AnotherGpuOrBundleIsRefusedUnlessAccepted) {
               std::string::npos);
   }
   EXPECT_THROW(table.requireMatch("NVIDIA H200", 90, "other", false), RuntimeError);
+  // A table tuned for one of several linked bundles matches; one tuned for bundles not all linked
+  // does not, and the message names the missing one.
+  EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "abc+def", false));
+  EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "def+abc", false));
+  table.bundleHash = "abc+def";
+  EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "abc+def", false));
+  try {
+    table.requireMatch("NVIDIA H200", 90, "abc", false);
+    FAIL() << "expected a RuntimeError";
+  } catch (const RuntimeError &error) {
+    EXPECT_NE(std::string(error.what()).find("(def not linked)"), std::string::npos) << error.what();
+  }
+  table.bundleHash = "abc";
   EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "other", true));
   ASSERT_EQ(table.warnings.size(), 1u);
   EXPECT_NE(table.warnings[0].find("used anyway"), std::string::npos);

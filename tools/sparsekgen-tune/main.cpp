@@ -23,6 +23,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "ApplicationBundles.h"
 #include "sparsekgen/tools/CommandLine.h"
 #include "sparsekgen/BackwardVerification.h"
 #include "sparsekgen/ConfigTable.h"
@@ -33,7 +34,6 @@
 #include "sparsekgen/RunReport.h"
 #include "sparsekgen/Verification.h"
 #include "sparsekgen/Workload.h"
-#include "sparsekgen_kernels.h"
 
 namespace {
 
@@ -46,6 +46,7 @@ struct Options {
   double abandonRatio = 1.5, tolerance = 2e-2;
   int iterations = 31;
   bool allowMismatch = false, training = false, unfused = false, allowTf32 = false, allDevices = false;
+  bool withoutHopperKernels = false;
   std::vector<int> devices = {0}; // one tuning worker per entry (CUDA device ordinals)
 };
 
@@ -286,7 +287,7 @@ int tune(const Options &o, const Workload &workload, Context &context,
   ProgressBar progress(total);
   auto runWorker = [&](size_t w) {
     try {
-      Context own(devices[w], sparsekgen_kernels);
+      Context own(devices[w], context.bundles());
       std::vector<KeyResult> &results = workerResults[w];
       for (size_t i = 0; i < workload.inputs.size(); ++i)
         for (const auto &[g, op] : work[w]) {
@@ -357,7 +358,7 @@ int tune(const Options &o, const Workload &workload, Context &context,
   table.gpuName = context.device().name;
   table.gpuSm = context.device().sm;
   table.cudaDriverVersion = context.device().driverVersion;
-  table.bundleHash = sparsekgen_kernels.bundle_hash;
+  table.bundleHash = context.bundleHash();
   table.date = reports::todayUtc();
   table.workload = workload.name;
   for (const auto &input : workload.inputs)
@@ -401,7 +402,7 @@ int tune(const Options &o, const Workload &workload, Context &context,
 int evaluate(const Options &o, const Workload &workload, Context &context,
              const std::vector<KernelDescription> &descriptions) {
   ConfigTable table = ConfigTable::load(o.evaluate);
-  table.requireMatch(context.device().name, context.device().sm, sparsekgen_kernels.bundle_hash, o.allowMismatch);
+  table.requireMatch(context.device().name, context.device().sm, context.bundleHash(), o.allowMismatch);
   for (const auto &warning : table.warnings)
     fmt::print(stderr, "warning: {}\n", warning);
   auto groups = workload.layerGroups();
@@ -450,7 +451,7 @@ int evaluate(const Options &o, const Workload &workload, Context &context,
   report["workload"] = workload.name;
   report["table"] = o.evaluate;
   report["tuned_on"] = table.tunedOn;
-  report["bundle_hash"] = sparsekgen_kernels.bundle_hash;
+  report["bundle_hash"] = context.bundleHash();
   report["method"] = fmt::format("sum over the network's layers of CUDA-event medians ({} runs after 5 warm-up) of "
                                  "each layer's kernel; random data on the real maps; the tuned choice is checked "
                                  "against the default's output first",
@@ -464,7 +465,7 @@ int evaluate(const Options &o, const Workload &workload, Context &context,
 
 int main(int argc, char **argv) {
   Options o;
-  CLI::App app{"sparsekgen-tune: tune the linked bundle's kernels per layer of a workload on this GPU and write a "
+  CLI::App app{"sparsekgen-tune: tune the linked bundles' kernels per layer of a workload on this GPU and write a "
                "config table,\nor evaluate a table's choices against the heuristic default (--evaluate)."};
   tools::applyConventions(app, "sparsekgen-tune");
   auto *workloadOption = app.add_option("--workload", o.workload, "workload JSON (schemas/workload.schema.json)")
@@ -498,6 +499,10 @@ int main(int argc, char **argv) {
   app.add_flag("--allow-tf32", o.allowTf32,
                "let tf32 kernels (f32 operands rounded to 10 mantissa bits) compete for f32 layers; without it f32 "
                "layers get exact fp32 kernels");
+  app.add_flag("--without-hopper-kernels", o.withoutHopperKernels,
+               hopperBundleLinked() ? "tune the default bundle's kernels only, leaving out the Hopper bundle's "
+                                      "warpgroup-MMA kernels (which run on sm_90 GPUs only)"
+                                    : "(this build has no Hopper bundle: the default bundle's kernels are all it tunes)");
   app.add_flag("--unfused", o.unfused,
                "tune each convolution without the ops the executor fuses after it, as the trainer and the Python "
                "package run them (table keys with an empty epilogue)");
@@ -540,9 +545,10 @@ int main(int argc, char **argv) {
     }
     if (o.devices.empty())
       throw RuntimeError("--devices: give at least one CUDA device");
-    Context context(o.devices.front(), sparsekgen_kernels);
+    Context context(o.devices.front(), applicationBundles(!o.withoutHopperKernels));
+    fmt::print("kernels: {}\n", describeBundles(context.bundles()));
     for (int d : o.devices) {
-      Context other(d, sparsekgen_kernels);
+      Context other(d, context.bundles());
       if (other.device().name != context.device().name || other.device().sm != context.device().sm)
         throw RuntimeError(fmt::format("--devices: device {} is {} (sm_{}), device {} is {} (sm_{}); a config table "
                                        "is for one GPU model, so tune each model separately",
@@ -551,9 +557,9 @@ int main(int argc, char **argv) {
     }
     checkCuda(cuCtxSetCurrent(context.handle()), "cuCtxSetCurrent", "(after checking --devices)");
     if (auto excluded = context.kernelsThatCannotRun(); !excluded.empty())
-      fmt::print(stderr, "note: {} of the bundle's {} kernels cannot run on {} and are not tuned (first: {}: {})\n",
-                 excluded.size(), sparsekgen_kernels.kernel_count, context.device().name, excluded.front().first->name,
-                 excluded.front().second);
+      fmt::print(stderr, "note: {} of the {} linked kernels cannot run on {} and are not tuned (first: {}: {})\n",
+                 excluded.size(), excluded.size() + context.kernels().size(), context.device().name,
+                 excluded.front().first->name, excluded.front().second);
     auto descriptions = describeKernels(context.kernels());
     return o.evaluate.empty() ? tune(o, workload, context, descriptions) : evaluate(o, workload, context, descriptions);
   });

@@ -97,8 +97,9 @@ public:
   nlohmann::json toJson() const;
   void save(const std::string &path) const; // all or nothing (OutputFiles.h)
 
-  // Refuses (RuntimeError saying both sides) a table tuned on another GPU or for another bundle,
-  // unless `allowMismatch`, which records a warning instead.
+  // Refuses (RuntimeError saying both sides) a table tuned on another GPU or for a bundle that is not
+  // linked, unless `allowMismatch`, which records a warning instead. `bundle` is the linked bundles'
+  // hash (Context::bundleHash: several joined by '+'); a table tuned for some of them matches.
   void requireMatch(const std::string &gpu, int sm, const std::string &bundle, bool allowMismatch);
 
   // Chooses among `kernels` (the linked bundle's): exact key, nearest key of the same shape whose
@@ -108,8 +109,10 @@ public:
 
 // The rule used without a table entry: among kernels of the layer's types, epilogue and the
 // widest channel alignment dividing Cin and Cout, the sorted dataflow for maps of at least 32k
-// outputs with at most a third of the offsets used per row, else unsorted; CTA N 32 for
-// Cout <= 32, 128 for Cout >= 128, else 64; CTA M 128 (64 when N is 32); 3 stages, else the nearest.
+// outputs with at most a third of the offsets used per row, else unsorted; warpgroup-MMA kernels
+// (sm_90a; among `kernels` only on GPUs that run them) for layers with Cin and Cout >= 64, mma.sync
+// ones below; CTA N 32 for Cout <= 32, 128 for Cout >= 128 (256 for Cout >= 256 with warpgroup
+// MMA), else 64; CTA M 128 (64 when N is 32); 3 stages, else the nearest.
 Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescription> &kernels);
 
 } // namespace sparsekgen

@@ -42,15 +42,22 @@ class Context {
 public:
   // Opens device `ordinal` (its primary context) with the kernels of `bundle`.
   Context(int ordinal, const skg_bundle &bundle);
+  // ... with the kernels of several bundles (e.g. the default bundle and the Hopper bundle,
+  // ApplicationBundles.h), which dispatch, the tuner and the executors then choose among as one.
+  // Throws RuntimeError when two bundles hold a kernel of the same name.
+  Context(int ordinal, std::vector<const skg_bundle *> bundles);
   ~Context();
   Context(const Context &) = delete;
   Context &operator=(const Context &) = delete;
 
   const DeviceInfo &device() const { return device_; }
-  const skg_bundle &bundle() const { return bundle_; }
+  const std::vector<const skg_bundle *> &bundles() const { return bundles_; }
+  // What config tables record and check (ConfigTable::requireMatch): the bundle's hash, or the
+  // hashes of several joined by '+', in the order they were given.
+  const std::string &bundleHash() const { return bundleHash_; }
   CUcontext handle() const { return context_; }
 
-  // The bundle's kernels this device can run (ImageChoice.h), in bundle order: what dispatch, the
+  // The bundles' kernels this device can run (ImageChoice.h), in bundle order: what dispatch, the
   // tuner and the benchmarks choose from.
   std::vector<const skg_kernel_record *> kernels() const;
   // The others, each with the reason (e.g. sm_80 kernels needing more shared memory than an sm_86
@@ -80,7 +87,8 @@ public:
 private:
   DeviceInfo device_;
   DeviceLimits limits_;
-  const skg_bundle &bundle_;
+  std::vector<const skg_bundle *> bundles_;
+  std::string bundleHash_;
   CUdevice handleDevice_ = 0;
   CUcontext context_ = nullptr;
   std::mutex mutex_;

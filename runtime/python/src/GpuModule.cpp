@@ -36,7 +36,7 @@
 #include "sparsekgen/ElementTypes.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/GpuKernelMaps.h"
-#include "sparsekgen_kernels.h"
+#include "ApplicationBundles.h"
 
 namespace nb = nanobind;
 using namespace sparsekgen;
@@ -47,15 +47,15 @@ using Axes = std::array<int, 3>;
 
 CUstream streamOf(uintptr_t stream) { return reinterpret_cast<CUstream>(stream); }
 
-// The device, the default bundle's kernels and the dispatch table of one Python process.
+// The device, the application bundles' kernels (ApplicationBundles.h) and the dispatch table of one
+// Python process.
 class Runtime {
 public:
   Runtime(int device, const std::optional<std::string> &tablePath, bool allowMismatch)
-      : context_(device, sparsekgen_kernels), descriptions_(describeKernels(context_.kernels())) {
+      : context_(device, applicationBundles()), descriptions_(describeKernels(context_.kernels())) {
     if (tablePath) {
       table_ = ConfigTable::load(*tablePath);
-      table_->requireMatch(context_.device().name, context_.device().sm, sparsekgen_kernels.bundle_hash,
-                           allowMismatch);
+      table_->requireMatch(context_.device().name, context_.device().sm, context_.bundleHash(), allowMismatch);
     }
   }
   Context &context() { return context_; }
@@ -265,11 +265,12 @@ NB_MODULE(_gpu, m) {
   nb::class_<Runtime>(m, "Runtime")
       .def(nb::init<int, const std::optional<std::string> &, bool>(), nb::arg("device"),
            nb::arg("table") = nb::none(), nb::arg("allow_mismatch") = false,
-           "Opens `device` (its primary context, the one torch uses) with the default bundle's kernels; "
+           "Opens `device` (its primary context, the one torch uses) with the default bundle's kernels and, on "
+           "sm_90 GPUs where the build has it, the Hopper bundle's warpgroup-MMA kernels; "
            "`table`: a config table tuned for this GPU and bundle (sparsekgen-tune), else heuristic dispatch.")
       .def_prop_ro("device_name", [](Runtime &r) { return r.context().device().name; })
       .def_prop_ro("sm", [](Runtime &r) { return r.context().device().sm; })
-      .def_prop_ro("bundle_hash", [](Runtime &) { return std::string(sparsekgen_kernels.bundle_hash); })
+      .def_prop_ro("bundle_hash", [](Runtime &r) { return r.context().bundleHash(); })
       .def_prop_ro("kernel_count", [](Runtime &r) { return r.descriptions().size(); })
       .def_prop_ro("has_table", [](Runtime &r) { return r.table() != nullptr; })
       .def(

@@ -1,5 +1,7 @@
 #include "sparsekgen/Context.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "sparsekgen/Errors.h"
@@ -27,11 +29,25 @@ int Context::deviceCount(std::string *why) {
   return count;
 }
 
-Context::Context(int ordinal, const skg_bundle &bundle) : bundle_(bundle) {
-  if (bundle.abi_version != SPARSEKGEN_BUNDLE_ABI_VERSION)
-    throw RuntimeError(fmt::format("the linked kernel bundle has ABI version {}, this runtime reads version {}; "
-                                   "rebuild the bundle with the matching sparsekgen",
-                                   bundle.abi_version, SPARSEKGEN_BUNDLE_ABI_VERSION));
+Context::Context(int ordinal, const skg_bundle &bundle) : Context(ordinal, std::vector<const skg_bundle *>{&bundle}) {}
+
+Context::Context(int ordinal, std::vector<const skg_bundle *> bundles) : bundles_(std::move(bundles)) {
+  if (bundles_.empty())
+    throw RuntimeError("a context needs at least one kernel bundle");
+  std::map<std::string, size_t> owner; // kernel name -> the bundle holding it
+  for (size_t b = 0; b < bundles_.size(); ++b) {
+    const skg_bundle &bundle = *bundles_[b];
+    if (bundle.abi_version != SPARSEKGEN_BUNDLE_ABI_VERSION)
+      throw RuntimeError(fmt::format("linked kernel bundle {} ({}) has ABI version {}, this runtime reads version {}; "
+                                     "rebuild the bundle with the matching sparsekgen",
+                                     b, bundle.bundle_hash, bundle.abi_version, SPARSEKGEN_BUNDLE_ABI_VERSION));
+    for (uint32_t i = 0; i < bundle.kernel_count; ++i)
+      if (auto [it, added] = owner.emplace(bundle.kernels[i].name, b); !added)
+        throw RuntimeError(fmt::format("kernel {} is in linked bundles {} and {}; a context's bundles must not share "
+                                       "kernel names",
+                                       bundle.kernels[i].name, it->second, b));
+    bundleHash_ += (b ? "+" : "") + std::string(bundle.bundle_hash);
+  }
   checkCuda(cuInit(0), "cuInit");
   int count = 0;
   checkCuda(cuDeviceGetCount(&count), "cuDeviceGetCount");
@@ -93,28 +109,32 @@ void Context::resetPeakPoolBytes() {
 
 std::vector<const skg_kernel_record *> Context::kernels() const {
   std::vector<const skg_kernel_record *> records;
-  for (uint32_t i = 0; i < bundle_.kernel_count; ++i)
-    if (whyKernelCannotRun(bundle_.kernels[i], limits_).empty())
-      records.push_back(&bundle_.kernels[i]);
+  for (const skg_bundle *bundle : bundles_)
+    for (uint32_t i = 0; i < bundle->kernel_count; ++i)
+      if (whyKernelCannotRun(bundle->kernels[i], limits_).empty())
+        records.push_back(&bundle->kernels[i]);
   return records;
 }
 
 std::vector<std::pair<const skg_kernel_record *, std::string>> Context::kernelsThatCannotRun() const {
   std::vector<std::pair<const skg_kernel_record *, std::string>> records;
-  for (uint32_t i = 0; i < bundle_.kernel_count; ++i)
-    if (std::string why = whyKernelCannotRun(bundle_.kernels[i], limits_); !why.empty())
-      records.emplace_back(&bundle_.kernels[i], why);
+  for (const skg_bundle *bundle : bundles_)
+    for (uint32_t i = 0; i < bundle->kernel_count; ++i)
+      if (std::string why = whyKernelCannotRun(bundle->kernels[i], limits_); !why.empty())
+        records.emplace_back(&bundle->kernels[i], why);
   return records;
 }
 
 const skg_kernel_record &Context::findKernel(const std::string &name) const {
-  for (uint32_t i = 0; i < bundle_.kernel_count; ++i)
-    if (name == bundle_.kernels[i].name)
-      return bundle_.kernels[i];
   std::string names;
-  for (uint32_t i = 0; i < bundle_.kernel_count; ++i)
-    names += fmt::format("\n  {}", bundle_.kernels[i].name);
-  throw RuntimeError(fmt::format("no kernel {} in the linked bundle; it holds:{}", name, names));
+  for (const skg_bundle *bundle : bundles_)
+    for (uint32_t i = 0; i < bundle->kernel_count; ++i) {
+      if (name == bundle->kernels[i].name)
+        return bundle->kernels[i];
+      names += fmt::format("\n  {}", bundle->kernels[i].name);
+    }
+  throw RuntimeError(fmt::format("no kernel {} in the linked {}:{}", name,
+                                 bundles_.size() > 1 ? "bundles; they hold" : "bundle; it holds", names));
 }
 
 const LoadedKernel &Context::load(const skg_kernel_record &record) {

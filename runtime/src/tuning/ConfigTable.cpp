@@ -200,12 +200,43 @@ json ConfigTable::toJson() const {
 
 void ConfigTable::save(const std::string &path) const { writeFileAtomically(path, toJson().dump(2) + "\n"); }
 
+namespace {
+
+// The bundle hashes of a table or context: one hash, or several joined by '+' (Context::bundleHash).
+std::vector<std::string> bundleHashes(const std::string &joined) {
+  std::vector<std::string> hashes;
+  size_t start = 0;
+  for (size_t plus; (plus = joined.find('+', start)) != std::string::npos; start = plus + 1)
+    hashes.push_back(joined.substr(start, plus - start));
+  hashes.push_back(joined.substr(start));
+  return hashes;
+}
+
+// Hashes as messages show them: 12 digits each, joined by '+'.
+std::string shortHashes(const std::vector<std::string> &hashes) {
+  std::string shown;
+  for (const auto &hash : hashes)
+    shown += fmt::format("{}{:.12}", shown.empty() ? "" : "+", hash);
+  return shown;
+}
+
+} // namespace
+
 void ConfigTable::requireMatch(const std::string &gpu, int sm, const std::string &bundle, bool allowMismatch) {
   std::vector<std::string> differences;
   if (gpu != gpuName || sm != gpuSm)
     differences.push_back(fmt::format("tuned on {} (sm_{}), running on {} (sm_{})", gpuName, gpuSm, gpu, sm));
-  if (bundle != bundleHash)
-    differences.push_back(fmt::format("tuned for bundle {:.12}, the linked bundle is {:.12}", bundleHash, bundle));
+  // A table tuned for some of the linked bundles (the default bundle, before the Hopper bundle was
+  // linked beside it) names kernels that are all there: it matches.
+  const std::vector<std::string> linked = bundleHashes(bundle);
+  std::vector<std::string> missing;
+  for (const auto &hash : bundleHashes(bundleHash))
+    if (std::find(linked.begin(), linked.end(), hash) == linked.end())
+      missing.push_back(fmt::format("{:.12}", hash));
+  if (!missing.empty())
+    differences.push_back(fmt::format("tuned for bundle {} ({} not linked), the linked {} {}",
+                                      shortHashes(bundleHashes(bundleHash)), fmt::join(missing, ", "),
+                                      linked.size() > 1 ? "bundles are" : "bundle is", shortHashes(linked)));
   if (differences.empty())
     return;
   std::string message = fmt::format("config table: {}", fmt::join(differences, "; "));
@@ -223,21 +254,32 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
       return -1;
     return info->heuristicSparse == sortedPays ? 0 : 1; // 0: the preferred one, 1: the other
   };
-  int tileN = key.outChannels <= 32 ? 32 : key.outChannels >= 128 ? 128 : 64;
-  int tileM = tileN == 32 ? 64 : 128;
+  // Warpgroup MMA ran implicit GEMM, sorted or not, 1.1-1.6x faster than mma.sync at 64-256
+  // channels on the H200 (bench/results/2026-12-07-h200-wgmma-vs-mma-sync.json), and its widest
+  // tile (N 256) was the fastest at 256.
+  const bool warpgroupPays = key.inChannels >= 64 && key.outChannels >= 64;
+  const int mmaTileN = key.outChannels <= 32 ? 32 : key.outChannels >= 128 ? 128 : 64;
+  const int warpgroupTileN = key.outChannels >= 256 ? 256 : mmaTileN;
   const KernelDescription *best = nullptr;
   long bestScore = 0;
+  int bestTileM = 0, bestTileN = 0;
   for (const auto &k : kernels) {
     int role = heuristicRole(k.dataflow);
     if (!kernelFits(k, key) || !heuristicMayChoose(k) || role < 0)
       continue;
+    const bool warpgroup = k.math == "warpgroup_mma";
+    const int tileN = warpgroup ? warpgroupTileN : mmaTileN;
+    const int tileM = tileN == 32 ? 64 : 128;
     // Lower is better: 64-bit kernels only for layers that need them or that no 32-bit kernel fits;
-    // then the dataflow, alignment (wider first), tile and stages, in that order of weight.
-    long score = (k.indexBits != key.indexBits ? 100000000 : 0) + role * 1000000 + (8 - k.alignment) * 100000 +
+    // then the dataflow, the MMA, alignment (wider first), tile and stages, in that order of weight.
+    long score = (k.indexBits != key.indexBits ? 100000000 : 0) + role * 1000000 +
+                 (warpgroup != warpgroupPays ? 500000 : 0) + (8 - k.alignment) * 100000 +
                  (std::abs(k.tileN - tileN) + std::abs(k.tileM - tileM)) * 100 + std::abs(k.stages - 3);
     if (!best || score < bestScore) {
       best = &k;
       bestScore = score;
+      bestTileM = tileM;
+      bestTileN = tileN;
     }
   }
   if (!best)
@@ -249,9 +291,13 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
   // Weight gradients take the runtime's K-chunk count for the layer (0); other dataflows one split.
   d.choice = {best->name, key.operation == "weight_grad" ? 0 : 1};
   d.reason = fmt::format("heuristic (no table entry of this shape): {} for {} outputs 2^{} with {} of {} offsets used; "
-                         "tile {}x{} nearest to {}x{}",
+                         "{}; tile {}x{} nearest to {}x{}",
                          best->dataflow, sortedPays ? "large maps," : "this map,", key.outputsLog2, key.neighbours,
-                         key.kernelVolume, best->tileM, best->tileN, tileM, tileN);
+                         key.kernelVolume,
+                         best->math == "warpgroup_mma" ? "warpgroup MMA for 64 or more channels"
+                         : warpgroupPays               ? "no warpgroup-MMA kernel fits"
+                                                       : "below 64 channels, no warpgroup MMA",
+                         best->tileM, best->tileN, bestTileM, bestTileN);
   return d;
 }
 
