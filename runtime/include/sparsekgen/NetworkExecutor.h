@@ -1,7 +1,9 @@
 // Runs a network description on the GPU: every kernel map built once per run from the input
-// coordinates, each convolution dispatched through the config table (or the heuristic) to a
-// kernel of the linked bundle with its batch norm, residual add and ReLU fused, the remaining ops
-// as element-wise and concatenation kernels, and tensors freed after their last reader.
+// coordinates (on a stream of its own, each just before the first step needing it, so the host
+// builds the next level's maps while the GPU runs the steps before), each convolution dispatched
+// through the config table (or the heuristic) to a kernel of the linked bundles with its batch
+// norm, residual add and ReLU fused, the remaining ops as element-wise and concatenation kernels,
+// and tensors freed after their last reader.
 //
 // A convolution whose channels no kernel of the bundle takes runs with them zero-padded to
 // multiples of 8 (every kernel family takes those); one whose fused epilogue no kernel has runs
@@ -26,6 +28,8 @@
 
 namespace sparsekgen {
 
+class NetworkMapBuilder;
+
 // A [rows, channels] tensor of the network's type on the device, its rows following `coordinates`.
 struct DeviceTensor {
   DeviceBuffer storage; // empty when the tensor is the caller's (the input)
@@ -46,7 +50,8 @@ struct ConvDispatch {
 
 // Where a profiled run's time went (CUDA events, milliseconds).
 struct NetworkStageTimes {
-  double maps = 0;        // input coordinates checked and hashed, every map built, pairs counted
+  double maps = 0;        // input coordinates checked and hashed, every map built, pairs counted, summed
+                          // over their builds on the map stream (overlapping earlier steps)
   double mapExtras = 0;   // sort permutations, tile masks, pair lists of the chosen kernels, summed
                           // over their builds on a side stream (overlapping the convolutions)
   double convolutions = 0;
@@ -88,7 +93,7 @@ public:
 
 private:
   struct StepResources;
-  void dispatchConvolutions();
+  void prepareStep(size_t step);
   std::optional<MapExtrasRequest> extrasRequest(size_t step) const;
   void prepareExtras(size_t step);
   void launchStep(size_t step);
@@ -103,10 +108,10 @@ private:
   std::map<std::string, DeviceBuffer> parameters_; // on the device, in the network's type (f32 for vectors)
   std::vector<std::unique_ptr<StepResources>> steps_;
 
-  // State of the last run.
-  std::map<std::string, std::shared_ptr<const SparseCoordinates>> levels_;
-  std::map<std::string, DeviceKernelMap> maps_;
-  std::map<std::string, long long> pairs_;
+  // State of the last run: its maps, built on the map stream as the steps come to need them, and
+  // which steps have their maps and dispatch.
+  std::unique_ptr<NetworkMapBuilder> maps_;
+  std::vector<bool> prepared_;
   std::map<std::string, DeviceTensor> tensors_;
   // Sort inputs and pair lists of this run by (map, splits, tile rows, pairs), built on the side
   // stream; `ready` is recorded there once they are.
@@ -120,6 +125,8 @@ private:
   };
   std::map<std::tuple<std::string, int, int, bool>, BuiltExtras> extrasBuilt_;
   CUstream sideStream_ = nullptr;
+  CUstream mapStream_ = nullptr;
+  CUevent runStart_ = nullptr; // the default stream at the start of a run, which the map stream waits for
   std::vector<ConvDispatch> dispatches_;
   NetworkStageTimes stages_;
   std::vector<double> stepMs_;
