@@ -65,6 +65,9 @@ struct NetworkStageTimes {
 struct NetworkRunOptions {
   bool profile = false;           // events around every stage and step (stageTimes, stepMilliseconds)
   bool keepIntermediates = false; // keep every tensor for timeStep
+  // Build every map before the first step (the GPU then waits for the host's map stage), instead of
+  // each just before the step needing it: for comparisons and stage timings without overlap.
+  bool mapsFirst = false;
 };
 
 class NetworkExecutor {

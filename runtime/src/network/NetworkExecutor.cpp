@@ -262,16 +262,21 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
   }
   double mapsHost = 0;
   std::vector<std::pair<int, int>> stepEvents, extrasEvents, mapEvents;
-  // Each step's maps, built just before the step needs them, and its dispatch.
-  auto prepare = [&](size_t j) {
-    if (prepared_[j])
-      return;
+  // Map building, timed on the map stream and on the host.
+  auto timedMaps = [&](auto &&build) {
     const int mapsStart = timeline.mark(mapStream_);
     const auto mapsHostStart = Clock::now();
-    prepareStep(j);
+    build();
     mapsHost += std::chrono::duration<double, std::milli>(Clock::now() - mapsHostStart).count();
     mapEvents.emplace_back(mapsStart, timeline.mark(mapStream_));
   };
+  // Each step's maps, built just before the step needs them, and its dispatch.
+  auto prepare = [&](size_t j) {
+    if (!prepared_[j])
+      timedMaps([&] { prepareStep(j); });
+  };
+  if (options.mapsFirst)
+    timedMaps([&] { maps_->buildAll(); });
   if (plan_.empty())
     maps_->buildLevel("l0"); // the input's coordinates, checked
   else
