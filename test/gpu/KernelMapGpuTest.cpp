@@ -105,8 +105,16 @@ TEST(KernelMapGpu, DerivedStructuresMatchCpu) {
   for (const auto &c : forwardGeometries()) {
     auto gpu = buildKernelMapGpu(coordinates, c.geometry);
     auto cpu = buildKernelMapCpu(cloud, c.geometry);
-    for (int splits = 1; splits <= 4; ++splits)
+    for (int splits = 1; splits <= 4; ++splits) {
       expectSameExtras(gpu, cpu, splits, 128, c.name);
+      // Sort inputs of another tile height from these permutations, copied instead of sorted.
+      auto tall = kernelMapExtrasGpu(gpu, {.splits = splits, .tileRows = 128});
+      auto shorter = kernelMapExtrasGpu(gpu, {.splits = splits, .tileRows = 64}, nullptr, &tall);
+      auto reference = kernelMapExtrasCpu(cpu, splits, 64);
+      EXPECT_EQ(shorter.splitPermutations.download<int32_t>(), reference.splitPermutations) << c.name << " S " << splits;
+      EXPECT_EQ(shorter.tileMasks.download<uint32_t>(), reference.tileMasks) << c.name << " S " << splits;
+      EXPECT_EQ(shorter.groupMaskWords, reference.groupMaskWords) << c.name;
+    }
   }
 }
 

@@ -64,7 +64,10 @@ struct DeviceKernelMapExtras {
   DeviceBuffer tileMasks;
 };
 
+// `sorted`, when given, holds sort inputs of the same map and split count built for another tile
+// height (on the same stream, or complete): its permutations are copied, not sorted again (they do
+// not depend on the tile height), and only the tile masks are computed.
 DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapExtrasRequest &request,
-                                         CUstream stream = nullptr);
+                                         CUstream stream = nullptr, const DeviceKernelMapExtras *sorted = nullptr);
 
 } // namespace sparsekgen

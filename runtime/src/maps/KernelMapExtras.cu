@@ -127,7 +127,7 @@ int bitsFor(int values) {
 } // namespace
 
 DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapExtrasRequest &request,
-                                         CUstream driverStream) {
+                                         CUstream driverStream, const DeviceKernelMapExtras *sorted) {
   auto stream = gpu::runtimeStream(driverStream);
   const int n = map.outputCount(), volume = map.volume;
   const long long entries = static_cast<long long>(n) * volume;
@@ -192,6 +192,11 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
     if (tiles > 0)
       extras.tileMasks = DeviceBuffer(static_cast<size_t>(splits) * tiles * words * sizeof(uint32_t), driverStream);
     const long long groupedRows = static_cast<long long>(splits) * n;
+    const bool reuse = n > 0 && sorted && sorted->splits == splits && sorted->splitPermutations.get();
+    if (reuse)
+      gpu::check(cudaMemcpyAsync(as<int32_t>(extras.splitPermutations), as<int32_t>(sorted->splitPermutations),
+                                 static_cast<size_t>(groupedRows) * sizeof(int32_t), cudaMemcpyDeviceToDevice, stream),
+                 "cudaMemcpyAsync (split permutations of another tile height)");
     if (n > 0 && words == 1 && groupWidth + bitsFor(splits) <= 32 && groupedRows <= INT32_MAX) {
       // One key kernel, one radix sort and one tile kernel for all groups: a few launches per
       // request, so building sort inputs between convolutions does not starve the GPU.
@@ -203,13 +208,14 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
                                                                        as<uint32_t>(masks), as<uint32_t>(keys),
                                                                        as<int32_t>(rows));
       gpu::checkLaunch("groupedMaskKeys");
-      gpu::withScratch(stream, "cub::DeviceRadixSort::SortPairsDescending (split masks)",
-                       [&](void *scratch, size_t &bytes) {
-                         return cub::DeviceRadixSort::SortPairsDescending(
-                             scratch, bytes, as<uint32_t>(keys), as<uint32_t>(sortedKeys), as<int32_t>(rows),
-                             as<int32_t>(extras.splitPermutations), static_cast<int>(groupedRows), 0,
-                             std::min(32, groupWidth + bitsFor(splits)), stream);
-                       });
+      if (!reuse)
+        gpu::withScratch(stream, "cub::DeviceRadixSort::SortPairsDescending (split masks)",
+                         [&](void *scratch, size_t &bytes) {
+                           return cub::DeviceRadixSort::SortPairsDescending(
+                               scratch, bytes, as<uint32_t>(keys), as<uint32_t>(sortedKeys), as<int32_t>(rows),
+                               as<int32_t>(extras.splitPermutations), static_cast<int>(groupedRows), 0,
+                               std::min(32, groupWidth + bitsFor(splits)), stream);
+                         });
       if (tiles > 0) {
         reduceGroupedTiles<<<blocksFor(static_cast<long long>(splits) * tiles), kThreads, 0, stream>>>(
             as<uint32_t>(masks), as<int32_t>(extras.splitPermutations), n, splits, request.tileRows, tiles,
@@ -227,11 +233,13 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
             outInMap, n, volume, first, last, words, as<uint32_t>(masks));
         gpu::checkLaunch("offsetMasks (split group)");
         int32_t *permutation = as<int32_t>(extras.splitPermutations) + static_cast<size_t>(g) * n;
-        iota<<<blocksFor(n), kThreads, 0, stream>>>(permutation, n);
-        gpu::checkLaunch("iota");
+        if (!reuse) {
+          iota<<<blocksFor(n), kThreads, 0, stream>>>(permutation, n);
+          gpu::checkLaunch("iota");
+        }
         // Stable descending sorts from the least to the most significant word: a descending
         // lexicographic order of the group masks in which equal masks keep row order.
-        for (int w = 0; w < words; ++w) {
+        for (int w = 0; w < (reuse ? 0 : words); ++w) {
           // Only the group's bits: one radix pass instead of four for groups of at most 8 offsets.
           const int bitsInWord = std::min(32, (last - first) - 32 * w);
           gatherWord<<<blocksFor(n), kThreads, 0, stream>>>(as<uint32_t>(masks), words, w, permutation, n,

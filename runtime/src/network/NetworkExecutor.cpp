@@ -162,10 +162,16 @@ void NetworkExecutor::prepareExtras(size_t i) {
     return;
   const std::string &mapName = plan_[i].map;
   const MapExtrasRequest &request = *wanted;
+  // Sort permutations do not depend on the tile height: those of another height are copied.
+  const DeviceKernelMapExtras *sorted = nullptr;
+  for (const auto &[key, other] : extrasBuilt_)
+    if (std::get<0>(key) == mapName && std::get<1>(key) == request.splits && !std::get<3>(key) && other.extras &&
+        request.splits > 0)
+      sorted = other.extras.get();
   auto &built = extrasBuilt_[{mapName, request.splits, request.tileRows, request.pairs}];
   if (!built.extras) {
-    built.extras =
-        std::make_shared<const DeviceKernelMapExtras>(kernelMapExtrasGpu(maps_->maps().maps.at(mapName), request, sideStream_));
+    built.extras = std::make_shared<const DeviceKernelMapExtras>(
+        kernelMapExtrasGpu(maps_->maps().maps.at(mapName), request, sideStream_, sorted));
     checkCuda(cuEventCreate(&built.ready, CU_EVENT_DISABLE_TIMING), "cuEventCreate", "(network sort inputs)");
     checkCuda(cuEventRecord(built.ready, sideStream_), "cuEventRecord", "(network sort inputs)");
   }
