@@ -77,7 +77,13 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
   descriptions_ = describeKernels(context_.kernels());
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network executor)");
   checkCuda(cuStreamCreate(&sideStream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "(network sort inputs)");
-  checkCuda(cuStreamCreate(&mapStream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "(network maps)");
+  // The host waits for the map stream's read-backs while the convolutions fill the GPU: its kernels
+  // go first.
+  int leastPriority = 0, greatestPriority = 0;
+  checkCuda(cuCtxGetStreamPriorityRange(&leastPriority, &greatestPriority), "cuCtxGetStreamPriorityRange",
+            "(network maps)");
+  checkCuda(cuStreamCreateWithPriority(&mapStream_, CU_STREAM_NON_BLOCKING, greatestPriority),
+            "cuStreamCreateWithPriority", "(network maps)");
   checkCuda(cuEventCreate(&runStart_, CU_EVENT_DISABLE_TIMING), "cuEventCreate", "(network run start)");
   for (const auto &step : plan_) {
     auto resources = std::make_unique<StepResources>();
