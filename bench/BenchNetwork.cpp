@@ -33,7 +33,7 @@ struct Options {
   std::vector<std::string> inputs;
   float voxelSize = 0.05f;
   int warmup = 10, iterations = 50, layerIterations = 30;
-  bool allowMismatch = false, withoutHopperKernels = false, mapsFirst = false;
+  bool allowMismatch = false, withoutHopperKernels = false;
 };
 
 const char *sourceName(Dispatch::Source source) {
@@ -55,8 +55,7 @@ nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const rep
   auto coordinates = DeviceBuffer::from(input.coordinates);
   auto features = DeviceBuffer::from(encodeElements(randomFeatures(network, rows, 17), dtype));
   // Checked run: every output row written with finite values.
-  const NetworkRunOptions plain{.mapsFirst = o.mapsFirst};
-  auto outputs = executor.run(coordinates.get(), rows, features.get(), plain);
+  auto outputs = executor.run(coordinates.get(), rows, features.get());
   for (const auto &[name, tensor] : outputs) {
     long long bad = countNonFiniteRows(tensor.data, tensor.rows, tensor.channels, dtype);
     if (bad != 0)
@@ -65,9 +64,9 @@ nlohmann::json benchInput(Context &context, NetworkExecutor &executor, const rep
   }
   outputs.clear();
   const TimeSpread spread = spreadOfEventTimes(
-      eventMilliseconds([&] { executor.run(coordinates.get(), rows, features.get(), plain); }, o.warmup, o.iterations));
+      eventMilliseconds([&] { executor.run(coordinates.get(), rows, features.get()); }, o.warmup, o.iterations));
   const double endToEnd = spread.median;
-  executor.run(coordinates.get(), rows, features.get(), {.profile = true, .mapsFirst = o.mapsFirst});
+  executor.run(coordinates.get(), rows, features.get(), {.profile = true});
   const NetworkStageTimes stages = executor.stageTimes();
   executor.run(coordinates.get(), rows, features.get(), {.keepIntermediates = true});
   nlohmann::json layers = nlohmann::json::array();
@@ -134,9 +133,6 @@ int main(int argc, char **argv) {
   app.add_flag("--allow-mismatch", o.allowMismatch, "accept a table tuned on another GPU or bundle");
   app.add_flag("--without-hopper-kernels", o.withoutHopperKernels,
                "dispatch to the default bundle's kernels only, leaving out the Hopper bundle's warpgroup-MMA kernels");
-  app.add_flag("--maps-first", o.mapsFirst,
-               "build every map before the first step instead of each just before the step needing it (no overlap "
-               "of the map stage with the convolutions)");
   app.add_option("--out", o.out, "JSON results");
   app.add_option("--dump-coordinates", o.dumpDir, "write each input's coordinates for bench/peers/");
   app.add_option("--voxel-size", o.voxelSize, "voxel size for scans, metres")->capture_default_str();
@@ -174,7 +170,6 @@ int main(int argc, char **argv) {
     report["bundle_hash"] = context.bundleHash();
     report["bundles"] = describeBundles(context.bundles());
     report["dtype"] = network.dtype;
-    report["maps"] = o.mapsFirst ? "every map before the first step (--maps-first)" : "each map just before the first step needing it, on the map stream";
     report["method"] = fmt::format(
         "from voxel coordinates and random {} features on the GPU to the output, every kernel map built per run; "
         "CUDA events around each run, median (and 10th, 90th percentiles) of {} after {} warm-up runs; per layer: the step alone on the run's "

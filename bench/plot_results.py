@@ -1,7 +1,7 @@
 """Plots of the benchmark results in bench/results/ for docs/: the kernel-map comparison with
 TorchSparse, the forward-convolution timings, the backward against spconv, training loss curves
-and training steps against TorchSparse, tuned tables against the default, the R-GCN against PyG,
-warpgroup against warp MMA, and MinkUNet42 with the Hopper bundle beside spconv. Run from the repository root:
+and training steps against TorchSparse, tuned tables against the default, the R-GCN against PyG, and
+warpgroup against warp MMA. Run from the repository root:
 
     python3 bench/plot_results.py
 """
@@ -341,44 +341,6 @@ def plot_warpgroup_mma(name, out):
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.suptitle(f"Fastest fp16 forward kernel per dataflow, 3x3x3 submanifold convolution, "
                  f"{result['gpu']['name']} ({result['date']})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(IMAGES / out, dpi=120)
-
-
-def plot_hopper_network(name, out):
-    """MinkUNet42 1.0x per KITTI scan: end to end and the convolution kernels' sum, with mma.sync
-    kernels alone (default bundle) and with the Hopper bundle's warpgroup-MMA kernels beside them,
-    each by the heuristic and by a tuned table, and spconv 2.3 in the same run."""
-    result = load(name)
-    configs = [("mma-sync-heuristic", "mma.sync, heuristic", "tab:gray"),
-               ("mma-sync-tuned", "mma.sync, tuned table", "dimgray"),
-               ("wgmma-heuristic", "+ wgmma, heuristic", "tab:cyan"),
-               ("wgmma-tuned", "+ wgmma, tuned table", "tab:blue"),
-               ("wgmma-tuned-maps-first", "+ wgmma, tuned, maps first", "lightsteelblue")]
-    configs = [c for c in configs if c[0] in result["configs"]]
-    scans = [r["input"] for r in result["configs"][configs[0][0]]["runs"]]
-    spconv = {r["input"].replace(".coords.i32", ""): r for r in result.get("spconv", {}).get("runs", [])}
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    bars = len(configs) + (1 if spconv else 0)
-    width = 0.8 / bars
-    for panel, (ax, key, peer_key, ylabel) in enumerate(
-            zip(axes, ["end_to_end_ms", "conv_kernels_alone_sum_ms"], ["end_to_end_ms", "gpu_kernel_sum_ms"],
-                ["end to end, ms (lower is better)", "GPU kernel time summed, ms (lower is better)"])):
-        for i, (config, label, color) in enumerate(configs):
-            runs = {r["input"]: r for r in result["configs"][config]["runs"]}
-            ax.bar([x + (i - (bars - 1) / 2) * width for x in range(len(scans))],
-                   [runs[s][key] for s in scans], width, color=color, label=label)
-        if spconv:
-            ax.bar([x + (bars - 1 - (bars - 1) / 2) * width for x in range(len(scans))],
-                   [spconv[s][peer_key] if s in spconv else 0 for s in scans], width, color="tab:orange",
-                   label="spconv 2.3.8" + (" (profiler kernel sum)" if panel else ""))
-        ax.set_xticks(range(len(scans)))
-        ax.set_xticklabels(scans, fontsize=8)
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7, loc="upper left", ncol=2)
-    axes[0].set_title("MinkUNet42 1.0x, fp16, maps built per run", fontsize=9)
-    axes[1].set_title("ours: each convolution alone, summed; spconv: its profiler's kernel sum", fontsize=9)
-    fig.suptitle(f"{result['gpu']['name']} ({result['date']})", fontsize=9)
     fig.tight_layout()
     fig.savefig(IMAGES / out, dpi=120)
 

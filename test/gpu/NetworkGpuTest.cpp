@@ -97,9 +97,8 @@ TEST_P(EveryNetwork, MatchesItsFloat64DescriptionRunOnARealScan) {
     const auto &stages = executor.stageTimes();
     EXPECT_GT(stages.maps, 0);
     EXPECT_GT(stages.convolutions, 0);
-    // Maps and sort inputs are built on streams of their own, overlapping the convolutions.
-    EXPECT_LE(stages.convolutions + stages.elementwise, stages.total * 1.01);
-    EXPECT_LE(stages.maps, stages.total * 1.01);
+    // Sort inputs are built on a side stream, overlapping the convolutions.
+    EXPECT_LE(stages.maps + stages.convolutions + stages.elementwise, stages.total * 1.01);
   }
 }
 

@@ -246,6 +246,22 @@ std::vector<std::vector<std::pair<size_t, size_t>>> assignWork(const std::vector
   return work;
 }
 
+// The hash a table records (Context::bundleHash's form): the context's first bundle and each other
+// whose kernels its entries name. A table tuned where the Hopper kernels cannot run (or never win)
+// then stays a default-bundle table, which builds without the Hopper bundle accept.
+std::string bundlesNamed(const Context &context, const std::vector<ConfigEntry> &entries) {
+  std::string hashes;
+  for (const skg_bundle *bundle : context.bundles()) {
+    bool named = hashes.empty();
+    for (uint32_t i = 0; i < bundle->kernel_count && !named; ++i)
+      named = std::any_of(entries.begin(), entries.end(),
+                          [&](const ConfigEntry &e) { return e.choice.kernel == bundle->kernels[i].name; });
+    if (named)
+      hashes += (hashes.empty() ? "" : "+") + std::string(bundle->bundle_hash);
+  }
+  return hashes;
+}
+
 int tune(const Options &o, const Workload &workload, Context &context,
          const std::vector<KernelDescription> &descriptions) {
   auto groups = workload.layerGroups();
@@ -358,7 +374,6 @@ int tune(const Options &o, const Workload &workload, Context &context,
   table.gpuName = context.device().name;
   table.gpuSm = context.device().sm;
   table.cudaDriverVersion = context.device().driverVersion;
-  table.bundleHash = context.bundleHash();
   table.date = reports::todayUtc();
   table.workload = workload.name;
   for (const auto &input : workload.inputs)
@@ -392,6 +407,7 @@ int tune(const Options &o, const Workload &workload, Context &context,
     if (ranked.size() > 1)
       fmt::print("{:<34}   {:<60} {:>9.4f}\n", "", entry.runnerUp, entry.runnerUpMs);
   }
+  table.bundleHash = bundlesNamed(context, table.entries);
   table.save(o.out);
   fmt::print("wrote {} ({} entries)\n", o.out, table.entries.size());
   return 0;

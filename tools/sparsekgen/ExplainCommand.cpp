@@ -55,14 +55,21 @@ void runExplain(const ExplainOptions &o) {
     dispatch = heuristicChoice(key, kernels);
   } else {
     ConfigTable table = ConfigTable::load(o.table);
-    if (hash != table.bundleHash && !o.allowMismatch)
+    // A table tuned for several bundles (the default and Hopper bundles together) explains on any one
+    // of them; its entries naming kernels of the others are skipped, as dispatch skips them.
+    const bool tunedForThis = table.tunedFor(hash);
+    if (!tunedForThis && !o.allowMismatch)
       throw RuntimeError(fmt::format("config table {} was tuned for bundle {:.12}; {} is bundle {:.12} "
                                        "(--allow-mismatch uses it anyway)",
                                        o.table, table.bundleHash, o.bundle, hash));
-    if (hash != table.bundleHash)
+    if (!tunedForThis)
       fmt::print(stderr, "sparsekgen: warning: config table {} was tuned for bundle {:.12}, {} is bundle {:.12}; used "
                          "anyway (--allow-mismatch)\n",
                  o.table, table.bundleHash, o.bundle, hash);
+    else if (table.bundleHash != hash)
+      fmt::print(stderr, "sparsekgen: note: config table {} was tuned for bundles {}; entries naming kernels of "
+                         "the others than {} are skipped\n",
+                 o.table, table.bundleHash, o.bundle);
     dispatch = table.dispatch(key, kernels);
   }
   dispatch = widenWhereNeeded(dispatch, key, {o.inputs > 0 ? o.inputs : o.outputs, o.outputs, o.pairs}, kernels);

@@ -101,6 +101,9 @@ public:
   // linked, unless `allowMismatch`, which records a warning instead. `bundle` is the linked bundles'
   // hash (Context::bundleHash: several joined by '+'); a table tuned for some of them matches.
   void requireMatch(const std::string &gpu, int sm, const std::string &bundle, bool allowMismatch);
+  // Whether the table was tuned for bundle `hash`, alone or beside others (bundleHash joins several
+  // with '+').
+  bool tunedFor(const std::string &hash) const;
 
   // Chooses among `kernels` (the linked bundle's): exact key, nearest key of the same shape whose
   // kernel exists, else heuristicChoice. Throws RuntimeError when no kernel fits the layer.

@@ -1,9 +1,7 @@
 // Runs a network description on the GPU: every kernel map built once per run from the input
-// coordinates (on a stream of its own, each just before the first step needing it, so the host
-// builds the next level's maps while the GPU runs the steps before), each convolution dispatched
-// through the config table (or the heuristic) to a kernel of the linked bundles with its batch
-// norm, residual add and ReLU fused, the remaining ops as element-wise and concatenation kernels,
-// and tensors freed after their last reader.
+// coordinates, each convolution dispatched through the config table (or the heuristic) to a
+// kernel of the linked bundle with its batch norm, residual add and ReLU fused, the remaining ops
+// as element-wise and concatenation kernels, and tensors freed after their last reader.
 //
 // A convolution whose channels no kernel of the bundle takes runs with them zero-padded to
 // multiples of 8 (every kernel family takes those); one whose fused epilogue no kernel has runs
@@ -28,8 +26,6 @@
 
 namespace sparsekgen {
 
-class NetworkMapBuilder;
-
 // A [rows, channels] tensor of the network's type on the device, its rows following `coordinates`.
 struct DeviceTensor {
   DeviceBuffer storage; // empty when the tensor is the caller's (the input)
@@ -50,8 +46,7 @@ struct ConvDispatch {
 
 // Where a profiled run's time went (CUDA events, milliseconds).
 struct NetworkStageTimes {
-  double maps = 0;        // input coordinates checked and hashed, every map built, pairs counted, summed
-                          // over their builds on the map stream (overlapping earlier steps)
+  double maps = 0;        // input coordinates checked and hashed, every map built, pairs counted
   double mapExtras = 0;   // sort permutations, tile masks, pair lists of the chosen kernels, summed
                           // over their builds on a side stream (overlapping the convolutions)
   double convolutions = 0;
@@ -65,9 +60,6 @@ struct NetworkStageTimes {
 struct NetworkRunOptions {
   bool profile = false;           // events around every stage and step (stageTimes, stepMilliseconds)
   bool keepIntermediates = false; // keep every tensor for timeStep
-  // Build every map before the first step (the GPU then waits for the host's map stage), instead of
-  // each just before the step needing it: for comparisons and stage timings without overlap.
-  bool mapsFirst = false;
 };
 
 class NetworkExecutor {
@@ -96,7 +88,7 @@ public:
 
 private:
   struct StepResources;
-  void prepareStep(size_t step);
+  void dispatchConvolutions();
   std::optional<MapExtrasRequest> extrasRequest(size_t step) const;
   void prepareExtras(size_t step);
   void launchStep(size_t step);
@@ -111,10 +103,10 @@ private:
   std::map<std::string, DeviceBuffer> parameters_; // on the device, in the network's type (f32 for vectors)
   std::vector<std::unique_ptr<StepResources>> steps_;
 
-  // State of the last run: its maps, built on the map stream as the steps come to need them, and
-  // which steps have their maps and dispatch.
-  std::unique_ptr<NetworkMapBuilder> maps_;
-  std::vector<bool> prepared_;
+  // State of the last run.
+  std::map<std::string, std::shared_ptr<const SparseCoordinates>> levels_;
+  std::map<std::string, DeviceKernelMap> maps_;
+  std::map<std::string, long long> pairs_;
   std::map<std::string, DeviceTensor> tensors_;
   // Sort inputs and pair lists of this run by (map, splits, tile rows, pairs), built on the side
   // stream; `ready` is recorded there once they are.
@@ -128,8 +120,6 @@ private:
   };
   std::map<std::tuple<std::string, int, int, bool>, BuiltExtras> extrasBuilt_;
   CUstream sideStream_ = nullptr;
-  CUstream mapStream_ = nullptr;
-  CUevent runStart_ = nullptr; // the default stream at the start of a run, which the map stream waits for
   std::vector<ConvDispatch> dispatches_;
   NetworkStageTimes stages_;
   std::vector<double> stepMs_;

@@ -66,10 +66,6 @@ SKG_DRIVER_FUNCTION(cuLaunchKernel,
                     (f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
                      kernelParams, extra))
 SKG_DRIVER_FUNCTION(cuStreamCreate, (CUstream *phStream, unsigned int Flags), (phStream, Flags))
-SKG_DRIVER_FUNCTION(cuStreamCreateWithPriority, (CUstream *phStream, unsigned int flags, int priority),
-                    (phStream, flags, priority))
-SKG_DRIVER_FUNCTION(cuCtxGetStreamPriorityRange, (int *leastPriority, int *greatestPriority),
-                    (leastPriority, greatestPriority))
 SKG_DRIVER_FUNCTION(cuStreamDestroy, (CUstream hStream), (hStream))
 SKG_DRIVER_FUNCTION(cuStreamSynchronize, (CUstream hStream), (hStream))
 SKG_DRIVER_FUNCTION(cuStreamWaitEvent, (CUstream hStream, CUevent hEvent, unsigned int Flags),

@@ -4,7 +4,10 @@
 #include <cub/device/device_select.cuh>
 #include <thrust/iterator/counting_iterator.h>
 
+#include <fmt/format.h>
+
 #include "device/DeviceUtil.cuh"
+#include "sparsekgen/Errors.h"
 
 namespace sparsekgen {
 
@@ -193,6 +196,10 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
       extras.tileMasks = DeviceBuffer(static_cast<size_t>(splits) * tiles * words * sizeof(uint32_t), driverStream);
     const long long groupedRows = static_cast<long long>(splits) * n;
     const bool reuse = n > 0 && sorted && sorted->splits == splits && sorted->splitPermutations.get();
+    if (reuse && sorted->splitPermutations.bytes() != static_cast<size_t>(groupedRows) * sizeof(int32_t))
+      throw RuntimeError(fmt::format("sort inputs to reuse hold {} bytes of permutations, this map of {} outputs "
+                                     "needs {} at {} splits: they are another map's",
+                                     sorted->splitPermutations.bytes(), n, groupedRows * sizeof(int32_t), splits));
     if (reuse)
       gpu::check(cudaMemcpyAsync(as<int32_t>(extras.splitPermutations), as<int32_t>(sorted->splitPermutations),
                                  static_cast<size_t>(groupedRows) * sizeof(int32_t), cudaMemcpyDeviceToDevice, stream),

@@ -77,14 +77,6 @@ NetworkExecutor::NetworkExecutor(Context &context, Network network, const Networ
   descriptions_ = describeKernels(context_.kernels());
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network executor)");
   checkCuda(cuStreamCreate(&sideStream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "(network sort inputs)");
-  // The host waits for the map stream's read-backs while the convolutions fill the GPU: its kernels
-  // go first.
-  int leastPriority = 0, greatestPriority = 0;
-  checkCuda(cuCtxGetStreamPriorityRange(&leastPriority, &greatestPriority), "cuCtxGetStreamPriorityRange",
-            "(network maps)");
-  checkCuda(cuStreamCreateWithPriority(&mapStream_, CU_STREAM_NON_BLOCKING, greatestPriority),
-            "cuStreamCreateWithPriority", "(network maps)");
-  checkCuda(cuEventCreate(&runStart_, CU_EVENT_DISABLE_TIMING), "cuEventCreate", "(network run start)");
   for (const auto &step : plan_) {
     auto resources = std::make_unique<StepResources>();
     if (step.kind == PlanStep::Kind::Conv) {
@@ -113,44 +105,37 @@ NetworkExecutor::~NetworkExecutor() {
   for (auto &step : steps_)
     step->extras.reset();
   extrasBuilt_.clear();
-  maps_.reset(); // freed on the map stream, which must outlive them
-  for (CUstream stream : {sideStream_, mapStream_})
-    if (stream) {
-      cuStreamSynchronize(stream);
-      cuStreamDestroy(stream);
-    }
-  if (runStart_)
-    cuEventDestroy(runStart_);
+  if (sideStream_) {
+    cuStreamSynchronize(sideStream_);
+    cuStreamDestroy(sideStream_);
+  }
 }
 
-// Builds the maps step `i` needs (on the map stream; host work and one read-back of that stream)
-// and dispatches it when it is a convolution, once per run.
-void NetworkExecutor::prepareStep(size_t i) {
-  if (prepared_[i])
-    return;
-  const PlanStep &step = plan_[i];
-  if (step.kind == PlanStep::Kind::Conv)
-    maps_->buildThrough(step.map);
-  maps_->buildLevel(network_.tensors.at(step.output).level);
-  prepared_[i] = true;
-  if (step.kind != PlanStep::Kind::Conv)
-    return;
-  const WorkloadMap &mapSpec = network_.findMap(step.map);
-  const DeviceKernelMap &map = maps_->maps().maps.at(step.map);
-  const long long pairs = maps_->maps().pairs.at(step.map);
-  StepResources &r = *steps_[i];
-  LayerKey key = layerKey(r.launch.in, r.launch.out, map.volume, mapSpec.transposed(), network_.dtype,
-                          r.launch.epilogue, map.outputCount(), pairs);
-  const DispatchedKernel d = dispatchConvKernel(context_, table_, descriptions_, key, map, pairs);
-  r.kernel = d.kernel;
-  r.splits = d.splits;
-  dispatches_.push_back({step.name, d.dispatch.choice.kernel, d.dispatch.reason, d.dispatch.source, r.splits,
-                         step.inChannels, step.outChannels, map.volume, map.outputCount(), pairs, r.launch.in,
-                         r.launch.out, r.launch.epilogueUnfused});
+// Dispatches every convolution on this run's maps (host work only).
+void NetworkExecutor::dispatchConvolutions() {
+  dispatches_.clear();
+  extrasBuilt_.clear();
+  for (size_t i = 0; i < plan_.size(); ++i) {
+    const PlanStep &step = plan_[i];
+    if (step.kind != PlanStep::Kind::Conv)
+      continue;
+    const WorkloadMap &mapSpec = network_.findMap(step.map);
+    const DeviceKernelMap &map = maps_.at(step.map);
+    StepResources &r = *steps_[i];
+    LayerKey key = layerKey(r.launch.in, r.launch.out, map.volume, mapSpec.transposed(), network_.dtype,
+                            r.launch.epilogue, map.outputCount(), pairs_.at(step.map));
+    const DispatchedKernel d = dispatchConvKernel(context_, table_, descriptions_, key, map, pairs_.at(step.map));
+    r.kernel = d.kernel;
+    r.splits = d.splits;
+    r.extras = nullptr;
+    r.extrasReady = nullptr;
+    dispatches_.push_back({step.name, d.dispatch.choice.kernel, d.dispatch.reason, d.dispatch.source, r.splits,
+                           step.inChannels, step.outChannels, map.volume, map.outputCount(), pairs_.at(step.map),
+                           r.launch.in, r.launch.out, r.launch.epilogueUnfused});
+  }
 }
 
-// The map extras step `i`'s kernel reads (sort inputs or pair lists), if any; the step must have
-// been prepared.
+// The map extras step `i`'s kernel reads (sort inputs or pair lists), if any.
 std::optional<MapExtrasRequest> NetworkExecutor::extrasRequest(size_t i) const {
   if (plan_[i].kind != PlanStep::Kind::Conv)
     return std::nullopt;
@@ -159,8 +144,8 @@ std::optional<MapExtrasRequest> NetworkExecutor::extrasRequest(size_t i) const {
 }
 
 // The map extras step `i`'s kernel reads, built on first use in the run and shared by the steps
-// needing the same ones. They are built on a side stream (the map is complete: its pair count was
-// read back) while the default stream runs earlier layers; the step waits for its event.
+// needing the same ones. They are built on a side stream (the maps are complete: the pair counts
+// were read back) while the default stream runs earlier layers; the step waits for its event.
 void NetworkExecutor::prepareExtras(size_t i) {
   StepResources &r = *steps_[i];
   auto wanted = extrasRequest(i);
@@ -168,16 +153,17 @@ void NetworkExecutor::prepareExtras(size_t i) {
     return;
   const std::string &mapName = plan_[i].map;
   const MapExtrasRequest &request = *wanted;
-  // Sort permutations do not depend on the tile height: those of another height are copied.
+  // Sort permutations do not depend on the tile height: those built for another height (earlier on
+  // the same side stream) are copied instead of sorting again.
   const DeviceKernelMapExtras *sorted = nullptr;
   for (const auto &[key, other] : extrasBuilt_)
-    if (std::get<0>(key) == mapName && std::get<1>(key) == request.splits && !std::get<3>(key) && other.extras &&
-        request.splits > 0)
+    if (request.splits > 0 && std::get<0>(key) == mapName && std::get<1>(key) == request.splits &&
+        !std::get<3>(key) && other.extras)
       sorted = other.extras.get();
   auto &built = extrasBuilt_[{mapName, request.splits, request.tileRows, request.pairs}];
   if (!built.extras) {
     built.extras = std::make_shared<const DeviceKernelMapExtras>(
-        kernelMapExtrasGpu(maps_->maps().maps.at(mapName), request, sideStream_, sorted));
+        kernelMapExtrasGpu(maps_.at(mapName), request, sideStream_, sorted));
     checkCuda(cuEventCreate(&built.ready, CU_EVENT_DISABLE_TIMING), "cuEventCreate", "(network sort inputs)");
     checkCuda(cuEventRecord(built.ready, sideStream_), "cuEventRecord", "(network sort inputs)");
   }
@@ -203,7 +189,7 @@ void NetworkExecutor::launchStep(size_t i) {
     launchElementwiseOps(step, r.ops, parameters_, tensors_, from, out, dtype_);
   };
   if (step.kind == PlanStep::Kind::Conv) {
-    const DeviceKernelMap &map = maps_->maps().maps.at(step.map);
+    const DeviceKernelMap &map = maps_.at(step.map);
     const int bytes = elementBytes(dtype_);
     // Padded channels live in scratch tensors, freed (stream-ordered) after the launch.
     DeviceBuffer paddedInput, paddedOutput;
@@ -256,57 +242,31 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
   checkCuda(cuCtxSetCurrent(context_.handle()), "cuCtxSetCurrent", "(network run)");
   EventTimeline timeline(options.profile);
   using Clock = std::chrono::steady_clock;
+  const auto hostStart = Clock::now();
   double extrasHost = 0;
   const int start = timeline.mark();
   tensors_.clear();
-  // The map stream starts after the work enqueued so far on the default stream: the caller's
-  // coordinates may come from it, and the previous run's steps read the maps freed (on the map
-  // stream) when they are replaced.
-  checkCuda(cuEventRecord(runStart_, nullptr), "cuEventRecord", "(network run start)");
-  checkCuda(cuStreamWaitEvent(mapStream_, runStart_, 0), "cuStreamWaitEvent", "(network maps)");
-  maps_ = std::make_unique<NetworkMapBuilder>(network_, coordinates, rows, mapStream_);
-  prepared_.assign(plan_.size(), false);
-  dispatches_.clear();
-  extrasBuilt_.clear();
-  for (auto &r : steps_) {
-    r->extras = nullptr;
-    r->extrasReady = nullptr;
-  }
-  double mapsHost = 0;
-  std::vector<std::pair<int, int>> stepEvents, extrasEvents, mapEvents;
-  // Map building, timed on the map stream and on the host.
-  auto timedMaps = [&](auto &&build) {
-    const int mapsStart = timeline.mark(mapStream_);
-    const auto mapsHostStart = Clock::now();
-    build();
-    mapsHost += std::chrono::duration<double, std::milli>(Clock::now() - mapsHostStart).count();
-    mapEvents.emplace_back(mapsStart, timeline.mark(mapStream_));
-  };
-  // Each step's maps, built just before the step needs them, and its dispatch.
-  auto prepare = [&](size_t j) {
-    if (!prepared_[j])
-      timedMaps([&] { prepareStep(j); });
-  };
-  if (options.mapsFirst)
-    timedMaps([&] { maps_->buildAll(); });
-  if (plan_.empty())
-    maps_->buildLevel("l0"); // the input's coordinates, checked
-  else
-    prepare(0);
+  NetworkMaps built = buildNetworkMaps(network_, coordinates, rows);
+  levels_ = std::move(built.levels);
+  maps_ = std::move(built.maps);
+  pairs_ = std::move(built.pairs);
+  const int mapsDone = timeline.mark();
+  const double mapsHost = std::chrono::duration<double, std::milli>(Clock::now() - hostStart).count();
+  dispatchConvolutions();
 
   DeviceTensor input;
   input.data = features;
   input.rows = rows;
   input.channels = network_.inputChannels;
-  input.coordinates = maps_->maps().levels.at("l0");
+  input.coordinates = levels_.at("l0");
   tensors_.emplace(Network::kInput, std::move(input));
   const int elementBytesOfType = elementBytes(dtype_);
+  std::vector<std::pair<int, int>> stepEvents, extrasEvents;
   for (size_t i = 0; i < plan_.size(); ++i) {
     const PlanStep &step = plan_[i];
-    prepare(i);
     DeviceTensor out;
     const TensorShape &shape = network_.tensors.at(step.output);
-    out.coordinates = maps_->maps().levels.at(shape.level);
+    out.coordinates = levels_.at(shape.level);
     out.rows = out.coordinates->size();
     out.channels = shape.channels;
     out.storage = DeviceBuffer(std::max<size_t>(1, static_cast<size_t>(out.rows) * out.channels * elementBytesOfType));
@@ -328,7 +288,7 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
     launchStep(i);
     stepEvents.emplace_back(before, timeline.mark());
     size_t next = i + 1;
-    while (next < plan_.size() && (prepare(next), !extrasRequest(next)))
+    while (next < plan_.size() && !extrasRequest(next))
       ++next;
     buildExtras(next);
     if (!options.keepIntermediates)
@@ -350,8 +310,7 @@ std::map<std::string, DeviceTensor> NetworkExecutor::run(CUdeviceptr coordinates
   if (options.profile) {
     context_.synchronize("the network run");
     stages_ = {};
-    for (const auto &[first, second] : mapEvents)
-      stages_.maps += timeline.between(first, second);
+    stages_.maps = timeline.between(start, mapsDone);
     for (const auto &[first, second] : extrasEvents)
       stages_.mapExtras += timeline.between(first, second);
     stepMs_.clear();

@@ -245,6 +245,11 @@ void ConfigTable::requireMatch(const std::string &gpu, int sm, const std::string
   warnings.push_back(message + "; used anyway on request");
 }
 
+bool ConfigTable::tunedFor(const std::string &hash) const {
+  const auto hashes = bundleHashes(bundleHash);
+  return std::find(hashes.begin(), hashes.end(), hash) != hashes.end();
+}
+
 Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescription> &kernels) {
   bool sortedPays = key.outputsLog2 >= 15 && key.neighbours * 3 <= key.kernelVolume;
   // The dataflow table names the heuristic's two dataflows (sorted for large sparse maps, else dense).
@@ -254,7 +259,7 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
       return -1;
     return info->heuristicSparse == sortedPays ? 0 : 1; // 0: the preferred one, 1: the other
   };
-  // Warpgroup MMA ran implicit GEMM, sorted or not, 1.1-1.6x faster than mma.sync at 64-256
+  // Warpgroup MMA ran implicit GEMM, sorted or not, 1.04-1.6x faster than mma.sync at 64-256
   // channels on the H200 (bench/results/2026-12-07-h200-wgmma-vs-mma-sync.json), and its widest
   // tile (N 256) was the fastest at 256.
   const bool warpgroupPays = key.inChannels >= 64 && key.outChannels >= 64;
@@ -294,9 +299,11 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
                          "{}; tile {}x{} nearest to {}x{}",
                          best->dataflow, sortedPays ? "large maps," : "this map,", key.outputsLog2, key.neighbours,
                          key.kernelVolume,
-                         best->math == "warpgroup_mma" ? "warpgroup MMA for 64 or more channels"
-                         : warpgroupPays               ? "no warpgroup-MMA kernel fits"
-                                                       : "below 64 channels, no warpgroup MMA",
+                         best->math == "warpgroup_mma"
+                             ? (warpgroupPays ? "warpgroup MMA for 64 or more channels"
+                                              : "warpgroup MMA, the only kernels of this dataflow that fit")
+                         : warpgroupPays ? "no warpgroup-MMA kernel of this dataflow fits"
+                                         : "below 64 channels, no warpgroup MMA",
                          best->tileM, best->tileN, bestTileM, bestTileN);
   return d;
 }
