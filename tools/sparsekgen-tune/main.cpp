@@ -34,6 +34,9 @@
 #include "sparsekgen/RunReport.h"
 #include "sparsekgen/Verification.h"
 #include "sparsekgen/Workload.h"
+#include "sparsekgen/DataflowTable.h"
+#include "sparsekgen/GpuKernelMaps.h"
+#include "sparsekgen/LaunchArguments.h"
 
 namespace {
 
@@ -46,7 +49,7 @@ struct Options {
   double abandonRatio = 1.5, tolerance = 2e-2;
   int iterations = 31;
   bool allowMismatch = false, training = false, unfused = false, allowTf32 = false, allDevices = false;
-  bool withoutHopperKernels = false;
+  bool withoutHopperKernels = false, countSortInputs = false;
   std::vector<int> devices = {0}; // one tuning worker per entry (CUDA device ordinals)
 };
 
@@ -109,7 +112,8 @@ public:
   GroupProblem(const Workload &workload, const LayerGroup &group, const KernelMap &map, skg_operation operation,
                Context &context, const std::vector<KernelDescription> &descriptions)
       : key(groupKey(workload, group, map.outputCount(), map.pairCount(), operation)),
-        fallback{&context.findKernel(heuristicChoice(key, descriptions).choice.kernel), 1}, context_(context) {
+        fallback{&context.findKernel(heuristicChoice(key, descriptions).choice.kernel), 1}, map_(map),
+        context_(context) {
     if (operation == SKG_FORWARD) {
       forward_ = makeConvProblem(map, group.inChannels, group.outChannels, 11, convTypesOf(*fallback.kernel));
       forwardDevice_ = uploadConvProblem(forward_);
@@ -143,10 +147,36 @@ public:
         iterations);
   }
 
+  // The GPU time of building the sort inputs (permutation and tile masks) a forward candidate
+  // reads, as the executor builds them per run; 0 for kernels that read none. Timed once per
+  // (split count, tile height) of the map.
+  double sortInputsMs(const Candidate &c) {
+    if (c.kernel->operation != SKG_FORWARD)
+      return 0;
+    const DataflowInfo &info = dataflowInfo(c.kernel->dataflow);
+    if (info.extras != MapExtras::SortInputs)
+      return 0;
+    const MapExtrasRequest request{.splits = info.splitsFor(c.splits, map_.volume),
+                                   .tileRows = static_cast<int>(mainFunction(*c.kernel).rows_per_block)};
+    auto [it, added] = sortInputsMs_.try_emplace({request.splits, request.tileRows}, 0.0);
+    if (added) {
+      if (!deviceMap_.outputs) {
+        deviceMap_.outputs = SparseCoordinates::fromHost(map_.outputs);
+        deviceMap_.volume = map_.volume;
+        deviceMap_.outInMap = DeviceBuffer::from(map_.outInMap);
+      }
+      it->second = medianMilliseconds([&] { kernelMapExtrasGpu(deviceMap_, request); }, 2, 9);
+    }
+    return it->second;
+  }
+
   LayerKey key;
   Candidate fallback; // the heuristic's choice, the reference of the candidates
 
 private:
+  const KernelMap &map_;
+  DeviceKernelMap deviceMap_; // uploaded on first need
+  std::map<std::pair<int, int>, double> sortInputsMs_;
   Context &context_;
   ConvProblem forward_;
   DeviceConvProblem forwardDevice_;
@@ -290,6 +320,11 @@ int tune(const Options &o, const Workload &workload, Context &context,
              o.training ? " for training (forward, input and weight gradients)" : "", workload.layers.size(),
              groups.size(), workload.inputs.size(), total, context.device().name,
              devices.size() > 1 ? fmt::format(" ({} workers, devices {})", devices.size(), fmt::join(devices, ", ")) : "");
+  // With --count-sort-inputs, a sorted or split candidate carries its map's sort inputs shared among
+  // the layers on that map (the executor builds them once per map, split count and tile height).
+  std::map<std::string, int> layersOnMap;
+  for (const auto &layer : workload.layers)
+    ++layersOnMap[layer.map];
   std::vector<std::map<std::string, KernelMap>> maps;
   for (const auto &input : workload.inputs)
     maps.push_back(buildWorkloadMaps(workload, input, o.data));
@@ -330,13 +365,15 @@ int tune(const Options &o, const Workload &workload, Context &context,
                                                    "{:.2e}, {} unwritten rows)",
                                                    group.layers.front(), label, fallback.label(), check.relativeError,
                                                    check.unwrittenRows));
+            const double sortInputs =
+                o.countSortInputs ? problem.sortInputsMs(c) / std::max(1, layersOnMap[group.map]) : 0;
             // A short probe first: candidates far slower than the best so far are abandoned.
-            double probe = problem.time(c, 2, 5);
+            double probe = problem.time(c, 2, 5) + sortInputs;
             if (probe > o.abandonRatio * best && label != it->defaultLabel) {
               measured.abandoned = true;
               continue;
             }
-            double ms = problem.time(c, 3, o.iterations);
+            double ms = problem.time(c, 3, o.iterations) + sortInputs;
             best = std::min(best, ms);
             measured.totalMs += ms;
             ++measured.samples;
@@ -519,6 +556,10 @@ int main(int argc, char **argv) {
                hopperBundleLinked() ? "tune the default bundle's kernels only, leaving out the Hopper bundle's "
                                       "warpgroup-MMA kernels (which run on sm_90 GPUs only)"
                                     : "(this build has no Hopper bundle: the default bundle's kernels are all it tunes)");
+  app.add_flag("--count-sort-inputs", o.countSortInputs,
+               "add to each sorted or split candidate the GPU time of building its sort inputs, divided among the "
+               "layers on its map (the executor builds them per run, once per map, split count and tile height); "
+               "table times then include that share");
   app.add_flag("--unfused", o.unfused,
                "tune each convolution without the ops the executor fuses after it, as the trainer and the Python "
                "package run them (table keys with an empty epilogue)");
