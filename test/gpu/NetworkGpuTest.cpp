@@ -4,6 +4,7 @@
 // and tile variants); then in fp16 and bf16 over the application bundles, where on sm_90 the
 // Hopper bundle's warpgroup-MMA kernels take the layers of 64 channels and more.
 #include <cmath>
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -194,6 +195,49 @@ TEST_P(NarrowChannels, PaddedAndUnfusedLayersMatchTheFloat64Description) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryType, NarrowChannels, ::testing::Values("f16", "bf16", "f32"));
+
+// One executor over several inputs in a row, as an application runs it: maps, dispatches and sort
+// inputs of one run must not leak into the next. Two voxelizations of the KITTI crop (different
+// sizes and maps), A, B, then A again, each against its own float64 run, over the application
+// bundles (warpgroup MMA on sm_90).
+TEST(NetworkExecutorRuns, SeveralInputsInARowEachMatchTheirFloat64Run) {
+  Context &gpu = testclouds::applicationContext();
+  Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/minkunet42_0.5x.json");
+  network.dtype = "f16";
+  auto parameters = randomParameters(network, 7);
+  const auto points = loadPointFile(testclouds::testDataDirectory() + "/kitti_000008.bin", 4);
+  struct Input {
+    std::vector<Coordinate> coordinates;
+    std::vector<float> features;
+    std::map<std::string, std::vector<double>> reference;
+  };
+  std::vector<Input> inputs;
+  for (float voxel : {0.05f, 0.08f}) {
+    Input in;
+    in.coordinates = voxelize(points, voxel);
+    in.features = randomFeatures(network, in.coordinates.size(), 21);
+    in.reference = referenceNetworkForward(network, parameters, in.coordinates, in.features);
+    inputs.push_back(std::move(in));
+  }
+  ASSERT_NE(inputs[0].coordinates.size(), inputs[1].coordinates.size());
+  NetworkExecutor executor(gpu, network, parameters);
+  for (size_t which : {0u, 1u, 0u}) {
+    const Input &in = inputs[which];
+    auto deviceCoordinates = DeviceBuffer::from(in.coordinates);
+    auto deviceFeatures = DeviceBuffer::from(encodeElements(in.features, dtypeFromName(network.dtype)));
+    auto outputs = executor.run(deviceCoordinates.get(), static_cast<int>(in.coordinates.size()), deviceFeatures.get());
+    for (const auto &[name, expected] : in.reference) {
+      const DeviceTensor &tensor = outputs.at(name);
+      ASSERT_EQ(static_cast<size_t>(tensor.rows) * tensor.channels, expected.size()) << "input " << which;
+      std::vector<uint8_t> bytes(expected.size() * 2);
+      checkCuda(cuMemcpyDtoH(bytes.data(), tensor.data, bytes.size()), "cuMemcpyDtoH");
+      const double error = relativeError(decodeElements(bytes, dtypeFromName(network.dtype)), expected);
+      std::printf("input %zu (%zu voxels): %s relative error %.2e\n", which, in.coordinates.size(), name.c_str(),
+                  error);
+      EXPECT_LE(error, toleranceOf(network.dtype)) << "input " << which << " " << name;
+    }
+  }
+}
 
 TEST(NetworkExecutorErrors, MissingParametersAreNamed) {
   Context &gpu = context();
