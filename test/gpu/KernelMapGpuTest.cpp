@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "sparsekgen/Context.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/GpuKernelMaps.h"
@@ -115,6 +117,19 @@ TEST(KernelMapGpu, DerivedStructuresMatchCpu) {
       EXPECT_EQ(shorter.tileMasks.download<uint32_t>(), reference.tileMasks) << c.name << " S " << splits;
       EXPECT_EQ(shorter.groupMaskWords, reference.groupMaskWords) << c.name;
     }
+    // The permutations are copied, not sorted again: reversed ones come back reversed; and those of
+    // another map are refused.
+    DeviceKernelMapExtras fake;
+    fake.splits = 2;
+    std::vector<int32_t> reversed(2 * static_cast<size_t>(cpu.outputCount()));
+    for (size_t i = 0; i < reversed.size(); ++i)
+      reversed[i] = static_cast<int32_t>((reversed.size() - 1 - i) % cpu.outputCount());
+    fake.splitPermutations = DeviceBuffer::from(reversed);
+    EXPECT_EQ(kernelMapExtrasGpu(gpu, {.splits = 2, .tileRows = 64}, nullptr, &fake).splitPermutations.download<int32_t>(),
+              reversed)
+        << c.name;
+    fake.splitPermutations = DeviceBuffer::from(std::vector<int32_t>(7, 0));
+    EXPECT_THROW(kernelMapExtrasGpu(gpu, {.splits = 2, .tileRows = 64}, nullptr, &fake), std::logic_error) << c.name;
   }
 }
 

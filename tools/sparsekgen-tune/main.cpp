@@ -280,16 +280,16 @@ std::vector<std::vector<std::pair<size_t, size_t>>> assignWork(const std::vector
 // whose kernels its entries name. A table tuned where the Hopper kernels cannot run (or never win)
 // then stays a default-bundle table, which builds without the Hopper bundle accept.
 std::string bundlesNamed(const Context &context, const std::vector<ConfigEntry> &entries) {
-  std::string hashes;
+  std::vector<std::string> hashes;
   for (const skg_bundle *bundle : context.bundles()) {
     bool named = hashes.empty();
     for (uint32_t i = 0; i < bundle->kernel_count && !named; ++i)
       named = std::any_of(entries.begin(), entries.end(),
                           [&](const ConfigEntry &e) { return e.choice.kernel == bundle->kernels[i].name; });
     if (named)
-      hashes += (hashes.empty() ? "" : "+") + std::string(bundle->bundle_hash);
+      hashes.push_back(bundle->bundle_hash);
   }
-  return hashes;
+  return joinBundleHashes(hashes);
 }
 
 int tune(const Options &o, const Workload &workload, Context &context,
@@ -322,9 +322,12 @@ int tune(const Options &o, const Workload &workload, Context &context,
              devices.size() > 1 ? fmt::format(" ({} workers, devices {})", devices.size(), fmt::join(devices, ", ")) : "");
   // With --count-sort-inputs, a sorted or split candidate carries its map's sort inputs shared among
   // the layers on that map (the executor builds them once per map, split count and tile height).
-  std::map<std::string, int> layersOnMap;
-  for (const auto &layer : workload.layers)
-    ++layersOnMap[layer.map];
+  const std::map<std::string, int> layersOnMap = [&] {
+    std::map<std::string, int> counts;
+    for (const auto &layer : workload.layers)
+      ++counts[layer.map];
+    return counts;
+  }();
   std::vector<std::map<std::string, KernelMap>> maps;
   for (const auto &input : workload.inputs)
     maps.push_back(buildWorkloadMaps(workload, input, o.data));
@@ -366,7 +369,7 @@ int tune(const Options &o, const Workload &workload, Context &context,
                                                    group.layers.front(), label, fallback.label(), check.relativeError,
                                                    check.unwrittenRows));
             const double sortInputs =
-                o.countSortInputs ? problem.sortInputsMs(c) / std::max(1, layersOnMap[group.map]) : 0;
+                o.countSortInputs ? problem.sortInputsMs(c) / std::max(1, layersOnMap.at(group.map)) : 0;
             // A short probe first: candidates far slower than the best so far are abandoned.
             double probe = problem.time(c, 2, 5) + sortInputs;
             if (probe > o.abandonRatio * best && label != it->defaultLabel) {

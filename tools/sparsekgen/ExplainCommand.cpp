@@ -16,18 +16,26 @@ namespace sparsekgen {
 
 namespace {
 struct ExplainOptions {
-  std::string table, bundle, dtype = "f16", epilogue, operation = "forward";
+  std::string table, dtype = "f16", epilogue, operation = "forward";
+  std::vector<std::string> bundles;
   int inChannels = 0, outChannels = 0, kernelVolume = 27;
   long long inputs = 0, outputs = 0, pairs = 0;
   bool transposed = false, allowMismatch = false;
 };
 
 void runExplain(const ExplainOptions &o) {
-  std::string manifestPath;
-  const std::string text = readManifestText(o.bundle, &manifestPath);
-  const BundleManifest manifest = parseBundleManifest(text, manifestPath);
-  const std::string &hash = manifest.bundleHash;
-  const std::vector<KernelDescription> &kernels = manifest.kernels;
+  // The bundles an application links, as one set of kernels (a Context over several bundles).
+  std::vector<KernelDescription> kernels;
+  std::vector<std::string> hashes;
+  for (const auto &bundle : o.bundles) {
+    std::string manifestPath;
+    const std::string text = readManifestText(bundle, &manifestPath);
+    const BundleManifest manifest = parseBundleManifest(text, manifestPath);
+    hashes.push_back(manifest.bundleHash);
+    kernels.insert(kernels.end(), manifest.kernels.begin(), manifest.kernels.end());
+  }
+  const std::string hash = joinBundleHashes(hashes);
+  const std::string bundleNames = fmt::format("{}", fmt::join(o.bundles, " + "));
   std::vector<std::string> epilogue;
   for (size_t start = 0; start < o.epilogue.size();) {
     size_t comma = o.epilogue.find(',', start);
@@ -55,21 +63,15 @@ void runExplain(const ExplainOptions &o) {
     dispatch = heuristicChoice(key, kernels);
   } else {
     ConfigTable table = ConfigTable::load(o.table);
-    // A table tuned for several bundles (the default and Hopper bundles together) explains on any one
-    // of them; its entries naming kernels of the others are skipped, as dispatch skips them.
-    const bool tunedForThis = table.tunedFor(hash);
-    if (!tunedForThis && !o.allowMismatch)
-      throw RuntimeError(fmt::format("config table {} was tuned for bundle {:.12}; {} is bundle {:.12} "
-                                       "(--allow-mismatch uses it anyway)",
-                                       o.table, table.bundleHash, o.bundle, hash));
-    if (!tunedForThis)
-      fmt::print(stderr, "sparsekgen: warning: config table {} was tuned for bundle {:.12}, {} is bundle {:.12}; used "
-                         "anyway (--allow-mismatch)\n",
-                 o.table, table.bundleHash, o.bundle, hash);
-    else if (table.bundleHash != hash)
-      fmt::print(stderr, "sparsekgen: note: config table {} was tuned for bundles {}; entries naming kernels of "
-                         "the others than {} are skipped\n",
-                 o.table, table.bundleHash, o.bundle);
+    // A table tuned for some of the given bundles matches (requireMatch's rule); one naming a bundle
+    // not given is refused unless --allow-mismatch.
+    if (const std::string mismatch = table.bundleMismatch(hash); !mismatch.empty()) {
+      if (!o.allowMismatch)
+        throw RuntimeError(fmt::format("config table {} was {} ({}; --allow-mismatch uses it anyway)", o.table,
+                                       mismatch, bundleNames));
+      fmt::print(stderr, "sparsekgen: warning: config table {} was {} ({}); used anyway (--allow-mismatch)\n",
+                 o.table, mismatch, bundleNames);
+    }
     dispatch = table.dispatch(key, kernels);
   }
   dispatch = widenWhereNeeded(dispatch, key, {o.inputs > 0 ? o.inputs : o.outputs, o.outputs, o.pairs}, kernels);
@@ -85,7 +87,10 @@ void addExplainCommand(CLI::App &app) {
   static ExplainOptions o;
   auto *command = app.add_subcommand("explain", "Say which kernel a convolution layer gets from a config table (or "
                                                 "the heuristic without one) and why");
-  command->add_option("bundle", o.bundle, "bundle directory or its manifest.json")->required();
+  command->add_option("bundles", o.bundles,
+                      "bundle directories or their manifest.json, one or more: the bundles an application links "
+                      "(e.g. build/bundle build/hopper-bundle), chosen among as one set")
+      ->required();
   command->add_option("--table", o.table, "config table (schemas/config-table.schema.json)");
   command->add_option("--in", o.inChannels, "input channels")->required()->check(CLI::PositiveNumber);
   command->add_option("--out", o.outChannels, "output channels")->required()->check(CLI::PositiveNumber);

@@ -63,6 +63,10 @@ bool anyKernelTakes(const std::vector<KernelDescription> &kernels, const LayerKe
 // with pair weights compute graph layers (GraphConv.h), never a convolution of a layer key.
 bool kernelFits(const KernelDescription &kernel, const LayerKey &key);
 
+// Several bundles' hashes as contexts and tables record them: joined by '+', in link order.
+std::string joinBundleHashes(const std::vector<std::string> &hashes);
+std::vector<std::string> splitBundleHashes(const std::string &joined);
+
 struct KernelChoice {
   std::string kernel;
   int splits = 1;
@@ -101,6 +105,9 @@ public:
   // linked, unless `allowMismatch`, which records a warning instead. `bundle` is the linked bundles'
   // hash (Context::bundleHash: several joined by '+'); a table tuned for some of them matches.
   void requireMatch(const std::string &gpu, int sm, const std::string &bundle, bool allowMismatch);
+  // What requireMatch says of the bundles alone: empty when every bundle the table was tuned for is
+  // among `linked` (joined hashes), else a sentence naming those that are not.
+  std::string bundleMismatch(const std::string &linked) const;
   // Whether the table was tuned for bundle `hash`, alone or beside others (bundleHash joins several
   // with '+').
   bool tunedFor(const std::string &hash) const;

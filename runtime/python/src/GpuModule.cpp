@@ -265,8 +265,8 @@ NB_MODULE(_gpu, m) {
   nb::class_<Runtime>(m, "Runtime")
       .def(nb::init<int, const std::optional<std::string> &, bool>(), nb::arg("device"),
            nb::arg("table") = nb::none(), nb::arg("allow_mismatch") = false,
-           "Opens `device` (its primary context, the one torch uses) with the default bundle's kernels and, on "
-           "sm_90 GPUs where the build has it, the Hopper bundle's warpgroup-MMA kernels; "
+           "Opens `device` (its primary context, the one torch uses) with the default bundle's kernels and, "
+           "where the build has it, the Hopper bundle's warpgroup-MMA kernels (which only sm_90 GPUs run); "
            "`table`: a config table tuned for this GPU and bundle (sparsekgen-tune), else heuristic dispatch.")
       .def_prop_ro("device_name", [](Runtime &r) { return r.context().device().name; })
       .def_prop_ro("sm", [](Runtime &r) { return r.context().device().sm; })

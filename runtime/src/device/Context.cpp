@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "sparsekgen/ConfigTable.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/ImageChoice.h"
 
@@ -35,19 +36,22 @@ Context::Context(int ordinal, std::vector<const skg_bundle *> bundles) : bundles
   if (bundles_.empty())
     throw RuntimeError("a context needs at least one kernel bundle");
   std::map<std::string, size_t> owner; // kernel name -> the bundle holding it
+  std::vector<std::string> hashes;
   for (size_t b = 0; b < bundles_.size(); ++b) {
     const skg_bundle &bundle = *bundles_[b];
+    // A bundle of another ABI version may lay out its records differently: only the version is read.
     if (bundle.abi_version != SPARSEKGEN_BUNDLE_ABI_VERSION)
-      throw RuntimeError(fmt::format("linked kernel bundle {} ({}) has ABI version {}, this runtime reads version {}; "
+      throw RuntimeError(fmt::format("linked kernel bundle {} has ABI version {}, this runtime reads version {}; "
                                      "rebuild the bundle with the matching sparsekgen",
-                                     b, bundle.bundle_hash, bundle.abi_version, SPARSEKGEN_BUNDLE_ABI_VERSION));
+                                     b, bundle.abi_version, SPARSEKGEN_BUNDLE_ABI_VERSION));
     for (uint32_t i = 0; i < bundle.kernel_count; ++i)
       if (auto [it, added] = owner.emplace(bundle.kernels[i].name, b); !added)
         throw RuntimeError(fmt::format("kernel {} is in linked bundles {} and {}; a context's bundles must not share "
                                        "kernel names",
                                        bundle.kernels[i].name, it->second, b));
-    bundleHash_ += (b ? "+" : "") + std::string(bundle.bundle_hash);
+    hashes.push_back(bundle.bundle_hash);
   }
+  bundleHash_ = joinBundleHashes(hashes);
   checkCuda(cuInit(0), "cuInit");
   int count = 0;
   checkCuda(cuDeviceGetCount(&count), "cuDeviceGetCount");
@@ -126,13 +130,14 @@ std::vector<std::pair<const skg_kernel_record *, std::string>> Context::kernelsT
 }
 
 const skg_kernel_record &Context::findKernel(const std::string &name) const {
-  std::string names;
   for (const skg_bundle *bundle : bundles_)
-    for (uint32_t i = 0; i < bundle->kernel_count; ++i) {
+    for (uint32_t i = 0; i < bundle->kernel_count; ++i)
       if (name == bundle->kernels[i].name)
         return bundle->kernels[i];
+  std::string names;
+  for (const skg_bundle *bundle : bundles_)
+    for (uint32_t i = 0; i < bundle->kernel_count; ++i)
       names += fmt::format("\n  {}", bundle->kernels[i].name);
-    }
   throw RuntimeError(fmt::format("no kernel {} in the linked {}:{}", name,
                                  bundles_.size() > 1 ? "bundles; they hold" : "bundle; it holds", names));
 }

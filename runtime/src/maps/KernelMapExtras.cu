@@ -4,10 +4,11 @@
 #include <cub/device/device_select.cuh>
 #include <thrust/iterator/counting_iterator.h>
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 #include "device/DeviceUtil.cuh"
-#include "sparsekgen/Errors.h"
 
 namespace sparsekgen {
 
@@ -197,9 +198,10 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
     const long long groupedRows = static_cast<long long>(splits) * n;
     const bool reuse = n > 0 && sorted && sorted->splits == splits && sorted->splitPermutations.get();
     if (reuse && sorted->splitPermutations.bytes() != static_cast<size_t>(groupedRows) * sizeof(int32_t))
-      throw RuntimeError(fmt::format("sort inputs to reuse hold {} bytes of permutations, this map of {} outputs "
-                                     "needs {} at {} splits: they are another map's",
-                                     sorted->splitPermutations.bytes(), n, groupedRows * sizeof(int32_t), splits));
+      // A caller's bug, not bad input: these sort inputs were built for another map.
+      throw std::logic_error(fmt::format("sort inputs to reuse hold {} bytes of permutations, this map of {} outputs "
+                                         "needs {} at {} splits: they are another map's",
+                                         sorted->splitPermutations.bytes(), n, groupedRows * sizeof(int32_t), splits));
     if (reuse)
       gpu::check(cudaMemcpyAsync(as<int32_t>(extras.splitPermutations), as<int32_t>(sorted->splitPermutations),
                                  static_cast<size_t>(groupedRows) * sizeof(int32_t), cudaMemcpyDeviceToDevice, stream),

@@ -200,10 +200,14 @@ json ConfigTable::toJson() const {
 
 void ConfigTable::save(const std::string &path) const { writeFileAtomically(path, toJson().dump(2) + "\n"); }
 
-namespace {
+std::string joinBundleHashes(const std::vector<std::string> &hashes) {
+  std::string joined;
+  for (const auto &hash : hashes)
+    joined += (joined.empty() ? "" : "+") + hash;
+  return joined;
+}
 
-// The bundle hashes of a table or context: one hash, or several joined by '+' (Context::bundleHash).
-std::vector<std::string> bundleHashes(const std::string &joined) {
+std::vector<std::string> splitBundleHashes(const std::string &joined) {
   std::vector<std::string> hashes;
   size_t start = 0;
   for (size_t plus; (plus = joined.find('+', start)) != std::string::npos; start = plus + 1)
@@ -212,31 +216,39 @@ std::vector<std::string> bundleHashes(const std::string &joined) {
   return hashes;
 }
 
+namespace {
+
 // Hashes as messages show them: 12 digits each, joined by '+'.
 std::string shortHashes(const std::vector<std::string> &hashes) {
-  std::string shown;
+  std::vector<std::string> shown;
   for (const auto &hash : hashes)
-    shown += fmt::format("{}{:.12}", shown.empty() ? "" : "+", hash);
-  return shown;
+    shown.push_back(hash.substr(0, 12));
+  return joinBundleHashes(shown);
 }
 
 } // namespace
+
+std::string ConfigTable::bundleMismatch(const std::string &linkedHashes) const {
+  // A table tuned for some of the linked bundles (the default bundle, before the Hopper bundle was
+  // linked beside it) names kernels that are all there: it matches.
+  const std::vector<std::string> linked = splitBundleHashes(linkedHashes), tuned = splitBundleHashes(bundleHash);
+  std::vector<std::string> missing;
+  for (const auto &hash : tuned)
+    if (std::find(linked.begin(), linked.end(), hash) == linked.end())
+      missing.push_back(hash.substr(0, 12));
+  if (missing.empty())
+    return "";
+  return fmt::format("tuned for bundle{} {}{}, the linked {} {}", tuned.size() > 1 ? "s" : "", shortHashes(tuned),
+                     tuned.size() > 1 ? fmt::format(" ({} not linked)", fmt::join(missing, ", ")) : "",
+                     linked.size() > 1 ? "bundles are" : "bundle is", shortHashes(linked));
+}
 
 void ConfigTable::requireMatch(const std::string &gpu, int sm, const std::string &bundle, bool allowMismatch) {
   std::vector<std::string> differences;
   if (gpu != gpuName || sm != gpuSm)
     differences.push_back(fmt::format("tuned on {} (sm_{}), running on {} (sm_{})", gpuName, gpuSm, gpu, sm));
-  // A table tuned for some of the linked bundles (the default bundle, before the Hopper bundle was
-  // linked beside it) names kernels that are all there: it matches.
-  const std::vector<std::string> linked = bundleHashes(bundle);
-  std::vector<std::string> missing;
-  for (const auto &hash : bundleHashes(bundleHash))
-    if (std::find(linked.begin(), linked.end(), hash) == linked.end())
-      missing.push_back(fmt::format("{:.12}", hash));
-  if (!missing.empty())
-    differences.push_back(fmt::format("tuned for bundle {} ({} not linked), the linked {} {}",
-                                      shortHashes(bundleHashes(bundleHash)), fmt::join(missing, ", "),
-                                      linked.size() > 1 ? "bundles are" : "bundle is", shortHashes(linked)));
+  if (std::string bundles = bundleMismatch(bundle); !bundles.empty())
+    differences.push_back(bundles);
   if (differences.empty())
     return;
   std::string message = fmt::format("config table: {}", fmt::join(differences, "; "));
@@ -246,7 +258,7 @@ void ConfigTable::requireMatch(const std::string &gpu, int sm, const std::string
 }
 
 bool ConfigTable::tunedFor(const std::string &hash) const {
-  const auto hashes = bundleHashes(bundleHash);
+  const auto hashes = splitBundleHashes(bundleHash);
   return std::find(hashes.begin(), hashes.end(), hash) != hashes.end();
 }
 
@@ -277,8 +289,8 @@ Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescriptio
     const int tileM = tileN == 32 ? 64 : 128;
     // Lower is better: 64-bit kernels only for layers that need them or that no 32-bit kernel fits;
     // then the dataflow, the MMA, alignment (wider first), tile and stages, in that order of weight.
-    long score = (k.indexBits != key.indexBits ? 100000000 : 0) + role * 1000000 +
-                 (warpgroup != warpgroupPays ? 500000 : 0) + (8 - k.alignment) * 100000 +
+    long score = (k.indexBits != key.indexBits ? 100000000 : 0) + role * 2000000 +
+                 (warpgroup != warpgroupPays ? 800000 : 0) + (8 - k.alignment) * 100000 +
                  (std::abs(k.tileN - tileN) + std::abs(k.tileM - tileM)) * 100 + std::abs(k.stages - 3);
     if (!best || score < bestScore) {
       best = &k;
