@@ -239,9 +239,8 @@ TEST(ConfigTable, AnotherGpuOrBundleIsRefusedUnlessAccepted) {
   EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "abc+def", false));
   EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "def+abc", false));
   table.bundleHash = "abc+def";
-  EXPECT_TRUE(table.tunedFor("abc"));
-  EXPECT_TRUE(table.tunedFor("def"));
-  EXPECT_FALSE(table.tunedFor("ab"));
+  EXPECT_EQ(table.bundleMismatch("def+abc"), "");
+  EXPECT_NE(table.bundleMismatch("abc+de"), "") << "a hash is matched whole, not by prefix";
   EXPECT_NO_THROW(table.requireMatch("NVIDIA H200", 90, "abc+def", false));
   try {
     table.requireMatch("NVIDIA H200", 90, "abc", false);

@@ -108,9 +108,6 @@ public:
   // What requireMatch says of the bundles alone: empty when every bundle the table was tuned for is
   // among `linked` (joined hashes), else a sentence naming those that are not.
   std::string bundleMismatch(const std::string &linked) const;
-  // Whether the table was tuned for bundle `hash`, alone or beside others (bundleHash joins several
-  // with '+').
-  bool tunedFor(const std::string &hash) const;
 
   // Chooses among `kernels` (the linked bundle's): exact key, nearest key of the same shape whose
   // kernel exists, else heuristicChoice. Throws RuntimeError when no kernel fits the layer.

@@ -197,15 +197,17 @@ DeviceKernelMapExtras kernelMapExtrasGpu(const DeviceKernelMap &map, const MapEx
       extras.tileMasks = DeviceBuffer(static_cast<size_t>(splits) * tiles * words * sizeof(uint32_t), driverStream);
     const long long groupedRows = static_cast<long long>(splits) * n;
     const bool reuse = n > 0 && sorted && sorted->splits == splits && sorted->splitPermutations.get();
-    if (reuse && sorted->splitPermutations.bytes() != static_cast<size_t>(groupedRows) * sizeof(int32_t))
+    if (reuse) {
       // A caller's bug, not bad input: these sort inputs were built for another map.
-      throw std::logic_error(fmt::format("sort inputs to reuse hold {} bytes of permutations, this map of {} outputs "
-                                         "needs {} at {} splits: they are another map's",
-                                         sorted->splitPermutations.bytes(), n, groupedRows * sizeof(int32_t), splits));
-    if (reuse)
+      if (sorted->splitPermutations.bytes() != static_cast<size_t>(groupedRows) * sizeof(int32_t))
+        throw std::logic_error(fmt::format("sort inputs to reuse hold {} bytes of permutations, this map of {} "
+                                           "outputs needs {} at {} splits: they are another map's",
+                                           sorted->splitPermutations.bytes(), n, groupedRows * sizeof(int32_t),
+                                           splits));
       gpu::check(cudaMemcpyAsync(as<int32_t>(extras.splitPermutations), as<int32_t>(sorted->splitPermutations),
                                  static_cast<size_t>(groupedRows) * sizeof(int32_t), cudaMemcpyDeviceToDevice, stream),
                  "cudaMemcpyAsync (split permutations of another tile height)");
+    }
     if (n > 0 && words == 1 && groupWidth + bitsFor(splits) <= 32 && groupedRows <= INT32_MAX) {
       // One key kernel, one radix sort and one tile kernel for all groups: a few launches per
       // request, so building sort inputs between convolutions does not starve the GPU.

@@ -257,11 +257,6 @@ void ConfigTable::requireMatch(const std::string &gpu, int sm, const std::string
   warnings.push_back(message + "; used anyway on request");
 }
 
-bool ConfigTable::tunedFor(const std::string &hash) const {
-  const auto hashes = splitBundleHashes(bundleHash);
-  return std::find(hashes.begin(), hashes.end(), hash) != hashes.end();
-}
-
 Dispatch heuristicChoice(const LayerKey &key, const std::vector<KernelDescription> &kernels) {
   bool sortedPays = key.outputsLog2 >= 15 && key.neighbours * 3 <= key.kernelVolume;
   // The dataflow table names the heuristic's two dataflows (sorted for large sparse maps, else dense).
