@@ -242,6 +242,50 @@ TEST(NetworkExecutorRuns, SeveralInputsInARowEachMatchTheirFloat64Run) {
   }
 }
 
+// The executor's maps are enqueued with their row counts on the device and read back once at the
+// end; they must equal the CPU builders composed the same way: every level's coordinates, every
+// out_in_map entry and every pair count, on a real scan at two voxel sizes and a batch-of-three
+// random cloud (batch indices with gaps).
+TEST(NetworkExecutorMaps, EveryMapOfARunMatchesTheCpuBuilders) {
+  Context &gpu = context();
+  Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/minkunet42_0.5x.json");
+  network.dtype = "f16";
+  NetworkExecutor executor(gpu, network, randomParameters(network, 3));
+  const auto points = loadPointFile(testclouds::testDataDirectory() + "/kitti_000008.bin", 4);
+  const std::vector<std::pair<std::string, std::vector<Coordinate>>> inputs = {
+      {"kitti_000008 at 0.05 m", voxelize(points, 0.05f)},
+      {"kitti_000008 at 0.3 m", voxelize(points, 0.3f)},
+      {"random cloud, batches 0, 2, 5", testclouds::randomCloud(20000, 11, {0, 2, 5})}};
+  for (const auto &[name, cloud] : inputs) {
+    auto deviceCoordinates = DeviceBuffer::from(cloud);
+    auto deviceFeatures =
+        DeviceBuffer::from(encodeElements(randomFeatures(network, cloud.size(), 5), dtypeFromName(network.dtype)));
+    executor.run(deviceCoordinates.get(), static_cast<int>(cloud.size()), deviceFeatures.get());
+    std::map<std::string, std::vector<Coordinate>> levels = {{"l0", cloud}};
+    std::map<std::string, KernelMap> reference;
+    for (const auto &m : network.maps) {
+      // A transposed map's outputs are the fine level its mirrored strided map read.
+      KernelMap cpu = m.transposed() ? transposedKernelMapCpu(reference.at(m.mirrors),
+                                                              levels.at(network.findMap(m.mirrors).coordinates))
+                                     : buildKernelMapCpu(levels.at(m.coordinates), m.geometry);
+      if (!m.transposed() && !m.produces.empty())
+        levels[m.produces] = cpu.outputs;
+      const DeviceKernelMap &built = executor.maps().at(m.name);
+      const std::string what = name + ", map " + m.name;
+      ASSERT_EQ(built.inputCount(), cpu.inputCount) << what;
+      ASSERT_EQ(built.volume, cpu.volume) << what;
+      EXPECT_TRUE(built.outputs->download() == cpu.outputs) << what << ": output coordinates differ";
+      EXPECT_TRUE(built.downloadOutInMap() == cpu.outInMap) << what << ": out_in_map differs";
+      EXPECT_EQ(executor.pairCounts().at(m.name), cpu.pairCount()) << what;
+      reference.emplace(m.name, std::move(cpu));
+    }
+    for (const auto &[level, coordinates] : levels)
+      EXPECT_TRUE(executor.levels().at(level)->download() == coordinates) << name << ", level " << level;
+    std::printf("%s (%zu voxels): %zu maps and %zu levels identical to the CPU builders\n", name.c_str(),
+                cloud.size(), network.maps.size(), levels.size());
+  }
+}
+
 TEST(NetworkExecutorErrors, MissingParametersAreNamed) {
   Context &gpu = context();
   Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/sparse_resnet21d.json");

@@ -25,11 +25,13 @@ struct DeviceKernelMap {
   ConvGeometry geometry;
   std::shared_ptr<const SparseCoordinates> inputs, outputs;
   int volume = 0;
-  DeviceBuffer outInMap; // int32 [outputs->size(), volume], -1 where there is no input
+  // int32 [outputs->size(), volume], -1 where there is no input. The buffer may be longer (a map
+  // built before its output count was known): the rows past the outputs hold -1.
+  DeviceBuffer outInMap;
 
   int inputCount() const { return inputs ? inputs->size() : 0; }
   int outputCount() const { return outputs ? outputs->size() : 0; }
-  std::vector<int32_t> downloadOutInMap() const { return outInMap.download<int32_t>(); }
+  std::vector<int32_t> downloadOutInMap() const;
 };
 
 // Submanifold or strided map over `inputs` (see buildKernelMapCpu).

@@ -81,6 +81,11 @@ public:
   const std::vector<ConvDispatch> &dispatches() const { return dispatches_; } // last run, conv steps in order
   const NetworkStageTimes &stageTimes() const { return stages_; }              // last profiled run
   const std::vector<double> &stepMilliseconds() const { return stepMs_; }      // last profiled run, per step
+  // The last run's kernel maps by the description's map names, their pair counts, and its levels'
+  // coordinates by level name ("l0" the input's).
+  const std::map<std::string, DeviceKernelMap> &maps() const { return maps_; }
+  const std::map<std::string, long long> &pairCounts() const { return pairs_; }
+  const std::map<std::string, std::shared_ptr<const SparseCoordinates>> &levels() const { return levels_; }
 
   // Median time of plan step `step` alone, re-run on the last run's tensors (which must have been
   // kept with keepIntermediates), CUDA events around each run.

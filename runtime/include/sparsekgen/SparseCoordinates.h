@@ -43,6 +43,11 @@ public:
   // For the builders' outputs, which are unique, in range and inside `bounds` by construction.
   static std::shared_ptr<const SparseCoordinates> adopt(DeviceBuffer coordinates, int rows,
                                                         const CoordinateBounds &bounds);
+  // Same, with the hash table the builder already made over the first `rows` rows. `coordinates`
+  // may hold more rows than `rows` (a buffer sized before the count was known); they are ignored.
+  static std::shared_ptr<const SparseCoordinates> adoptHashed(DeviceBuffer coordinates, int rows,
+                                                              const CoordinateBounds &bounds,
+                                                              CoordinateHashTable table);
 
   int size() const { return rows_; }
   CUdeviceptr data() const { return coordinates_.get(); } // int32 [size(), 4] = (batch, x, y, z)

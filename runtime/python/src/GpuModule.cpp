@@ -312,7 +312,9 @@ NB_MODULE(_gpu, m) {
       .def(
           "copy_out_in_map_to",
           [](const Map &map, uintptr_t destination, uintptr_t stream) {
-            copyDeviceToDevice(destination, map.map().outInMap.get(), map.map().outInMap.bytes(), streamOf(stream),
+            copyDeviceToDevice(destination, map.map().outInMap.get(),
+                               static_cast<size_t>(map.map().outputCount()) * map.map().volume * sizeof(int32_t),
+                               streamOf(stream),
                                "(kernel map to a tensor)");
           },
           nb::arg("destination"), nb::arg("stream"), "Copies out_in_map (int32 [outputs, volume]) to device memory.");

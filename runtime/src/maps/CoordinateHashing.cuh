@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "device/DeviceUtil.cuh"
+#include "sparsekgen/SparseCoordinates.h"
 
 namespace sparsekgen::gpu {
 
@@ -65,5 +66,11 @@ struct HashView {
   }
 };
 
+// A table over rows [0, count) of `rows`, sized for `upperRows` (>= count) so that a caller can
+// size it before the count is known. `count` (device, nullable: all `upperRows`) lets the rows be
+// counted on the GPU; `duplicateFound` (device, nullable) is set to 1 when two rows hold one
+// coordinate. Enqueued on `stream`; nothing is read back.
+CoordinateHashTable buildCoordinateHashTable(const Coordinate *rows, int upperRows, const long long *count,
+                                             int *duplicateFound, cudaStream_t stream);
 
 } // namespace sparsekgen::gpu

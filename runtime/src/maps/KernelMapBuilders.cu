@@ -4,6 +4,7 @@
 #include <cub/device/device_select.cuh>
 
 #include "maps/CoordinateHashing.cuh"
+#include "maps/CountedKernelMaps.h"
 
 namespace sparsekgen {
 
@@ -26,21 +27,28 @@ gpu::HashView hashViewOf(const SparseCoordinates &coordinates, cudaStream_t stre
           reinterpret_cast<const Coordinate *>(coordinates.data())};
 }
 
-// out_in_map[j][k] = row of outputs[j] * stride + offset(k) among the inputs, or -1.
+// out_in_map[j][k] = row of outputs[j] * stride + offset(k) among the inputs, or -1; -1 on rows
+// from `*outputsInUse` (device, nullable: none) on.
 __global__ void lookupNeighbours(gpu::HashView inputs, const Coordinate *outputs, long long outputCount,
-                                 KernelShape shape, int volume, int32_t *outInMap) {
+                                 const long long *outputsInUse, KernelShape shape, int volume, int32_t *outInMap) {
   long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
   if (t >= outputCount * volume)
     return;
   long long j = t / volume;
-  outInMap[t] = inputs.find(shifted(outputs[j], shape, static_cast<int>(t - j * volume)));
+  outInMap[t] = outputsInUse && j >= *outputsInUse
+                    ? -1
+                    : inputs.find(shifted(outputs[j], shape, static_cast<int>(t - j * volume)));
 }
 
-__global__ void downsampledCandidates(const Coordinate *inputs, int n, KernelShape shape, Coordinate *candidates) {
+// Rows from `*inputsInUse` (device, nullable: none) on are padding: they repeat row 0's candidate,
+// which the unique pass then merges away. A level derived from a nonempty one is nonempty, so row 0
+// is always a real row where there is padding.
+__global__ void downsampledCandidates(const Coordinate *inputs, int n, const long long *inputsInUse,
+                                      KernelShape shape, Coordinate *candidates) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n)
     return;
-  Coordinate c = inputs[i];
+  Coordinate c = inputs[inputsInUse && i >= *inputsInUse ? 0 : i];
   candidates[i] = {c.batch, floorDivide(c.x, shape.stride[0]), floorDivide(c.y, shape.stride[1]),
                    floorDivide(c.z, shape.stride[2])};
 }
@@ -122,16 +130,12 @@ __global__ void unpackKeys(const unsigned long long *keys, int n, KeyPacking p, 
 }
 
 
-// The sorted unique coordinates of `candidates`, which lie in `bounds`.
-std::shared_ptr<const SparseCoordinates> sortedUnique(DeviceBuffer &candidates, long long count,
-                                                     const CoordinateBounds &bounds, cudaStream_t stream) {
+// Sorts the `n` candidates (which lie in `bounds`) and writes the unique ones, in (batch, x, y, z)
+// order, to the first rows of the returned buffer (n rows long); their number goes to `*uniqueCount`
+// (device). Nothing is read back. `candidates` is used as scratch.
+DeviceBuffer sortUnique(DeviceBuffer &candidates, int n, const CoordinateBounds &bounds, long long *uniqueCount,
+                        cudaStream_t stream) {
   CUstream driver = gpu::driverStream(stream);
-  if (count == 0)
-    return SparseCoordinates::adopt(DeviceBuffer(), 0, bounds);
-  if (count > INT32_MAX)
-    throw RuntimeError(fmt::format("{} candidate output coordinates exceed the 2^31 - 1 rows a map can index", count));
-  const int n = static_cast<int>(count);
-  DeviceBuffer selectedCount(sizeof(int), driver);
   KeyPacking packing = packingFor(bounds);
   if (packing.totalBits() <= 64) {
     DeviceBuffer keys(static_cast<size_t>(n) * 8, driver), sorted(static_cast<size_t>(n) * 8, driver);
@@ -147,15 +151,14 @@ std::shared_ptr<const SparseCoordinates> sortedUnique(DeviceBuffer &candidates, 
     gpu::withScratch(stream, "cub::DeviceSelect::Unique (packed output coordinates)",
                      [&](void *scratch, size_t &bytes) {
                        return cub::DeviceSelect::Unique(scratch, bytes, as<unsigned long long>(sorted),
-                                                        as<unsigned long long>(keys), as<int>(selectedCount), n,
-                                                        stream);
+                                                        as<unsigned long long>(keys), uniqueCount, n, stream);
                      });
-    const int unique = selectedCount.download<int>()[0];
-    DeviceBuffer coordinates(static_cast<size_t>(unique) * sizeof(Coordinate), driver);
-    unpackKeys<<<blocksFor(unique), kThreads, 0, stream>>>(as<unsigned long long>(keys), unique, packing,
-                                                           as<Coordinate>(coordinates));
+    // Past the unique keys lie stale ones; they unpack to padding rows.
+    DeviceBuffer coordinates(static_cast<size_t>(n) * sizeof(Coordinate), driver);
+    unpackKeys<<<blocksFor(n), kThreads, 0, stream>>>(as<unsigned long long>(keys), n, packing,
+                                                      as<Coordinate>(coordinates));
     gpu::checkLaunch("unpackKeys");
-    return SparseCoordinates::adopt(std::move(coordinates), unique, bounds);
+    return coordinates;
   }
   DeviceBuffer sorted(candidates.bytes(), driver);
   gpu::withScratch(stream, "cub::DeviceRadixSort::SortKeys (output coordinates)", [&](void *scratch, size_t &bytes) {
@@ -163,12 +166,25 @@ std::shared_ptr<const SparseCoordinates> sortedUnique(DeviceBuffer &candidates, 
                                           gpu::CoordinateDecomposer{}, stream);
   });
   gpu::withScratch(stream, "cub::DeviceSelect::Unique (output coordinates)", [&](void *scratch, size_t &bytes) {
-    return cub::DeviceSelect::Unique(scratch, bytes, as<Coordinate>(sorted), as<Coordinate>(candidates),
-                                     as<int>(selectedCount), n, stream);
+    return cub::DeviceSelect::Unique(scratch, bytes, as<Coordinate>(sorted), as<Coordinate>(candidates), uniqueCount,
+                                     n, stream);
   });
-  const int unique = selectedCount.download<int>()[0];
+  return std::move(candidates);
+}
+
+// The sorted unique coordinates of `candidates`, which lie in `bounds` (one read-back: the count).
+std::shared_ptr<const SparseCoordinates> sortedUnique(DeviceBuffer &candidates, long long count,
+                                                     const CoordinateBounds &bounds, cudaStream_t stream) {
+  CUstream driver = gpu::driverStream(stream);
+  if (count == 0)
+    return SparseCoordinates::adopt(DeviceBuffer(), 0, bounds);
+  if (count > INT32_MAX)
+    throw RuntimeError(fmt::format("{} candidate output coordinates exceed the 2^31 - 1 rows a map can index", count));
+  DeviceBuffer uniqueCount(sizeof(long long), driver);
+  DeviceBuffer rows = sortUnique(candidates, static_cast<int>(count), bounds, as<long long>(uniqueCount), stream);
+  const int unique = static_cast<int>(uniqueCount.download<long long>()[0]);
   DeviceBuffer compact(static_cast<size_t>(unique) * sizeof(Coordinate), driver);
-  checkCuda(cuMemcpyDtoDAsync(compact.get(), candidates.get(), compact.bytes(), driver), "cuMemcpyDtoDAsync",
+  checkCuda(cuMemcpyDtoDAsync(compact.get(), rows.get(), compact.bytes(), driver), "cuMemcpyDtoDAsync",
             "compacting output coordinates");
   return SparseCoordinates::adopt(std::move(compact), unique, bounds);
 }
@@ -210,6 +226,13 @@ __global__ void invertMap(const int32_t *outInMap, long long outputCount, int vo
 
 } // namespace
 
+std::vector<int32_t> DeviceKernelMap::downloadOutInMap() const {
+  std::vector<int32_t> entries(static_cast<size_t>(outputCount()) * volume);
+  if (!entries.empty())
+    outInMap.downloadTo(entries.data(), entries.size() * sizeof(int32_t));
+  return entries;
+}
+
 void gpu::invertOutInMap(const int32_t *outInMap, long long outputCount, int volume, int32_t *inverse,
                          cudaStream_t stream) {
   if (outputCount * volume == 0)
@@ -232,7 +255,8 @@ DeviceKernelMap buildKernelMapGpu(const std::shared_ptr<const SparseCoordinates>
     DeviceBuffer candidates(static_cast<size_t>(n) * sizeof(Coordinate), driverStream);
     if (n > 0) {
       downsampledCandidates<<<blocksFor(n), kThreads, 0, stream>>>(reinterpret_cast<const Coordinate *>(inputs->data()),
-                                                                   n, geometry.shape(), as<Coordinate>(candidates));
+                                                                   n, nullptr, geometry.shape(),
+                                                                   as<Coordinate>(candidates));
       gpu::checkLaunch("downsampledCandidates");
     }
     map.outputs = sortedUnique(candidates, n, downsampledBounds(inputs->bounds(), geometry), stream);
@@ -244,7 +268,7 @@ DeviceKernelMap buildKernelMapGpu(const std::shared_ptr<const SparseCoordinates>
   if (entries > 0) {
     lookupNeighbours<<<blocksFor(entries), kThreads, 0, stream>>>(
         hashViewOf(*inputs, stream), reinterpret_cast<const Coordinate *>(map.outputs->data()), map.outputCount(),
-        geometry.shape(), map.volume, as<int32_t>(map.outInMap));
+        nullptr, geometry.shape(), map.volume, as<int32_t>(map.outInMap));
     gpu::checkLaunch("lookupNeighbours");
   }
   return map;
@@ -299,6 +323,101 @@ DeviceKernelMap generativeTransposedKernelMapGpu(const std::shared_ptr<const Spa
     gpu::checkLaunch("scatterGenerative");
   }
   return map;
+}
+
+} // namespace sparsekgen
+
+namespace sparsekgen {
+
+namespace {
+
+gpu::HashView hashViewOf(const CountedLevel &level) {
+  return {reinterpret_cast<unsigned long long *>(level.tableSlots), level.tableCapacity - 1,
+          reinterpret_cast<const Coordinate *>(level.rows)};
+}
+
+void writeCount(long long *count, long long value, CUstream stream) {
+  // Two 32-bit halves, little-endian: no host memory has to outlive the call.
+  auto words = reinterpret_cast<CUdeviceptr>(count);
+  checkCuda(cuMemsetD32Async(words, static_cast<uint32_t>(value), 1, stream), "cuMemsetD32Async", "(level row count)");
+  checkCuda(cuMemsetD32Async(words + 4, static_cast<uint32_t>(value >> 32), 1, stream), "cuMemsetD32Async",
+            "(level row count)");
+}
+
+// At most one row per cell of the box `bounds` describes.
+long long cellsIn(const CoordinateBounds &bounds) {
+  double cells = static_cast<double>(bounds.maxBatch) + 1;
+  for (int axis = 0; axis < 3; ++axis)
+    cells *= static_cast<double>(bounds.max[axis]) - bounds.min[axis] + 1;
+  return cells > static_cast<double>(INT32_MAX) ? INT32_MAX : static_cast<long long>(cells);
+}
+
+} // namespace
+
+CountedLevel countedLevelOf(const std::shared_ptr<const SparseCoordinates> &inputs, long long *count,
+                            CUstream stream) {
+  const CoordinateHashTable &table = inputs->hashTable(stream);
+  CountedLevel level;
+  level.rows = inputs->data();
+  level.upperBound = inputs->size();
+  level.count = count;
+  level.bounds = inputs->bounds();
+  level.tableSlots = table.slots.get();
+  level.tableCapacity = table.capacity;
+  writeCount(count, inputs->size(), stream);
+  return level;
+}
+
+CountedLevel downsampledCountedLevel(const CountedLevel &inputs, const ConvGeometry &geometry, long long *count,
+                                     CUstream driverStream) {
+  kernelOffsets(geometry); // validates the geometry
+  auto stream = gpu::runtimeStream(driverStream);
+  CountedLevel level;
+  level.count = count;
+  level.bounds = downsampledBounds(inputs.bounds, geometry);
+  const int n = inputs.upperBound;
+  if (n == 0) {
+    writeCount(count, 0, driverStream);
+  } else {
+    DeviceBuffer candidates(static_cast<size_t>(n) * sizeof(Coordinate), driverStream);
+    downsampledCandidates<<<blocksFor(n), kThreads, 0, stream>>>(reinterpret_cast<const Coordinate *>(inputs.rows), n,
+                                                                 inputs.count, geometry.shape(),
+                                                                 as<Coordinate>(candidates));
+    gpu::checkLaunch("downsampledCandidates");
+    level.storage = sortUnique(candidates, n, level.bounds, count, stream);
+  }
+  level.rows = level.storage.get();
+  level.upperBound = static_cast<int>(std::min<long long>(n, cellsIn(level.bounds)));
+  level.table = gpu::buildCoordinateHashTable(reinterpret_cast<const Coordinate *>(level.rows), level.upperBound,
+                                              count, nullptr, stream);
+  level.tableSlots = level.table.slots.get();
+  level.tableCapacity = level.table.capacity;
+  return level;
+}
+
+DeviceBuffer countedOutInMap(const CountedLevel &inputs, const CountedLevel &outputs, const ConvGeometry &geometry,
+                             CUstream driverStream) {
+  kernelOffsets(geometry); // validates the geometry
+  const int volume = geometry.volume();
+  const long long entries = static_cast<long long>(outputs.upperBound) * volume;
+  DeviceBuffer outInMap(static_cast<size_t>(entries) * sizeof(int32_t), driverStream);
+  if (entries > 0) {
+    lookupNeighbours<<<blocksFor(entries), kThreads, 0, gpu::runtimeStream(driverStream)>>>(
+        hashViewOf(inputs), reinterpret_cast<const Coordinate *>(outputs.rows), outputs.upperBound, outputs.count,
+        geometry.shape(), volume, as<int32_t>(outInMap));
+    gpu::checkLaunch("lookupNeighbours");
+  }
+  return outInMap;
+}
+
+DeviceBuffer countedTransposedOutInMap(const DeviceBuffer &stridedOutInMap, int stridedOutputsUpper,
+                                       int stridedInputsUpper, int volume, CUstream driverStream) {
+  DeviceBuffer outInMap(static_cast<size_t>(stridedInputsUpper) * volume * sizeof(int32_t), driverStream);
+  outInMap.fill32(0xffffffffu, driverStream);
+  // Padding rows of the strided map hold -1 only, so inverting the whole buffer is exact.
+  gpu::invertOutInMap(as<int32_t>(stridedOutInMap), stridedOutputsUpper, volume, as<int32_t>(outInMap),
+                      gpu::runtimeStream(driverStream));
+  return outInMap;
 }
 
 } // namespace sparsekgen

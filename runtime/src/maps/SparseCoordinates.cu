@@ -36,9 +36,11 @@ __global__ void summarizeCoordinates(const Coordinate *rows, int n, int *summary
   atomicMax(&summary[7], c.z);
 }
 
-__global__ void insertRows(gpu::HashView table, int n, int *duplicateFound) {
+__global__ void insertRows(gpu::HashView table, int upperRows, const long long *count, int *duplicateFound) {
   int row = blockIdx.x * blockDim.x + threadIdx.x;
-  if (row < n && table.insert(row) >= 0 && duplicateFound)
+  if (row >= upperRows || (count && row >= *count))
+    return;
+  if (table.insert(row) >= 0 && duplicateFound)
     *duplicateFound = 1;
 }
 
@@ -59,18 +61,21 @@ CoordinateBounds boundsOf(const std::vector<Coordinate> &coordinates) {
   return bounds;
 }
 
-// Checks ranges and measures the bounds on the device (one synchronisation); on failure the host
-// names the row from a download.
-CoordinateBounds requireInRange(CUdeviceptr coordinates, int rows, cudaStream_t stream) {
-  if (rows == 0)
-    return {};
-  CUstream driver = gpu::driverStream(stream);
-  std::vector<int> initial = {INT_MAX, INT_MIN, INT_MAX, INT_MAX, INT_MAX, INT_MIN, INT_MIN, INT_MIN};
-  DeviceBuffer summary = DeviceBuffer::from(initial, driver);
+// The range summary's slots, then a duplicate flag that fromDevice's table insertion sets: both
+// come back in the one read-back.
+constexpr int kDuplicateSlot = 8;
+
+DeviceBuffer enqueueRangeSummary(CUdeviceptr coordinates, int rows, cudaStream_t stream) {
+  std::vector<int> initial = {INT_MAX, INT_MIN, INT_MAX, INT_MAX, INT_MAX, INT_MIN, INT_MIN, INT_MIN, 0};
+  DeviceBuffer summary = DeviceBuffer::from(initial, gpu::driverStream(stream));
   summarizeCoordinates<<<blocksFor(rows), kThreads, 0, stream>>>(reinterpret_cast<const Coordinate *>(coordinates),
                                                                  rows, reinterpret_cast<int *>(summary.get()));
   gpu::checkLaunch("summarizeCoordinates");
-  auto s = summary.download<int>();
+  return summary;
+}
+
+// The bounds from a downloaded summary; RuntimeError naming the first row out of range.
+CoordinateBounds boundsFromSummary(const std::vector<int> &s, CUdeviceptr coordinates, int rows) {
   if (s[0] != INT_MAX) {
     std::vector<Coordinate> all(static_cast<size_t>(rows));
     gpu::check(cudaMemcpy(all.data(), reinterpret_cast<const void *>(coordinates), all.size() * sizeof(Coordinate),
@@ -81,11 +86,47 @@ CoordinateBounds requireInRange(CUdeviceptr coordinates, int rows, cudaStream_t 
   return {s[1], {s[2], s[3], s[4]}, {s[5], s[6], s[7]}};
 }
 
+// Checks ranges and measures the bounds on the device (one synchronisation); on failure the host
+// names the row from a download.
+CoordinateBounds requireInRange(CUdeviceptr coordinates, int rows, cudaStream_t stream) {
+  if (rows == 0)
+    return {};
+  return boundsFromSummary(enqueueRangeSummary(coordinates, rows, stream).download<int>(), coordinates, rows);
+}
+
 } // namespace
+
+CoordinateHashTable gpu::buildCoordinateHashTable(const Coordinate *rows, int upperRows, const long long *count,
+                                                  int *duplicateFound, cudaStream_t stream) {
+  const CUstream driver = gpu::driverStream(stream);
+  CoordinateHashTable table;
+  uint32_t capacity = 64;
+  while (capacity < 2u * static_cast<uint32_t>(upperRows))
+    capacity <<= 1;
+  table.capacity = capacity;
+  table.slots = DeviceBuffer(static_cast<size_t>(capacity) * sizeof(uint64_t), driver);
+  checkCuda(cuMemsetD32Async(table.slots.get(), 0xffffffffu, 2ull * capacity, driver), "cuMemsetD32Async",
+            "clearing the coordinate hash table");
+  if (upperRows == 0)
+    return table;
+  gpu::HashView view{reinterpret_cast<unsigned long long *>(table.slots.get()), capacity - 1, rows};
+  insertRows<<<blocksFor(upperRows), kThreads, 0, stream>>>(view, upperRows, count, duplicateFound);
+  gpu::checkLaunch("insertRows");
+  return table;
+}
 
 SparseCoordinates::SparseCoordinates(DeviceBuffer coordinates, int rows, const CoordinateBounds &bounds,
                                      bool knownUnique)
     : coordinates_(std::move(coordinates)), rows_(rows), id_(nextId++), bounds_(bounds), knownUnique_(knownUnique) {}
+
+std::shared_ptr<const SparseCoordinates> SparseCoordinates::adoptHashed(DeviceBuffer coordinates, int rows,
+                                                                        const CoordinateBounds &bounds,
+                                                                        CoordinateHashTable table) {
+  std::shared_ptr<SparseCoordinates> result(
+      new SparseCoordinates(std::move(coordinates), rows, bounds, /*knownUnique=*/true));
+  std::call_once(result->tableOnce_, [&] { result->table_ = std::move(table); });
+  return result;
+}
 
 std::shared_ptr<const SparseCoordinates> SparseCoordinates::adopt(DeviceBuffer coordinates, int rows,
                                                                   const CoordinateBounds &bounds) {
@@ -111,38 +152,40 @@ std::shared_ptr<const SparseCoordinates> SparseCoordinates::fromDevice(CUdevicep
   if (rows > 0)
     checkCuda(cuMemcpyDtoDAsync(copy.get(), coordinates, copy.bytes(), stream), "cuMemcpyDtoDAsync",
               "copying coordinates");
-  CoordinateBounds bounds = requireInRange(copy.get(), rows, gpu::runtimeStream(stream));
-  std::shared_ptr<const SparseCoordinates> result(
-      new SparseCoordinates(std::move(copy), rows, bounds, /*knownUnique=*/false));
-  result->hashTable(stream);
-  return result;
+  if (rows == 0)
+    return adopt(std::move(copy), 0, CoordinateBounds{});
+  // The range check and the table's duplicate check share one read-back: the table is built over
+  // the rows whatever they hold, and discarded if they fail.
+  auto cudaStream = gpu::runtimeStream(stream);
+  DeviceBuffer summary = enqueueRangeSummary(copy.get(), rows, cudaStream);
+  CoordinateHashTable table =
+      gpu::buildCoordinateHashTable(reinterpret_cast<const Coordinate *>(copy.get()), rows, nullptr,
+                                    reinterpret_cast<int *>(summary.get()) + kDuplicateSlot, cudaStream);
+  const std::vector<int> checked = summary.download<int>();
+  CoordinateBounds bounds = boundsFromSummary(checked, copy.get(), rows);
+  if (checked[kDuplicateSlot] != 0)
+    requireUniqueCoordinates(copy.download<Coordinate>()); // throws naming the rows
+  return adoptHashed(std::move(copy), rows, bounds, std::move(table));
 }
 
-std::vector<Coordinate> SparseCoordinates::download() const { return coordinates_.download<Coordinate>(); }
+std::vector<Coordinate> SparseCoordinates::download() const {
+  std::vector<Coordinate> rows(static_cast<size_t>(rows_));
+  if (rows_ > 0)
+    coordinates_.downloadTo(rows.data(), rows.size() * sizeof(Coordinate));
+  return rows;
+}
 
 const CoordinateHashTable &SparseCoordinates::hashTable(CUstream stream) const {
   std::call_once(tableOnce_, [&] {
-    uint32_t capacity = 64;
-    while (capacity < 2u * static_cast<uint32_t>(rows_))
-      capacity <<= 1;
-    table_.capacity = capacity;
-    table_.slots = DeviceBuffer(static_cast<size_t>(capacity) * sizeof(uint64_t), stream);
-    checkCuda(cuMemsetD32Async(table_.slots.get(), 0xffffffffu, 2ull * capacity, stream), "cuMemsetD32Async",
-              "clearing the coordinate hash table");
-    if (rows_ == 0)
-      return;
-    gpu::HashView view{reinterpret_cast<unsigned long long *>(table_.slots.get()), capacity - 1,
-                       reinterpret_cast<const Coordinate *>(coordinates_.get())};
+    const auto *rows = reinterpret_cast<const Coordinate *>(coordinates_.get());
     auto cudaStream = gpu::runtimeStream(stream);
     if (knownUnique_) {
-      insertRows<<<blocksFor(rows_), kThreads, 0, cudaStream>>>(view, rows_, nullptr);
-      gpu::checkLaunch("insertRows");
+      table_ = gpu::buildCoordinateHashTable(rows, rows_, nullptr, nullptr, cudaStream);
       return;
     }
     DeviceBuffer duplicate(sizeof(int), stream);
     duplicate.fill32(0, stream);
-    insertRows<<<blocksFor(rows_), kThreads, 0, cudaStream>>>(view, rows_, reinterpret_cast<int *>(duplicate.get()));
-    gpu::checkLaunch("insertRows");
+    table_ = gpu::buildCoordinateHashTable(rows, rows_, nullptr, reinterpret_cast<int *>(duplicate.get()), cudaStream);
     if (duplicate.download<int>()[0] != 0)
       requireUniqueCoordinates(download()); // throws naming the rows
   });

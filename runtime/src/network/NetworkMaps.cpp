@@ -2,36 +2,86 @@
 
 #include <vector>
 
+#include "maps/CountedKernelMaps.h"
 #include "network/NetworkOps.h"
 #include "sparsekgen/DeviceBuffer.h"
 
 namespace sparsekgen {
 
 NetworkMaps buildNetworkMaps(const Network &network, CUdeviceptr coordinates, int rows) {
-  NetworkMaps built;
-  built.levels["l0"] = SparseCoordinates::fromDevice(coordinates, rows);
+  // Read-back 1: the input's range and duplicate checks (and its bounds, which size every level's
+  // sort keys).
+  auto input = SparseCoordinates::fromDevice(coordinates, rows);
+
+  // Everything else is enqueued with the row counts left on the device: one slot per level, then one
+  // pair count per map.
+  size_t levelSlots = 1;
+  for (const auto &m : network.maps)
+    levelSlots += !m.transposed() && m.geometry.strided();
+  const size_t slots = levelSlots + network.maps.size();
+  DeviceBuffer counts(slots * sizeof(long long));
+  auto slot = [&](size_t i) { return reinterpret_cast<long long *>(counts.get()) + i; };
+
+  struct PendingMap {
+    const WorkloadMap *spec;
+    ConvGeometry geometry;
+    size_t inputLevel, outputLevel;
+    DeviceBuffer outInMap;
+  };
+  std::vector<CountedLevel> levels;
+  levels.push_back(countedLevelOf(input, slot(0), nullptr));
+  std::map<std::string, size_t> levelIndex = {{"l0", 0}}, mapIndex;
+  std::vector<PendingMap> pending;
   for (const auto &m : network.maps) {
     if (m.transposed()) {
-      built.maps.emplace(m.name, transposedKernelMapGpu(built.maps.at(m.mirrors)));
-      continue;
+      const PendingMap &strided = pending.at(mapIndex.at(m.mirrors));
+      const int volume = strided.geometry.volume();
+      pending.push_back({&m, strided.geometry, strided.outputLevel, strided.inputLevel,
+                         countedTransposedOutInMap(strided.outInMap, levels[strided.outputLevel].upperBound,
+                                                   levels[strided.inputLevel].upperBound, volume, nullptr)});
+    } else {
+      const size_t in = levelIndex.at(m.coordinates);
+      size_t out = in;
+      if (m.geometry.strided()) {
+        CountedLevel next = downsampledCountedLevel(levels[in], m.geometry, slot(levels.size()), nullptr);
+        levels.push_back(std::move(next));
+        out = levels.size() - 1;
+        if (!m.produces.empty())
+          levelIndex[m.produces] = out;
+      }
+      pending.push_back({&m, m.geometry, in, out, countedOutInMap(levels[in], levels[out], m.geometry, nullptr)});
     }
-    built.maps.emplace(m.name, buildKernelMapGpu(built.levels.at(m.coordinates), m.geometry));
-    if (!m.produces.empty())
-      built.levels[m.produces] = built.maps.at(m.name).outputs;
+    mapIndex[m.name] = pending.size() - 1;
   }
-  // Dispatch needs every map's pair count on the host: one read-back for all of them.
   std::vector<CUdeviceptr> mapPointers;
   std::vector<long long> entries;
-  for (const auto &m : network.maps) {
-    const DeviceKernelMap &map = built.maps.at(m.name);
-    mapPointers.push_back(map.outInMap.get());
-    entries.push_back(static_cast<long long>(map.outputCount()) * map.volume);
+  for (const auto &p : pending) {
+    mapPointers.push_back(p.outInMap.get());
+    entries.push_back(static_cast<long long>(levels[p.outputLevel].upperBound) * p.geometry.volume());
   }
-  DeviceBuffer counts(mapPointers.size() * sizeof(long long));
-  countMapPairs(mapPointers, entries, counts.get(), nullptr);
-  auto hostCounts = counts.download<long long>();
-  for (size_t i = 0; i < network.maps.size(); ++i)
-    built.pairs[network.maps[i].name] = hostCounts[i];
+  countMapPairs(mapPointers, entries, reinterpret_cast<CUdeviceptr>(slot(levelSlots)), nullptr);
+
+  // Read-back 2: every level's rows and every map's pairs, which dispatch needs on the host.
+  const std::vector<long long> hostCounts = counts.download<long long>();
+  std::vector<std::shared_ptr<const SparseCoordinates>> resolved = {input};
+  for (size_t i = 1; i < levels.size(); ++i)
+    resolved.push_back(SparseCoordinates::adoptHashed(std::move(levels[i].storage), static_cast<int>(hostCounts[i]),
+                                                      levels[i].bounds, std::move(levels[i].table)));
+  NetworkMaps built;
+  for (const auto &[name, index] : levelIndex)
+    built.levels[name] = resolved[index];
+  for (size_t i = 0; i < pending.size(); ++i) {
+    PendingMap &p = pending[i];
+    DeviceKernelMap map;
+    map.kind = p.spec->transposed() ? MapKind::Transposed : MapKind::Forward;
+    map.geometry = p.geometry;
+    map.inputs = resolved[p.inputLevel];
+    map.outputs = resolved[p.outputLevel];
+    map.volume = p.geometry.volume();
+    map.outInMap = std::move(p.outInMap); // sized by the upper bound: rows past outputCount() are -1
+    built.maps.emplace(p.spec->name, std::move(map));
+    built.pairs[p.spec->name] = hostCounts[levelSlots + i];
+  }
   return built;
 }
 

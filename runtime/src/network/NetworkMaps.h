@@ -1,6 +1,7 @@
 // Every kernel map of a network description over one input, as the executor and the trainer build
 // them once per run: the levels' coordinates, each map (transposed maps from the maps they mirror)
-// and each map's pair count, read back in one synchronisation.
+// and each map's pair count. The host reads back twice: the input's checks, then, after every map
+// was enqueued, all level sizes and pair counts at once (maps/CountedKernelMaps.h).
 #pragma once
 
 #include <map>
