@@ -16,24 +16,26 @@ using gpu::kThreads;
 
 std::atomic<uint64_t> nextId{1};
 
-// summary = {first row out of range, max batch, min x, min y, min z, max x, max y, max z}
+// summary = {first row out of range, max batch, min x, min y, min z, max x, max y, max z}. Each warp
+// reduces its rows first: one atomic per warp and slot instead of one per row, which every row would
+// otherwise aim at the same eight addresses.
 __global__ void summarizeCoordinates(const Coordinate *rows, int n, int *summary) {
   int row = blockIdx.x * blockDim.x + threadIdx.x;
+  const unsigned active = __ballot_sync(0xffffffffu, row < n);
   if (row >= n)
     return;
   Coordinate c = rows[row];
   constexpr int limit = 1 << 30;
   bool inside = c.batch >= 0 && c.x >= -limit && c.x < limit && c.y >= -limit && c.y < limit && c.z >= -limit &&
                 c.z < limit;
-  if (!inside)
-    atomicMin(&summary[0], row);
-  atomicMax(&summary[1], c.batch);
-  atomicMin(&summary[2], c.x);
-  atomicMin(&summary[3], c.y);
-  atomicMin(&summary[4], c.z);
-  atomicMax(&summary[5], c.x);
-  atomicMax(&summary[6], c.y);
-  atomicMax(&summary[7], c.z);
+  const int values[8] = {inside ? INT_MAX : row, c.batch, c.x, c.y, c.z, c.x, c.y, c.z};
+  const bool isMax[8] = {false, true, false, false, false, true, true, true};
+  const bool leader = (threadIdx.x & 31) == __ffs(active) - 1;
+  for (int slot = 0; slot < 8; ++slot) {
+    int reduced = isMax[slot] ? __reduce_max_sync(active, values[slot]) : __reduce_min_sync(active, values[slot]);
+    if (leader)
+      isMax[slot] ? atomicMax(&summary[slot], reduced) : atomicMin(&summary[slot], reduced);
+  }
 }
 
 __global__ void insertRows(gpu::HashView table, int upperRows, const long long *count, int *duplicateFound) {
