@@ -1,7 +1,8 @@
 """Plots of the benchmark results in bench/results/ for docs/: the kernel-map comparison with
 TorchSparse, the forward-convolution timings, the backward against spconv, training loss curves
-and training steps against TorchSparse, tuned tables against the default, the R-GCN against PyG, and
-warpgroup against warp MMA. Run from the repository root:
+and training steps against TorchSparse, tuned tables against the default, the R-GCN against PyG,
+warpgroup against warp MMA, and a network's stages under several dispatch configurations. Run
+from the repository root:
 
     python3 bench/plot_results.py
 """
@@ -345,6 +346,47 @@ def plot_warpgroup_mma(name, out):
     fig.savefig(IMAGES / out, dpi=120)
 
 
+def plot_network_configurations(prefix, configurations, peer_name, out):
+    """One network end to end per scan under several dispatch configurations, split into its stages,
+    beside the peer's end to end and GPU kernel sum on the same coordinates."""
+    runs = {label: load(f"{prefix}-{label}.json") for label, _ in configurations}
+    first = next(iter(runs.values()))
+    peer = load(peer_name) if peer_name else None
+    inputs = [r["input"] for r in first["runs"]]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / (len(configurations) + (1 if peer else 0))
+    stages = (("maps_ms", "maps", "#4c72b0"), ("convolutions_ms", "convolutions", "#dd8452"),
+              ("elementwise_ms", "element-wise", "#55a868"))
+    for i, (label, title) in enumerate(configurations):
+        by_input = {r["input"]: r for r in runs[label]["runs"]}
+        for x, name in enumerate(inputs):
+            run = by_input[name]
+            bottom = 0.0
+            for key, stage, color in stages:
+                value = run["profiled_run"][key]
+                ax.bar(x + i * width, value, width, bottom=bottom, color=color, edgecolor="white",
+                       label=stage if x == 0 and i == 0 else None)
+                bottom += value
+            ax.plot([x + i * width - width / 2, x + i * width + width / 2], [run["end_to_end_ms"]] * 2, color="black")
+            ax.text(x + i * width, run["end_to_end_ms"], title, rotation=90, ha="center", va="bottom", fontsize=6)
+    if peer:
+        by_input = {r["input"]: r for r in peer["runs"] if r["network"] == first["network"]}
+        j = len(configurations)
+        for x, name in enumerate(inputs):
+            if name in by_input:
+                ax.bar(x + j * width, by_input[name]["end_to_end_ms"], width, color="#c44e52",
+                       label=f"{peer['peer']} end to end" if x == 0 else None)
+                ax.plot([x + j * width - width / 2, x + j * width + width / 2],
+                        [by_input[name]["gpu_kernel_sum_ms"]] * 2, color="white", linewidth=2,
+                        label=f"{peer['peer']} GPU kernel sum" if x == 0 else None)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(inputs))],
+                  [f"{n.split('.')[0]}\n{r['voxels']:,} voxels" for n, r in zip(inputs, first["runs"])], fontsize=7)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.25)
+    finish(fig, ax, "ms per run, end to end (lower is better)",
+           f"{first['network']} {first['dtype']}: bars, the stages of one profiled run; black lines, median end to end; "
+           f"{first['gpu']['name']}, {first['date']}", out, legend_columns=3)
+
+
 if __name__ == "__main__":
     IMAGES.mkdir(parents=True, exist_ok=True)
     plot_kernel_maps("2026-11-21-h200-minkunet42-kernel-maps.json",
@@ -363,4 +405,9 @@ if __name__ == "__main__":
     plot_python_frontend("2026-12-03-h200-python-frontend", "python-frontend-h200.png")
     plot_rgcn("2026-12-07-h100-rgcn-two-layer.json", "rgcn-h100.png")
     plot_warpgroup_mma("2026-12-07-h200-wgmma-vs-mma-sync.json", "wgmma-h200.png")
+    plot_network_configurations("2026-12-07-h100-network-minkunet42_1.0x-f16",
+                                [("heuristic-mma-sync", "mma.sync, heuristic"),
+                                 ("heuristic-both-bundles", "+ Hopper, heuristic"),
+                                 ("tuned-both-bundles", "+ Hopper, tuned")],
+                                None, "minkunet42-hopper-h100.png")
     print("wrote", ", ".join(str(p) for p in sorted(IMAGES.glob("*.png"))))
