@@ -82,6 +82,9 @@ TEST(Workload, ErrorsNameThePointer) {
   EXPECT_NE(errorOf(replaced(R"("map": "d")", R"("map": "x")")).find("/layers/2/map: no map named 'x'"),
             std::string::npos);
   EXPECT_NE(errorOf(replaced(R"("mirrors": "d")", R"("mirrors": "s")")).find("/maps/2/mirrors"), std::string::npos);
+  EXPECT_NE(errorOf(replaced(R"("mirrors": "d")", R"("mirrors": "d", "produces": "l2")"))
+                .find("/maps/2/produces: a transposed map (with 'mirrors') produces no level"),
+            std::string::npos);
   EXPECT_NE(errorOf(replaced(R"("coordinates": "l1")", R"("coordinates": "l7")")).find("/maps/2/coordinates"),
             std::string::npos);
   EXPECT_NE(errorOf(replaced(R"("in_channels": 32)", R"("in_channels": "32")")).find("/layers/3/in_channels"),

@@ -109,6 +109,11 @@ std::vector<WorkloadMap> parseWorkloadMaps(const JsonReader &r, const json &docu
       r.fail(p + "/coordinates", fmt::format("level '{}' is not produced by an earlier map", m.coordinates));
     if (!m.produces.empty() && !m.geometry.strided())
       r.fail(p + "/produces", "only a strided map produces a new level");
+    // A transposed map's outputs are the level its strided map read, so it produces none; and no
+    // map can mirror it in turn.
+    if (!m.produces.empty() && !m.mirrors.empty())
+      r.fail(p + "/produces", "a transposed map (with 'mirrors') produces no level: its outputs are the level "
+                              "its strided map read");
     if (!m.mirrors.empty()) {
       auto mirrored = std::find_if(parsed.begin(), parsed.end(), [&](const auto &o) { return o.name == m.mirrors; });
       if (mirrored == parsed.end() || mirrored->produces != m.coordinates)
