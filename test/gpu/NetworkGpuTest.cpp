@@ -244,8 +244,9 @@ TEST(NetworkExecutorRuns, SeveralInputsInARowEachMatchTheirFloat64Run) {
 
 // The executor's maps are enqueued with their row counts on the device and read back once at the
 // end; they must equal the CPU builders composed the same way: every level's coordinates, every
-// out_in_map entry and every pair count, on a real scan at two voxel sizes and a batch-of-three
-// random cloud (batch indices with gaps).
+// out_in_map entry and every pair count, on a real scan at two voxel sizes, a batch-of-three random
+// cloud (batch indices with gaps), and three clusters 2^28 apart, whose levels span too many bits
+// to sort as packed 64-bit keys (the 128-bit coordinate sort).
 TEST(NetworkExecutorMaps, EveryMapOfARunMatchesTheCpuBuilders) {
   Context &gpu = context();
   Network network = loadNetwork(testclouds::sourceDirectory() + "/bench/networks/minkunet42_0.5x.json");
@@ -255,7 +256,15 @@ TEST(NetworkExecutorMaps, EveryMapOfARunMatchesTheCpuBuilders) {
   const std::vector<std::pair<std::string, std::vector<Coordinate>>> inputs = {
       {"kitti_000008 at 0.05 m", voxelize(points, 0.05f)},
       {"kitti_000008 at 0.3 m", voxelize(points, 0.3f)},
-      {"random cloud, batches 0, 2, 5", testclouds::randomCloud(20000, 11, {0, 2, 5})}};
+      {"random cloud, batches 0, 2, 5", testclouds::randomCloud(20000, 11, {0, 2, 5})},
+      {"three clusters 2^28 apart", [] {
+         std::vector<Coordinate> clusters;
+         for (int centre : {-(1 << 28), 0, 1 << 28}) {
+           auto cluster = testclouds::randomCloud(4000, 17 + centre % 7, {0, 1}, centre);
+           clusters.insert(clusters.end(), cluster.begin(), cluster.end());
+         }
+         return clusters;
+       }()}};
   for (const auto &[name, cloud] : inputs) {
     auto deviceCoordinates = DeviceBuffer::from(cloud);
     auto deviceFeatures =
