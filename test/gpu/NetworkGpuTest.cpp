@@ -15,6 +15,7 @@
 #include "sparsekgen/NetworkExecutor.h"
 #include "sparsekgen/PointCloud.h"
 #include "sparsekgen/Reference.h"
+#include "sparsekgen/Workload.h"
 #include "TestClouds.h"
 #include "TestContext.h"
 
@@ -243,7 +244,7 @@ TEST(NetworkExecutorRuns, SeveralInputsInARowEachMatchTheirFloat64Run) {
 }
 
 // The executor's maps are enqueued with their row counts on the device and read back once at the
-// end; they must equal the CPU builders composed the same way: every level's coordinates, every
+// end; they must equal the CPU builders composed the same way (buildMapsCpu): every level's coordinates, every
 // out_in_map entry and every pair count, on a real scan at two voxel sizes, a batch-of-three random
 // cloud (batch indices with gaps), and three clusters 2^28 apart, whose levels span too many bits
 // to sort as packed 64-bit keys (the 128-bit coordinate sort).
@@ -270,14 +271,11 @@ TEST(NetworkExecutorMaps, EveryMapOfARunMatchesTheCpuBuilders) {
     auto deviceFeatures =
         DeviceBuffer::from(encodeElements(randomFeatures(network, cloud.size(), 5), dtypeFromName(network.dtype)));
     executor.run(deviceCoordinates.get(), static_cast<int>(cloud.size()), deviceFeatures.get());
+    const std::map<std::string, KernelMap> reference = buildMapsCpu(network.maps, cloud);
     std::map<std::string, std::vector<Coordinate>> levels = {{"l0", cloud}};
-    std::map<std::string, KernelMap> reference;
     for (const auto &m : network.maps) {
-      // A transposed map's outputs are the fine level its mirrored strided map read.
-      KernelMap cpu = m.transposed() ? transposedKernelMapCpu(reference.at(m.mirrors),
-                                                              levels.at(network.findMap(m.mirrors).coordinates))
-                                     : buildKernelMapCpu(levels.at(m.coordinates), m.geometry);
-      if (!m.transposed() && !m.produces.empty())
+      const KernelMap &cpu = reference.at(m.name);
+      if (!m.produces.empty())
         levels[m.produces] = cpu.outputs;
       const DeviceKernelMap &built = executor.maps().at(m.name);
       const std::string what = name + ", map " + m.name;
@@ -286,7 +284,6 @@ TEST(NetworkExecutorMaps, EveryMapOfARunMatchesTheCpuBuilders) {
       EXPECT_TRUE(built.outputs->download() == cpu.outputs) << what << ": output coordinates differ";
       EXPECT_TRUE(built.downloadOutInMap() == cpu.outInMap) << what << ": out_in_map differs";
       EXPECT_EQ(executor.pairCounts().at(m.name), cpu.pairCount()) << what;
-      reference.emplace(m.name, std::move(cpu));
     }
     for (const auto &[level, coordinates] : levels)
       EXPECT_TRUE(executor.levels().at(level)->download() == coordinates) << name << ", level " << level;

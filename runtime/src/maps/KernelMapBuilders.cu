@@ -325,10 +325,6 @@ DeviceKernelMap generativeTransposedKernelMapGpu(const std::shared_ptr<const Spa
   return map;
 }
 
-} // namespace sparsekgen
-
-namespace sparsekgen {
-
 namespace {
 
 gpu::HashView hashViewOf(const CountedLevel &level) {
