@@ -41,12 +41,13 @@ CountedLevel downsampledCountedLevel(const CountedLevel &inputs, const ConvGeome
                                      CUstream stream);
 
 // out_in_map int32 [outputs.upperBound, volume] of `geometry` from `inputs` to `outputs` (the same
-// level for submanifold maps); -1 where there is no input and on padding rows.
+// level for submanifold maps); -1 where there is no input and on padding rows. Its pairs are added
+// to `*pairs` (device; the caller zeroes it).
 DeviceBuffer countedOutInMap(const CountedLevel &inputs, const CountedLevel &outputs, const ConvGeometry &geometry,
-                             CUstream stream);
+                             unsigned long long *pairs, CUstream stream);
 
 // The transposed map's out_in_map [strided inputs' upperBound, volume], from the strided map's
-// out_in_map [strided outputs' upperBound, volume].
+// out_in_map [strided outputs' upperBound, volume]. It has the strided map's pairs.
 DeviceBuffer countedTransposedOutInMap(const DeviceBuffer &stridedOutInMap, int stridedOutputsUpper,
                                        int stridedInputsUpper, int volume, CUstream stream);
 

@@ -28,16 +28,24 @@ gpu::HashView hashViewOf(const SparseCoordinates &coordinates, cudaStream_t stre
 }
 
 // out_in_map[j][k] = row of outputs[j] * stride + offset(k) among the inputs, or -1; -1 on rows
-// from `*outputsInUse` (device, nullable: none) on.
+// from `*outputsInUse` (device, nullable: none) on. The pairs found are added to `*pairs` (device,
+// nullable), one atomic per warp, so that no second pass over the map has to count them.
 __global__ void lookupNeighbours(gpu::HashView inputs, const Coordinate *outputs, long long outputCount,
-                                 const long long *outputsInUse, KernelShape shape, int volume, int32_t *outInMap) {
+                                 const long long *outputsInUse, KernelShape shape, int volume, int32_t *outInMap,
+                                 unsigned long long *pairs) {
   long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
-  if (t >= outputCount * volume)
-    return;
-  long long j = t / volume;
-  outInMap[t] = outputsInUse && j >= *outputsInUse
-                    ? -1
-                    : inputs.find(shifted(outputs[j], shape, static_cast<int>(t - j * volume)));
+  int32_t found = -1;
+  if (t < outputCount * volume) { // no early return: the whole warp votes below
+    long long j = t / volume;
+    if (!outputsInUse || j < *outputsInUse)
+      found = inputs.find(shifted(outputs[j], shape, static_cast<int>(t - j * volume)));
+    outInMap[t] = found;
+  }
+  if (pairs) {
+    const unsigned hits = __ballot_sync(0xffffffffu, found >= 0);
+    if ((threadIdx.x & 31) == 0 && hits)
+      atomicAdd(pairs, static_cast<unsigned long long>(__popc(hits)));
+  }
 }
 
 // Rows from `*inputsInUse` (device, nullable: none) on are padding: they repeat row 0's candidate,
@@ -268,7 +276,7 @@ DeviceKernelMap buildKernelMapGpu(const std::shared_ptr<const SparseCoordinates>
   if (entries > 0) {
     lookupNeighbours<<<blocksFor(entries), kThreads, 0, stream>>>(
         hashViewOf(*inputs, stream), reinterpret_cast<const Coordinate *>(map.outputs->data()), map.outputCount(),
-        nullptr, geometry.shape(), map.volume, as<int32_t>(map.outInMap));
+        nullptr, geometry.shape(), map.volume, as<int32_t>(map.outInMap), nullptr);
     gpu::checkLaunch("lookupNeighbours");
   }
   return map;
@@ -392,7 +400,7 @@ CountedLevel downsampledCountedLevel(const CountedLevel &inputs, const ConvGeome
 }
 
 DeviceBuffer countedOutInMap(const CountedLevel &inputs, const CountedLevel &outputs, const ConvGeometry &geometry,
-                             CUstream driverStream) {
+                             unsigned long long *pairs, CUstream driverStream) {
   kernelOffsets(geometry); // validates the geometry
   const int volume = geometry.volume();
   const long long entries = static_cast<long long>(outputs.upperBound) * volume;
@@ -400,7 +408,7 @@ DeviceBuffer countedOutInMap(const CountedLevel &inputs, const CountedLevel &out
   if (entries > 0) {
     lookupNeighbours<<<blocksFor(entries), kThreads, 0, gpu::runtimeStream(driverStream)>>>(
         hashViewOf(inputs), reinterpret_cast<const Coordinate *>(outputs.rows), outputs.upperBound, outputs.count,
-        geometry.shape(), volume, as<int32_t>(outInMap));
+        geometry.shape(), volume, as<int32_t>(outInMap), pairs);
     gpu::checkLaunch("lookupNeighbours");
   }
   return outInMap;

@@ -3,8 +3,8 @@
 #include <vector>
 
 #include "maps/CountedKernelMaps.h"
-#include "network/NetworkOps.h"
 #include "sparsekgen/DeviceBuffer.h"
+#include "sparsekgen/Errors.h"
 
 namespace sparsekgen {
 
@@ -20,7 +20,9 @@ NetworkMaps buildNetworkMaps(const Network &network, CUdeviceptr coordinates, in
     levelSlots += !m.transposed() && m.geometry.strided();
   const size_t slots = levelSlots + network.maps.size();
   DeviceBuffer counts(slots * sizeof(long long));
+  checkCuda(cuMemsetD8Async(counts.get(), 0, counts.bytes(), nullptr), "cuMemsetD8Async", "(map stage counts)");
   auto slot = [&](size_t i) { return reinterpret_cast<long long *>(counts.get()) + i; };
+  auto pairSlot = [&](size_t map) { return reinterpret_cast<unsigned long long *>(slot(levelSlots + map)); };
 
   struct PendingMap {
     const WorkloadMap *spec;
@@ -49,18 +51,11 @@ NetworkMaps buildNetworkMaps(const Network &network, CUdeviceptr coordinates, in
         if (!m.produces.empty())
           levelIndex[m.produces] = out;
       }
-      pending.push_back({&m, m.geometry, in, out, countedOutInMap(levels[in], levels[out], m.geometry, nullptr)});
+      pending.push_back(
+          {&m, m.geometry, in, out, countedOutInMap(levels[in], levels[out], m.geometry, pairSlot(pending.size()), nullptr)});
     }
     mapIndex[m.name] = pending.size() - 1;
   }
-  std::vector<CUdeviceptr> mapPointers;
-  std::vector<long long> entries;
-  for (const auto &p : pending) {
-    mapPointers.push_back(p.outInMap.get());
-    entries.push_back(static_cast<long long>(levels[p.outputLevel].upperBound) * p.geometry.volume());
-  }
-  countMapPairs(mapPointers, entries, reinterpret_cast<CUdeviceptr>(slot(levelSlots)), nullptr);
-
   // Read-back 2: every level's rows and every map's pairs, which dispatch needs on the host.
   const std::vector<long long> hostCounts = counts.download<long long>();
   std::vector<std::shared_ptr<const SparseCoordinates>> resolved = {input};
@@ -80,7 +75,8 @@ NetworkMaps buildNetworkMaps(const Network &network, CUdeviceptr coordinates, in
     map.volume = p.geometry.volume();
     map.outInMap = std::move(p.outInMap); // sized by the upper bound: rows past outputCount() are -1
     built.maps.emplace(p.spec->name, std::move(map));
-    built.pairs[p.spec->name] = hostCounts[levelSlots + i];
+    // A transposed map inverts its strided map, pair for pair.
+    built.pairs[p.spec->name] = hostCounts[levelSlots + (p.spec->transposed() ? mapIndex.at(p.spec->mirrors) : i)];
   }
   return built;
 }
