@@ -1,5 +1,6 @@
 // Warpgroup MMA against warp MMA: every fp16 forward kernel (no epilogue, alignment 8) of the Hopper
-// bundle (wgmma.mma_async, sm_90a) and of the default bundle (mma.sync) as a 3x3x3 submanifold
+// bundle (wgmma.mma_async, sm_90a), of the Hopper TMA bundle where this build has it (weight tiles
+// by TMA, math warpgroup_mma_tma) and of the default bundle (mma.sync) as a 3x3x3 submanifold
 // convolution on real scans (voxelized at 0.05 m), Cin = Cout in {64, 128, 256}: CUDA-event
 // medians after warm-up, each run verified against the float64 reference first. Prints, per
 // dataflow and width, the fastest kernel of each kind and its useful TFLOP/s; writes every run as JSON
@@ -21,6 +22,9 @@
 #include "sparsekgen/Verification.h"
 #include "sparsekgen_hopper_kernels.h"
 #include "sparsekgen_kernels.h"
+#if SPARSEKGEN_HAVE_HOPPER_TMA_BUNDLE
+#include "sparsekgen_hopper_tma_kernels.h"
+#endif
 
 int main(int argc, char **argv) {
   auto [outPath, coordinatesDir, scans] = sparsekgen::reports::parseScanArguments(argc, argv);
@@ -30,6 +34,11 @@ int main(int argc, char **argv) {
   }
   try {
     sparsekgen::Context warp(0, sparsekgen_kernels), warpgroup(0, sparsekgen_hopper_kernels);
+    std::vector<sparsekgen::Context *> contexts = {&warp, &warpgroup};
+#if SPARSEKGEN_HAVE_HOPPER_TMA_BUNDLE
+    sparsekgen::Context tma(0, sparsekgen_hopper_tma_kernels);
+    contexts.push_back(&tma);
+#endif
     if (warpgroup.kernels().empty())
       throw sparsekgen::RuntimeError(fmt::format("{} (sm_{}) runs none of the Hopper bundle's sm_90a kernels",
                                                  warpgroup.device().name, warpgroup.device().sm));
@@ -45,7 +54,7 @@ int main(int argc, char **argv) {
         auto gpu = sparsekgen::uploadConvProblem(problem);
         const long long pairs = problem.map.pairCount();
         const double flops = 2.0 * pairs * channels * channels;
-        for (sparsekgen::Context *context : {&warp, &warpgroup})
+        for (sparsekgen::Context *context : contexts)
           for (const skg_kernel_record *kernel : context->kernels()) {
             if (kernel->operation != SKG_FORWARD || kernel->operand_type != SKG_F16 ||
                 kernel->output_type != SKG_F16 || kernel->epilogue_op_count != 0 || kernel->channel_alignment != 8 ||
@@ -79,6 +88,9 @@ int main(int argc, char **argv) {
     nlohmann::json result = sparsekgen::reports::reportHeader("warpgroup_mma_vs_warp_mma_real_scans", warpgroup);
     result["bundle_hashes"] = {{"default", sparsekgen_kernels.bundle_hash},
                                {"hopper", sparsekgen_hopper_kernels.bundle_hash}};
+#if SPARSEKGEN_HAVE_HOPPER_TMA_BUNDLE
+    result["bundle_hashes"]["hopper_tma"] = sparsekgen_hopper_tma_kernels.bundle_hash;
+#endif
     result["method"] = fmt::format("CUDA events around each launch; median of {} after {} warm-up runs; output "
                                    "verified against float64 before timing; useful TFLOP/s = 2 x pairs x Cin x "
                                    "Cout / time",

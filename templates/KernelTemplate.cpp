@@ -45,5 +45,8 @@ KernelParameter i32Buffer(std::string name, skg_parameter_role role) {
   return {std::move(name), SKG_PARAMETER_I32_BUFFER, role};
 }
 KernelParameter i32Size(std::string name) { return {std::move(name), SKG_PARAMETER_I32, SKG_ROLE_SIZE}; }
+KernelParameter tensorMapParameter(std::string name) {
+  return {std::move(name), SKG_PARAMETER_TENSOR_MAP, SKG_ROLE_READ};
+}
 
 } // namespace sparsekgen

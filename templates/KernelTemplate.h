@@ -54,6 +54,8 @@ KernelParameter outputBuffer(const KernelSpec &spec, std::string name, skg_param
 KernelParameter f32Buffer(std::string name, skg_parameter_role role);
 KernelParameter i32Buffer(std::string name, skg_parameter_role role);
 KernelParameter i32Size(std::string name);
+// A CUtensorMap in device memory that the runtime encodes for the call (warpgroup_mma_tma's weight).
+KernelParameter tensorMapParameter(std::string name);
 // f32 [pairs]: the weight each pair's product is scaled by (specs with pair_weights).
 KernelParameter pairWeightsParameter();
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 
 #include "KernelTemplate.h"
@@ -65,6 +66,8 @@ mlir::Type parameterType(mlir::MLIRContext *context, skg_parameter_type type, in
     return KernelBuilder::globalBufferType(b.getF32Type(), indexBits);
   case SKG_PARAMETER_I32_BUFFER:
     return KernelBuilder::globalBufferType(b.getI32Type(), indexBits);
+  case SKG_PARAMETER_TENSOR_MAP: // the map's generic address, which the TMA instructions take
+    return mlir::LLVM::LLVMPointerType::get(context);
   default:
     return b.getI32Type();
   }

@@ -86,6 +86,14 @@ struct LowerKernelToNVVMPass : mlir::PassWrapper<LowerKernelToNVVMPass, mlir::Op
     converter.addConversion([&](mlir::nvgpu::TensorMapDescriptorType type) -> mlir::Type {
       return mlir::LLVM::LLVMPointerType::get(type.getContext());
     });
+    // mbarriers (warpgroup_mma_tma's stage barriers), as upstream converts them: a group is a
+    // shared-memory memref of i64 barriers, a token an i64.
+    converter.addConversion([&](mlir::nvgpu::MBarrierGroupType type) -> mlir::Type {
+      return converter.convertType(mlir::nvgpu::getMBarrierMemrefType(type.getContext(), type));
+    });
+    converter.addConversion([&](mlir::nvgpu::MBarrierTokenType type) -> mlir::Type {
+      return converter.convertType(mlir::IntegerType::get(type.getContext(), 64));
+    });
 
     mlir::RewritePatternSet patterns(context);
     mlir::populateNVGPUToNVVMConversionPatterns(converter, patterns);

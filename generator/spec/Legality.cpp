@@ -96,6 +96,14 @@ template <typename Add> void addWarpgroupRules(const KernelSpec &spec, Add &&add
   if (spec.stages < 3)
     add("warpgroup-mma-stages", "/stages",
         "warpgroup_mma keeps one stage in flight in the tensor cores while one computes and one loads: at least 3 stages");
+  // TMA copies the weight's [offset, K rows, N columns] boxes: the implicit-GEMM dataflows' B tile
+  // (one offset's W[k] rows per K step); pair-list dataflows gather B per pair tile instead.
+  if (spec.tmaWeights() && spec.dataflow != SKG_IMPLICIT_GEMM && spec.dataflow != SKG_IMPLICIT_GEMM_SORTED &&
+      spec.dataflow != SKG_IMPLICIT_GEMM_SPLIT)
+    add("warpgroup-mma-tma-dataflow", "/dataflow",
+        fmt::format("warpgroup_mma_tma loads the weight tile of one kernel offset per K step by TMA: the implicit "
+                    "GEMM dataflows (implicit_gemm, implicit_gemm_sorted, implicit_gemm_split), not {}",
+                    toString(spec.dataflow)));
 }
 
 } // namespace
@@ -140,11 +148,11 @@ std::vector<LegalityViolation> checkLegality(const KernelSpec &spec) {
     add("math-for-fp32", "/math",
         "f32 operands need \"math\": \"tf32\" (tensor cores, 10-bit mantissa) or \"ffma\" (exact fp32); "
         "neither is chosen silently");
-  if (!fp32 && spec.math != MathMode::TensorCore && spec.math != MathMode::WarpgroupMma)
+  if (!fp32 && spec.math != MathMode::TensorCore && !spec.warpgroupMma())
     add("math-for-fp32", "/math",
         fmt::format("\"math\": \"{}\" applies to f32 operands only; {} operands use tensor cores",
                     toString(spec.math), toString(spec.dtypes.input)));
-  if (spec.math == MathMode::WarpgroupMma)
+  if (spec.warpgroupMma())
     addWarpgroupRules(spec, add);
   if (spec.channelAlignment * elementBytes(spec.dtypes.input) > 16)
     add("copy-width", "/channel_alignment",

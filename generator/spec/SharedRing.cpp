@@ -24,7 +24,7 @@ SharedRingLayout sharedRingLayout(const KernelSpec &spec) {
   layout.bRows = bByN ? spec.cta.n : spec.cta.k;
   layout.bRowElements = (bByN ? spec.cta.k : spec.cta.n) + pad;
   layout.stages = spec.stages;
-  if (spec.math == MathMode::WarpgroupMma) {
+  if (spec.warpgroupMma()) {
     layout.swizzled128 = true;
     layout.aRows = spec.cta.m;
     layout.aRowElements = spec.cta.k;

@@ -62,6 +62,8 @@ public:
     s.channelSteps = kb.ceilDiv(s.inChannels, spec.cta.k);
     auto operand = mlir::cast<mlir::MemRefType>(s.operandA.getType()).getElementType();
     s.ring = buildSharedRing(kb, s.layout, operand);
+    if (spec.tmaWeights())
+      s.tma = createTmaWeightTiles(kb, s.arguments["weight_map"], spec.stages, s.thread, operand);
     parts.rows->prepare(s);
     kSteps = parts.offsets->steps(s);
     runPipeline();
@@ -69,7 +71,7 @@ public:
 
 private:
   int accumulatorCount() const { return s.mmaRows() * s.mmaCols(); }
-  bool warpgroup() const { return spec.math == MathMode::WarpgroupMma; }
+  bool warpgroup() const { return spec.warpgroupMma(); }
   // Loop-carried accumulator values: the warp's m16n8 fragments, or one warpgroup accumulator.
   int carriedAccumulators() const { return warpgroup() ? 1 : accumulatorCount(); }
   int lookahead() const { return warpgroup() ? spec.stages - 2 : spec.stages - 1; }
@@ -99,6 +101,8 @@ private:
       auto iterArgs = loop.getRegionIterArgs();
       if (s.async)
         waitAsyncGroups(kb, iterArgs.back(), lookahead() - 1);
+      if (s.tma)
+        waitTmaWeightTile(kb, *s.tma, kStep);
       if (warpgroup()) // the landed copies, visible to the tensor cores' reads
         fenceSharedForWarpgroupMma(kb);
       // After this barrier every thread has finished reading stage (k + L) % S, the one refilled next.
@@ -212,6 +216,11 @@ public:
       copyChunk(s, s.ring.a, stage, chunk, s.operandA, source, valid, tokens);
     });
 
+    if (s.tma) { // thread 0 copies the whole B tile
+      issueTmaWeightTile(kb, *s.tma, s.ring.b, stage, s.colBase, channelBase, offset, spec.cta.n,
+                         kb.both(stepExists, kb.equal(s.thread, kb.index(0))));
+      return;
+    }
     // The weight chunk at (K channel kIndex, N column nIndex) of the tile. W is [volume, Cin,
     // Cout]; forward: row (offset * K + channel), column n; transposed: row (offset * N + n),
     // column channel.
@@ -238,10 +247,14 @@ public:
 std::unique_ptr<TileCopiesPart> convolutionTiles() { return std::make_unique<ConvolutionTiles>(); }
 
 std::vector<KernelParameter> outputTileParameters(const KernelSpec &spec, KernelParameter destination) {
-  return {operandBuffer(spec, "input", SKG_ROLE_READ), operandBuffer(spec, "weight", SKG_ROLE_READ),
-          i32Buffer("out_in_map", SKG_ROLE_READ),      std::move(destination),
-          i32Size("outputs"),                          i32Size("in_channels"),
-          i32Size("out_channels"),                     i32Size("kernel_volume")};
+  std::vector<KernelParameter> parameters = {
+      operandBuffer(spec, "input", SKG_ROLE_READ), operandBuffer(spec, "weight", SKG_ROLE_READ),
+      i32Buffer("out_in_map", SKG_ROLE_READ),      std::move(destination),
+      i32Size("outputs"),                          i32Size("in_channels"),
+      i32Size("out_channels"),                     i32Size("kernel_volume")};
+  if (spec.tmaWeights())
+    parameters.push_back(tensorMapParameter("weight_map"));
+  return parameters;
 }
 
 std::vector<KernelParameter> sortInputParameters() {

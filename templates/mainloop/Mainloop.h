@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -20,6 +21,7 @@
 #include "sparsekgen/generator/SharedRing.h"
 #include "sparsekgen/generator/blocks/Epilogue.h"
 #include "sparsekgen/generator/blocks/PipelineRing.h"
+#include "sparsekgen/generator/blocks/TmaWeightTiles.h"
 
 namespace sparsekgen {
 
@@ -43,6 +45,7 @@ struct MainloopState {
   mlir::Value slabBase;         // splitGroup * outputs: this group's rows in permutations and partial slabs
   mlir::Value channelSteps;     // K steps per offset: ceil(Cin / CTA K)
   SharedRingViews ring;
+  std::optional<TmaWeightTiles> tma; // warpgroup_mma_tma: the weight tiles come by TMA
   // Pair-tiled row sources: the tile's offset and its pairs [begin, end).
   mlir::Value tileOffset, tileBegin, tileEnd;
 

@@ -18,6 +18,9 @@
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/KernelMap.h"
 #include "sparsekgen_kernels.h"
+#if SPARSEKGEN_HAVE_HOPPER_TMA_BUNDLE
+#include "sparsekgen_hopper_tma_kernels.h"
+#endif
 
 namespace sparsekgen {
 namespace {
@@ -143,6 +146,34 @@ TEST(LaunchBinding, EveryFunctionOfEveryDefaultKernelBindsByName) {
   EXPECT_EQ(dataflowsSeen.size(), dataflowTable().size()) << "the default catalog covers every dataflow";
   EXPECT_EQ(operationsSeen.size(), static_cast<size_t>(SKG_OPERATION_COUNT)) << "and every operation";
 }
+
+TEST(LaunchBinding, NoDefaultKernelReadsATensorMap) {
+  for (const auto *kernel : bundleKernels())
+    EXPECT_FALSE(takesWeightTensorMap(*kernel)) << kernel->name;
+}
+
+#if SPARSEKGEN_HAVE_HOPPER_TMA_BUNDLE
+// The TMA bundle's kernels read their weight through the tensor map convForward encodes: they bind
+// with it, and without it the error names the parameter.
+TEST(LaunchBinding, EveryTmaKernelBindsItsWeightTensorMap) {
+  ASSERT_GT(sparsekgen_hopper_tma_kernels.kernel_count, 0u);
+  for (uint32_t k = 0; k < sparsekgen_hopper_tma_kernels.kernel_count; ++k) {
+    const skg_kernel_record &kernel = sparsekgen_hopper_tma_kernels.kernels[k];
+    EXPECT_EQ(kernel.math, SKG_MATH_WARPGROUP_MMA_TMA) << kernel.name;
+    ASSERT_TRUE(takesWeightTensorMap(kernel)) << kernel.name;
+    LaunchArguments arguments = boundAsConvForward(kernel, sampleCall(kernel));
+    try {
+      arguments.bind(kernel, mainFunction(kernel));
+      ADD_FAILURE() << kernel.name << " bound without its tensor map";
+    } catch (const RuntimeError &error) {
+      EXPECT_NE(std::string(error.what()).find("'weight_map', read tensormap*"), std::string::npos) << error.what();
+    }
+    arguments.setPointer("weight_map", 0x7000000);
+    for (uint32_t f = 0; f < kernel.function_count; ++f)
+      EXPECT_NO_THROW(arguments.bind(kernel, kernel.functions[f])) << kernel.functions[f].name;
+  }
+}
+#endif
 
 TEST(LaunchBinding, ValuesReachTheParametersOfTheirName) {
   const skg_kernel_record &kernel = sparsekgen_kernels.kernels[0];

@@ -153,6 +153,21 @@ KernelSpec warpgroupSpec() {
   return spec;
 }
 
+TEST(Legality, TmaWeightTilesAreForTheImplicitGemmDataflows) {
+  KernelSpec spec = warpgroupSpec();
+  spec.math = MathMode::WarpgroupMmaTma;
+  for (auto dataflow : {SKG_IMPLICIT_GEMM, SKG_IMPLICIT_GEMM_SORTED, SKG_IMPLICIT_GEMM_SPLIT}) {
+    spec.dataflow = dataflow;
+    EXPECT_TRUE(checkLegality(spec).empty()) << toString(spec.dataflow);
+  }
+  spec.dataflow = SKG_FETCH_ON_DEMAND;
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-tma-dataflow"));
+  spec = warpgroupSpec();
+  spec.math = MathMode::WarpgroupMmaTma;
+  spec.targetSms = {80, 90}; // the warpgroup rules apply as well
+  EXPECT_TRUE(breaks(spec, "warpgroup-mma-target"));
+}
+
 TEST(Legality, WarpgroupMmaTakesSm90ForwardTilesOfItsShape) {
   EXPECT_TRUE(checkLegality(warpgroupSpec()).empty());
   KernelSpec spec = warpgroupSpec();

@@ -32,7 +32,8 @@ enum skg_image_format { SKG_IMAGE_PTX = 0, SKG_IMAGE_CUBIN = 1 };
   X(SKG_PARAMETER_BF16_BUFFER, "bf16*")                                                                   \
   X(SKG_PARAMETER_F32_BUFFER, "f32*")                                                                     \
   X(SKG_PARAMETER_I32_BUFFER, "i32*")                                                                     \
-  X(SKG_PARAMETER_I32, "i32")
+  X(SKG_PARAMETER_I32, "i32")                                                                             \
+  X(SKG_PARAMETER_TENSOR_MAP, "tensormap*") /* a CUtensorMap (128 bytes) in device memory */
 
 /* What the caller binds to a parameter. X(enumerator, spelling) */
 #define SKG_PARAMETER_ROLE_LIST(X)                                                                        \

@@ -6,12 +6,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <cuda.h>
 
 #include "sparsekgen/BundleAbi.h"
+#include "sparsekgen/DeviceBuffer.h"
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/ImageChoice.h"
 #include "sparsekgen/KernelMapCache.h"
@@ -77,6 +79,13 @@ public:
   size_t peakPoolBytes() const;
   void resetPeakPoolBytes();
 
+  // The device address of a tensor map of the weight W [volume, in, out] at `weight` (f16 or bf16,
+  // `dtype` a skg_dtype): 64 x 64 x 1 boxes in 128-byte swizzle, out-of-range elements zero, as
+  // warpgroup_mma_tma kernels read it (TmaWeightTiles.h). Encoded and uploaded on first use of each
+  // (address, shape), then reused. Throws RuntimeError for shapes a tensor map cannot describe
+  // (out not a multiple of 8, a misaligned address).
+  CUdeviceptr weightTensorMap(CUdeviceptr weight, uint32_t dtype, int volume, int in, int out);
+
   // Kernel maps of this context's convolutions, each built once (KernelMapCache.h).
   KernelMapCache &kernelMaps() { return kernelMaps_; }
 
@@ -95,6 +104,7 @@ private:
   std::map<std::string, LoadedKernel> loaded_;
   std::vector<CUmodule> modules_;
   KernelMapCache kernelMaps_;
+  std::map<std::tuple<CUdeviceptr, uint32_t, int, int, int>, DeviceBuffer> weightTensorMaps_;
 };
 
 } // namespace sparsekgen

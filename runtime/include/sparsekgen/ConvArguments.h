@@ -48,6 +48,9 @@ struct ConvForwardArguments {
 // Whether `kernel` scales each pair's product by a pair weight (a spec with pair_weights: some
 // function of it takes a `pair_weights` parameter).
 bool takesPairWeights(const skg_kernel_record &kernel);
+// Whether the kernel's main function reads the weight through a tensor map ("weight_map",
+// warpgroup_mma_tma), which the launch encodes (Context::weightTensorMap).
+bool takesWeightTensorMap(const skg_kernel_record &kernel);
 
 // Throws RuntimeError for a call `kernel` cannot take: a kernel of another operation than
 // `operation`, an ABI this runtime does not know, sizes out of range, channel counts not multiples of

@@ -38,13 +38,16 @@
 
 /* How products are computed: tensor cores on 16-bit operands (warp mma.sync), tf32 tensor cores on
  * f32 operands (truncated to a 10-bit mantissa), exact fp32 fused multiply-adds, or Hopper's
- * warpgroup MMA on 16-bit operands (wgmma.mma_async from shared memory, sm_90a cubins only).
+ * warpgroup MMA on 16-bit operands (wgmma.mma_async from shared memory, sm_90a cubins only), its
+ * weight tiles copied by cp.async or, in warpgroup_mma_tma, by the tensor memory accelerator (TMA)
+ * from a tensor map the runtime encodes, completing on mbarriers.
  * X(enumerator, spelling, code in kernel names: empty for the default) */
 #define SKG_MATH_LIST(X)                                                                                  \
   X(SKG_MATH_TENSOR_CORE, "tensor_core", "")                                                              \
   X(SKG_MATH_TF32, "tf32", "tf32")                                                                        \
   X(SKG_MATH_FFMA, "ffma", "ffma")                                                                        \
-  X(SKG_MATH_WARPGROUP_MMA, "warpgroup_mma", "wgmma")
+  X(SKG_MATH_WARPGROUP_MMA, "warpgroup_mma", "wgmma")                                                     \
+  X(SKG_MATH_WARPGROUP_MMA_TMA, "warpgroup_mma_tma", "wgmmatma")
 
 #define SKG_ENUMERATOR_(enumerator, ...) enumerator,
 typedef enum skg_dataflow { SKG_DATAFLOW_LIST(SKG_ENUMERATOR_) SKG_DATAFLOW_COUNT } skg_dataflow;

@@ -51,6 +51,9 @@ void convolve(Context &context, const skg_kernel_record &kernel, const ConvForwa
   const DataflowInfo &info = dataflowInfo(kernel.dataflow);
   const LoadedKernel &loaded = context.load(kernel);
   LaunchArguments arguments = callArguments(kernel, args);
+  if (takesWeightTensorMap(kernel))
+    arguments.setPointer("weight_map", context.weightTensorMap(args.weight, kernel.operand_type, args.kernelVolume,
+                                                               args.inChannels, args.outChannels));
   GridSizes sizes{args.outputs, args.inChannels, args.outChannels, launchSplits(kernel, args), 0, args.pairCount()};
 
   std::vector<DeviceBuffer> scratch; // kept alive until the launches are ordered on the stream

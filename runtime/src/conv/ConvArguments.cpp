@@ -154,6 +154,14 @@ bool takesPairWeights(const skg_kernel_record &kernel) {
   return false;
 }
 
+bool takesWeightTensorMap(const skg_kernel_record &kernel) {
+  const skg_kernel_function &main = mainFunction(kernel);
+  for (uint32_t p = 0; p < main.parameter_count; ++p)
+    if (main.parameters[p].type == SKG_PARAMETER_TENSOR_MAP && std::string_view(main.parameters[p].name) == "weight_map")
+      return true;
+  return false;
+}
+
 int launchSplits(const skg_kernel_record &kernel, const ConvForwardArguments &args) {
   return dataflowInfo(kernel.dataflow).takesSplits() ? args.splits : 1;
 }

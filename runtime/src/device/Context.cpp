@@ -91,6 +91,7 @@ Context::~Context() {
     return;
   cuCtxSetCurrent(context_);
   kernelMaps_.clear();
+  weightTensorMaps_.clear();
   for (CUmodule module : modules_)
     cuModuleUnload(module);
   cuDevicePrimaryCtxRelease(handleDevice_);

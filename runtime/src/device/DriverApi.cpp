@@ -84,6 +84,13 @@ SKG_DRIVER_FUNCTION(cuMemPoolSetAttribute, (CUmemoryPool pool, CUmemPool_attribu
                     (pool, attr, value))
 SKG_DRIVER_FUNCTION(cuMemcpyHtoD, (CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount),
                     (dstDevice, srcHost, ByteCount))
+SKG_DRIVER_FUNCTION(cuTensorMapEncodeTiled,
+                    (CUtensorMap * tensorMap, CUtensorMapDataType tensorDataType, cuuint32_t tensorRank,
+                     void *globalAddress, const cuuint64_t *globalDim, const cuuint64_t *globalStrides,
+                     const cuuint32_t *boxDim, const cuuint32_t *elementStrides, CUtensorMapInterleave interleave,
+                     CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2Promotion, CUtensorMapFloatOOBfill oobFill),
+                    (tensorMap, tensorDataType, tensorRank, globalAddress, globalDim, globalStrides, boxDim,
+                     elementStrides, interleave, swizzle, l2Promotion, oobFill))
 SKG_DRIVER_FUNCTION(cuMemcpyDtoH, (void *dstHost, CUdeviceptr srcDevice, size_t ByteCount),
                     (dstHost, srcDevice, ByteCount))
 SKG_DRIVER_FUNCTION(cuMemcpyHtoDAsync, (CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount, CUstream hStream),

@@ -4,10 +4,16 @@
 
 namespace sparsekgen {
 
+namespace {
+bool isArchSpecific(const skg_kernel_record &record) {
+  return record.math == SKG_MATH_WARPGROUP_MMA || record.math == SKG_MATH_WARPGROUP_MMA_TMA;
+}
+} // namespace
+
 const skg_kernel_image *chooseKernelImage(const skg_kernel_record &record, int deviceSm) {
   // Warpgroup-MMA kernels are built for sm_90a: their cubin and PTX run on compute capability 9.0
   // alone (no other cubin of the major version, no JIT for newer GPUs).
-  const bool archSpecific = record.math == SKG_MATH_WARPGROUP_MMA;
+  const bool archSpecific = isArchSpecific(record);
   const skg_kernel_image *exactCubin = nullptr, *sameMajorCubin = nullptr, *ptx = nullptr;
   for (uint32_t i = 0; i < record.image_count; ++i) {
     const skg_kernel_image &image = record.images[i];
@@ -33,7 +39,7 @@ std::string whyKernelCannotRun(const skg_kernel_record &record, const DeviceLimi
       available += " " + describeImage(record.images[i]);
     return fmt::format("no image an sm_{} device can run (the bundle has:{}{})", device.sm,
                        available.empty() ? " none" : available,
-                       record.math == SKG_MATH_WARPGROUP_MMA ? "; warpgroup-MMA images are sm_90a, for sm_90 alone" : "");
+                       isArchSpecific(record) ? "; warpgroup-MMA images are sm_90a, for sm_90 alone" : "");
   }
   for (uint32_t i = 0; i < record.function_count; ++i) {
     const skg_kernel_function &function = record.functions[i];

@@ -54,6 +54,9 @@ public:
   mlir::Value lessThan(mlir::Value x, mlir::Value y) {
     return mlir::arith::CmpIOp::create(b, mlir::arith::CmpIPredicate::slt, x, y);
   }
+  mlir::Value equal(mlir::Value x, mlir::Value y) {
+    return mlir::arith::CmpIOp::create(b, mlir::arith::CmpIPredicate::eq, x, y);
+  }
   mlir::Value both(mlir::Value x, mlir::Value y) { return mlir::arith::AndIOp::create(b, x, y); }
   mlir::Value select(mlir::Value cond, mlir::Value x, mlir::Value y) {
     return mlir::arith::SelectOp::create(b, cond, x, y);

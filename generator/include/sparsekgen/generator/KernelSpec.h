@@ -29,12 +29,14 @@ enum class EpilogueOp : uint32_t {
 // How products are computed: tensor cores on 16-bit operands (mma.sync m16n8k16), tensor cores on
 // fp32 operands rounded to tf32 (m16n8k8), exact fp32 fused multiply-adds, or Hopper's warpgroup
 // MMA on 16-bit operands (wgmma.mma_async m64nNk16 reading both operands from shared memory;
-// sm_90a only: such cubins run on compute capability 9.0 and nothing else).
+// sm_90a only: such cubins run on compute capability 9.0 and nothing else), with the weight tiles
+// copied by cp.async or (WarpgroupMmaTma) by TMA from a tensor map, completing on mbarriers.
 enum class MathMode : uint32_t {
   TensorCore = SKG_MATH_TENSOR_CORE,
   Tf32 = SKG_MATH_TF32,
   Ffma = SKG_MATH_FFMA,
-  WarpgroupMma = SKG_MATH_WARPGROUP_MMA
+  WarpgroupMma = SKG_MATH_WARPGROUP_MMA,
+  WarpgroupMmaTma = SKG_MATH_WARPGROUP_MMA_TMA
 };
 
 struct DataTypes {
@@ -79,8 +81,10 @@ struct KernelSpec {
 
   const DataflowInfo &dataflowInfo() const { return sparsekgen::dataflowInfo(dataflow); }
   int warpCount() const { return (cta.m / warp.m) * (cta.n / warp.n); }
+  bool warpgroupMma() const { return math == MathMode::WarpgroupMma || math == MathMode::WarpgroupMmaTma; }
+  bool tmaWeights() const { return math == MathMode::WarpgroupMmaTma; }
   // Warpgroup-MMA kernels are built for the architecture-specific sm_90a ("a" features).
-  bool archSpecific() const { return math == MathMode::WarpgroupMma; }
+  bool archSpecific() const { return warpgroupMma(); }
   int threadCount() const { return warpCount() * 32; }
 };
 
