@@ -11,6 +11,7 @@
 #include "sparsekgen/EnumNames.h"
 #include "sparsekgen/generator/Errors.h"
 #include "sparsekgen/generator/Legality.h"
+#include "sparsekgen/generator/blocks/TmaWeightTiles.h"
 #include "sparsekgen/templates/Templates.h"
 
 namespace sparsekgen {
@@ -126,6 +127,10 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
     buildFunction(*module, function, spec.indexBits);
   if (spec.archSpecific())
     module->walk([&](mlir::gpu::GPUModuleOp gpuModule) { gpuModule->setAttr(kArchSpecificAttribute, builder.getUnitAttr()); });
+  if (spec.tmaWeights())
+    module->walk([&](mlir::gpu::GPUModuleOp gpuModule) {
+      gpuModule->setAttr(kPtxVersionAttribute, builder.getI32IntegerAttr(kTensorMapFencePtxVersion));
+    });
   return module;
 }
 

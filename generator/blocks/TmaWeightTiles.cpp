@@ -45,6 +45,9 @@ TmaWeightTiles createTmaWeightTiles(KernelBuilder &kb, mlir::Value mapAddress, i
     // One arrival (thread 0's expect_tx) and the boxes' bytes complete a phase.
     for (int stage = 0; stage < stages; ++stage)
       mlir::nvgpu::MBarrierInitOp::create(b, tiles.barriers, kb.index(1), kb.index(stage), mlir::Value());
+    // The map was written to global memory by a host copy (the generic proxy): fence it before the
+    // tensor-map proxy of the TMA unit reads it.
+    mlir::nvgpu::TmaFenceOp::create(b, tiles.map);
     mlir::nvgpu::TmaPrefetchOp::create(b, tiles.map, mlir::Value());
   });
   mlir::gpu::BarrierOp::create(b);

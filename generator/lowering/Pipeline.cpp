@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -50,7 +51,7 @@ void registerGeneratorDialects(mlir::DialectRegistry &registry) {
   mlir::registerNVVMDialectTranslation(registry);
 }
 
-void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm, bool archSpecific) {
+void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm, bool archSpecific, int ptxVersion) {
   auto &kernels = pm.nest<mlir::gpu::GPUModuleOp>();
   kernels.addPass(mlir::createCanonicalizerPass());
   kernels.addPass(mlir::createCSEPass());
@@ -64,8 +65,10 @@ void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm, bool archS
   mlir::GpuNVVMAttachTargetOptions target;
   target.chip = fmt::format("sm_{}{}", sm, archSpecific ? "a" : "");
   target.optLevel = 3;
-  // No explicit PTX feature: NVVM picks the lowest PTX ISA version valid for the chip (an explicit
-  // old one, like the default pipeline's +ptx60, is rejected for sm_80 and later).
+  // Without an explicit PTX feature NVVM picks the lowest PTX ISA version valid for the chip (an
+  // explicit old one, like the default pipeline's +ptx60, is rejected for sm_80 and later).
+  if (ptxVersion > 0)
+    target.features = fmt::format("+ptx{}", ptxVersion);
   pm.addPass(mlir::createGpuNVVMAttachTarget(target));
 }
 
@@ -99,8 +102,13 @@ std::string lowerToObject(mlir::ModuleOp module, int sm, const char *format) {
   });
   mlir::PassManager pm(context);
   bool archSpecific = false;
-  copy->walk([&](mlir::gpu::GPUModuleOp gpuModule) { archSpecific |= gpuModule->hasAttr(kArchSpecificAttribute); });
-  buildLowerToLLVMDialectPipeline(pm, sm, archSpecific);
+  int ptxVersion = 0;
+  copy->walk([&](mlir::gpu::GPUModuleOp gpuModule) {
+    archSpecific |= gpuModule->hasAttr(kArchSpecificAttribute);
+    if (auto version = gpuModule->getAttrOfType<mlir::IntegerAttr>(kPtxVersionAttribute))
+      ptxVersion = std::max(ptxVersion, static_cast<int>(version.getInt()));
+  });
+  buildLowerToLLVMDialectPipeline(pm, sm, archSpecific, ptxVersion);
   mlir::GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = format;
   pm.addPass(mlir::createGpuModuleToBinaryPass(binary));

@@ -29,6 +29,9 @@ constexpr const char *kIndexBitsAttribute = "sparsekgen.index_bits";
 // On a gpu.module whose kernels use architecture-specific instructions (warpgroup MMA): it is
 // lowered for sm_<N>a, whose PTX and cubins run on that compute capability alone.
 constexpr const char *kArchSpecificAttribute = "sparsekgen.arch_specific";
+// The PTX ISA version (e.g. 83 for 8.3) a gpu.module's instructions need beyond the chip's lowest:
+// the tensor-map proxy fence of TMA kernels is PTX 8.3.
+constexpr const char *kPtxVersionAttribute = "sparsekgen.ptx_version";
 
 class KernelBuilder {
 public:

@@ -23,8 +23,9 @@ std::unique_ptr<mlir::Pass> createLowerKernelToNVVMPass();
 void registerLoweringPasses(); // "sparsekgen-lower-to-nvvm" for sparsekgen-opt
 
 // Adds the passes from generator IR to the LLVM dialect, targeting sm_<sm>.
-// `archSpecific`: sm_<sm>a (the gpu.module carries kArchSpecificAttribute).
-void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm, bool archSpecific = false);
+// `archSpecific`: sm_<sm>a (the gpu.module carries kArchSpecificAttribute). `ptxVersion` (e.g. 83):
+// the PTX ISA the module needs (kPtxVersionAttribute); 0 lets NVVM pick the chip's lowest.
+void buildLowerToLLVMDialectPipeline(mlir::OpPassManager &pm, int sm, bool archSpecific = false, int ptxVersion = 0);
 
 // Each of these lowers a copy of `module`; failures throw GeneratorError with MLIR's diagnostics.
 std::string lowerToLLVMIR(mlir::ModuleOp module, int sm);

@@ -13,14 +13,18 @@
 
 namespace sparsekgen {
 
+// The map is fenced for the tensor-map proxy (fence.proxy.tensormap::generic.acquire), PTX 8.3.
+constexpr int kTensorMapFencePtxVersion = 83;
+
 struct TmaWeightTiles {
   mlir::Value barriers; // !nvgpu.mbarrier.group of `stages` barriers
   mlir::Value map;      // !nvgpu.tensormap.descriptor of W's 64 x 64 x 1 boxes
   int stages = 0;
 };
 
-// Creates and initialises the stage barriers (thread 0; a CTA barrier publishes them) and takes the
-// tensor map from the kernel parameter `mapAddress` (a generic pointer to the CUtensorMap).
+// Creates and initialises the stage barriers (thread 0, which also fences and prefetches the map; a
+// CTA barrier publishes them) and takes the tensor map from the kernel parameter `mapAddress` (a
+// generic pointer to the CUtensorMap in global memory).
 TmaWeightTiles createTmaWeightTiles(KernelBuilder &kb, mlir::Value mapAddress, int stages, mlir::Value thread,
                                     mlir::Type element);
 
