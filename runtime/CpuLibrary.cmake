@@ -26,6 +26,7 @@ add_library(sparsekgen_runtime_cpu STATIC
   ${runtime_src}/conv/ConvArguments.cpp
   ${runtime_src}/conv/IndexWidth.cpp
   ${runtime_src}/conv/ElementTypes.cpp
+  ${runtime_src}/conv/WeightTensorMapLayout.cpp
   ${runtime_src}/device/ImageChoice.cpp
   ${runtime_src}/files/OutputFiles.cpp
   ${runtime_src}/files/SchemaValidation.cpp
