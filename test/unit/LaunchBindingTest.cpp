@@ -1,7 +1,8 @@
-// Every kernel of the default bundle, bound the way convForward binds it: each recorded parameter of
-// each function must be provided by the call's arguments or the dataflow's scratch buffers, with
-// the right kind, and docs/runtime.md's launch ABI table must say what the records say. CPU only:
-// the bundle's records are host data.
+// Every kernel of the default bundle (and of the Hopper bundles where this build has them), bound
+// the way convForward binds it: each recorded parameter of each function must be provided by the
+// call's arguments, the dataflow's scratch buffers or the weight's tensor map, with the right kind,
+// and docs/runtime.md's launch ABI table must say what the records say. CPU only: the bundles'
+// records are host data.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -18,6 +19,9 @@
 #include "sparsekgen/Errors.h"
 #include "sparsekgen/KernelMap.h"
 #include "sparsekgen_kernels.h"
+#if SPARSEKGEN_HAVE_HOPPER_BUNDLE
+#include "sparsekgen_hopper_kernels.h"
+#endif
 #if SPARSEKGEN_HAVE_HOPPER_TMA_BUNDLE
 #include "sparsekgen_hopper_tma_kernels.h"
 #endif
@@ -55,9 +59,13 @@ ConvForwardArguments sampleCall(const skg_kernel_record &kernel) {
   return args;
 }
 
-// The call's arguments plus the scratch buffers and pair tiles, as convForward provides them.
-LaunchArguments boundAsConvForward(const skg_kernel_record &kernel, const ConvForwardArguments &args) {
+// The call's arguments plus the scratch buffers, pair tiles and the weight's tensor map, as
+// convForward provides them (`withTensorMap` false: all but the map).
+LaunchArguments boundAsConvForward(const skg_kernel_record &kernel, const ConvForwardArguments &args,
+                                   bool withTensorMap = true) {
   LaunchArguments arguments = callArguments(kernel, args);
+  if (withTensorMap && takesWeightTensorMap(kernel))
+    arguments.setPointer("weight_map", 0x7000000);
   DevicePointer scratch = 0x8000000;
   for (const auto &buffer : scratchBuffers(kernel, args))
     arguments.setPointer(buffer.name, scratch += 0x100000);
@@ -102,6 +110,43 @@ std::vector<const skg_kernel_record *> bundleKernels() {
   return kernels;
 }
 
+// Binds every function of `kernel` as convForward or convBackward would, and checks each value and
+// the function's grid.
+void expectEveryFunctionBinds(const skg_kernel_record *kernel) {
+  const auto operation = static_cast<skg_operation>(kernel->operation);
+  ConvForwardArguments args = sampleCall(*kernel);
+  ConvBackwardArguments backward = sampleBackwardCall();
+  LaunchArguments arguments;
+  if (operation == SKG_WEIGHT_GRAD) {
+    ASSERT_NO_THROW(checkWeightGradArguments(*kernel, backward)) << kernel->name;
+    arguments = boundAsConvBackward(backward);
+  } else {
+    ASSERT_NO_THROW(checkConvArguments(*kernel, args, operation)) << kernel->name;
+    arguments = boundAsConvForward(*kernel, args);
+  }
+  const DataflowInfo &info = dataflowInfo(kernel->dataflow);
+  EXPECT_EQ(kernel->function_count, info.companions.size() + 1) << kernel->name;
+  EXPECT_EQ(mainFunction(*kernel).name, std::string(kernel->name));
+  for (uint32_t f = 0; f < kernel->function_count; ++f) {
+    const skg_kernel_function &function = kernel->functions[f];
+    std::vector<void *> bound;
+    ASSERT_NO_THROW(bound = arguments.bind(*kernel, function)) << function.name;
+    ASSERT_EQ(bound.size(), function.parameter_count) << function.name;
+    for (uint32_t i = 0; i < function.parameter_count; ++i) {
+      const skg_parameter &parameter = function.parameters[i];
+      if (parameter.type == SKG_PARAMETER_I32)
+        EXPECT_GT(*static_cast<int *>(bound[i]), 0) << function.name << " " << parameter.name;
+      else
+        EXPECT_NE(*static_cast<DevicePointer *>(bound[i]), 0u) << function.name << " " << parameter.name;
+    }
+    GridSizes sizes{args.outputs, args.inChannels, args.outChannels, launchSplits(*kernel, args), 5,
+                    args.pairCount(), args.kernelVolume};
+    LaunchShape shape = launchShape(function, sizes);
+    EXPECT_GT(shape.grid[0], 0u) << function.name;
+    EXPECT_EQ(shape.threads, function.threads_per_block) << function.name;
+  }
+}
+
 TEST(LaunchBinding, EveryFunctionOfEveryDefaultKernelBindsByName) {
   ASSERT_EQ(sparsekgen_kernels.abi_version, SPARSEKGEN_BUNDLE_ABI_VERSION);
   ASSERT_EQ(sparsekgen_kernels.kernel_count, 280u);
@@ -110,38 +155,7 @@ TEST(LaunchBinding, EveryFunctionOfEveryDefaultKernelBindsByName) {
   for (const auto *kernel : bundleKernels()) {
     dataflowsSeen.insert(kernel->dataflow);
     ++operationsSeen[kernel->operation];
-    const auto operation = static_cast<skg_operation>(kernel->operation);
-    ConvForwardArguments args = sampleCall(*kernel);
-    ConvBackwardArguments backward = sampleBackwardCall();
-    LaunchArguments arguments;
-    if (operation == SKG_WEIGHT_GRAD) {
-      ASSERT_NO_THROW(checkWeightGradArguments(*kernel, backward)) << kernel->name;
-      arguments = boundAsConvBackward(backward);
-    } else {
-      ASSERT_NO_THROW(checkConvArguments(*kernel, args, operation)) << kernel->name;
-      arguments = boundAsConvForward(*kernel, args);
-    }
-    const DataflowInfo &info = dataflowInfo(kernel->dataflow);
-    EXPECT_EQ(kernel->function_count, info.companions.size() + 1) << kernel->name;
-    EXPECT_EQ(mainFunction(*kernel).name, std::string(kernel->name));
-    for (uint32_t f = 0; f < kernel->function_count; ++f) {
-      const skg_kernel_function &function = kernel->functions[f];
-      std::vector<void *> bound;
-      ASSERT_NO_THROW(bound = arguments.bind(*kernel, function)) << function.name;
-      ASSERT_EQ(bound.size(), function.parameter_count) << function.name;
-      for (uint32_t i = 0; i < function.parameter_count; ++i) {
-        const skg_parameter &parameter = function.parameters[i];
-        if (parameter.type == SKG_PARAMETER_I32)
-          EXPECT_GT(*static_cast<int *>(bound[i]), 0) << function.name << " " << parameter.name;
-        else
-          EXPECT_NE(*static_cast<DevicePointer *>(bound[i]), 0u) << function.name << " " << parameter.name;
-      }
-      GridSizes sizes{args.outputs, args.inChannels, args.outChannels, launchSplits(*kernel, args), 5,
-                      args.pairCount(), args.kernelVolume};
-      LaunchShape shape = launchShape(function, sizes);
-      EXPECT_GT(shape.grid[0], 0u) << function.name;
-      EXPECT_EQ(shape.threads, function.threads_per_block) << function.name;
-    }
+    expectEveryFunctionBinds(kernel);
   }
   EXPECT_EQ(dataflowsSeen.size(), dataflowTable().size()) << "the default catalog covers every dataflow";
   EXPECT_EQ(operationsSeen.size(), static_cast<size_t>(SKG_OPERATION_COUNT)) << "and every operation";
@@ -161,16 +175,24 @@ TEST(LaunchBinding, EveryTmaKernelBindsItsWeightTensorMap) {
     const skg_kernel_record &kernel = sparsekgen_hopper_tma_kernels.kernels[k];
     EXPECT_EQ(kernel.math, SKG_MATH_WARPGROUP_MMA_TMA) << kernel.name;
     ASSERT_TRUE(takesWeightTensorMap(kernel)) << kernel.name;
-    LaunchArguments arguments = boundAsConvForward(kernel, sampleCall(kernel));
+    expectEveryFunctionBinds(&kernel);
+    LaunchArguments arguments = boundAsConvForward(kernel, sampleCall(kernel), /*withTensorMap=*/false);
     try {
       arguments.bind(kernel, mainFunction(kernel));
       ADD_FAILURE() << kernel.name << " bound without its tensor map";
     } catch (const RuntimeError &error) {
       EXPECT_NE(std::string(error.what()).find("'weight_map', read tensormap*"), std::string::npos) << error.what();
     }
-    arguments.setPointer("weight_map", 0x7000000);
-    for (uint32_t f = 0; f < kernel.function_count; ++f)
-      EXPECT_NO_THROW(arguments.bind(kernel, kernel.functions[f])) << kernel.functions[f].name;
+  }
+}
+#endif
+
+#if SPARSEKGEN_HAVE_HOPPER_BUNDLE
+TEST(LaunchBinding, EveryFunctionOfEveryHopperKernelBindsByName) {
+  ASSERT_EQ(sparsekgen_hopper_kernels.abi_version, SPARSEKGEN_BUNDLE_ABI_VERSION);
+  for (uint32_t k = 0; k < sparsekgen_hopper_kernels.kernel_count; ++k) {
+    EXPECT_FALSE(takesWeightTensorMap(sparsekgen_hopper_kernels.kernels[k]));
+    expectEveryFunctionBinds(&sparsekgen_hopper_kernels.kernels[k]);
   }
 }
 #endif
