@@ -88,10 +88,51 @@ def profiled_kernel_ms(fn, runs=PROFILED_RUNS):
 
 
 def cublas_ms(pairs, cin, cout):
-    """The dense fp16 GEMM of the same useful size: [pairs, Cin] x [Cin, Cout] through cuBLAS."""
+    """The dense fp16 GEMM of the same useful size, [pairs, Cin] x [Cin, Cout] through cuBLAS: its
+    kernel time from the profiler."""
     a = torch.randn(max(pairs, 1), cin, device="cuda", dtype=torch.half)
     b = torch.randn(cin, cout, device="cuda", dtype=torch.half)
-    return median_ms(lambda: a @ b, warmup=3, iterations=LAYER_ITERATIONS)
+    return profiled_kernel_ms(lambda: a @ b, runs=LAYER_ITERATIONS)
+
+
+def record_convs(model, run, conv_types, key_of):
+    """Every call of a convolution module (an instance of `conv_types`) while run() runs: its key
+    key_of(module, output) = (Cin, Cout, kernel volume, outputs), its module and its input."""
+    calls, hooks = [], []
+
+    def hook(module, inputs, output):
+        calls.append({"key": key_of(module, output), "module": module, "input": inputs[0]})
+
+    for module in model.modules():
+        if isinstance(module, conv_types):
+            hooks.append(module.register_forward_hook(hook))
+    try:
+        run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls
+
+
+def compare_layers(ours, calls, peer):
+    """Each of our layers (bench-network's per-layer results) beside the peer's matching convolution
+    (match_layers) re-run alone on its recorded input, and cuBLAS on the dense GEMM of the same useful
+    size: GPU kernel times from the profiler, per call, so no host time of a Python call counts."""
+    layers = []
+    for layer, call in match_layers(ours, calls):
+        theirs = None
+        if call is not None:
+            module, x = call["module"], call["input"]
+            theirs = profiled_kernel_ms(lambda: module(x), runs=LAYER_ITERATIONS)
+        flops = 2.0 * layer["pairs"] * layer["in_channels"] * layer["out_channels"]
+        dense = cublas_ms(layer["pairs"], layer["in_channels"], layer["out_channels"])
+        layers.append({"name": layer["name"], "outputs": layer["outputs"],
+                       f"{peer}_outputs": call["key"][3] if call else None,
+                       "ours_ms": layer["ms"], f"{peer}_ms": theirs, "cublas_dense_ms": dense,
+                       "ours_tflops": flops / (layer["ms"] * 1e9),
+                       f"{peer}_tflops": flops / (theirs * 1e9) if theirs else None,
+                       "cublas_tflops": flops / (dense * 1e9)})
+    return layers
 
 
 def match_layers(ours, theirs):

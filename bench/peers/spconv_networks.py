@@ -3,11 +3,13 @@ each network built from its description in bench/networks/ with spconv modules (
 submanifold maps, SparseConv3d for strided ones, SparseInverseConv3d for the transposed maps that
 mirror them, BatchNorm1d and ReLU on the features), fp16, end to end from coordinates and features on
 the GPU (a fresh SparseConvTensor per run, so every map is rebuilt), and its GPU kernel time summed
-from the profiler. spconv's strided 3x3x3 convolutions output every reachable voxel, more than the
+from the profiler; on the first input, each convolution alone beside ours and cuBLAS (profiler kernel
+times). spconv's strided 3x3x3 convolutions output every reachable voxel, more than the
 floor(x / 2) outputs of the descriptions, so those networks do more work in spconv. Needs spconv 2.3.
 
     python3 spconv_networks.py COORDS_DIR OUR_RESULTS_DIR NETWORKS_DIR [--out results.json]
 """
+import math
 import os
 
 import torch
@@ -60,16 +62,26 @@ def main():
                 end_to_end = pc.median_ms(run)
                 kernels = pc.profiled_kernel_ms(run)
                 voxels = int(run()[0].features.shape[0])
+                layers = None
+                if label == next(iter(inputs)):  # the first input: a profiler session per layer is slow
+                    calls = pc.record_convs(model, run, (sp.SubMConv3d, sp.SparseConv3d, sp.SparseInverseConv3d),
+                                            lambda m, out: (m.in_channels, m.out_channels, math.prod(m.kernel_size),
+                                                            int(out.features.shape[0])))
+                    layers = pc.compare_layers(ours[label]["layers"], calls, "spconv")
             print(f"{name:<30} {label:<36} {end_to_end:8.3f} ms end to end, kernels {kernels:8.3f} ms, "
                   f"output voxels {voxels} (ours {ours[label]['layers'][-1]['outputs']})")
             runs.append({"network": name, "input": label, "voxels": int(coords.shape[0]), "end_to_end_ms": end_to_end,
                          "gpu_kernel_sum_ms": kernels, "output_voxels": voxels,
-                         "our_output_voxels": ours[label]["layers"][-1]["outputs"]})
+                         "our_output_voxels": ours[label]["layers"][-1]["outputs"],
+                         **({"layers": layers} if layers is not None else {})})
     result = pc.report_header(
         f"spconv {spconv.__version__}",
         "fp16 inference, eval mode, default algorithm; end to end: a fresh SparseConvTensor per run (maps rebuilt), "
         f"CUDA events, median of {pc.ITERATIONS} after {pc.WARMUP} warm-up runs; kernel sum: CUDA kernel events of "
-        f"the profiler over {pc.PROFILED_RUNS} runs; coordinates shifted by multiples of 16 to be non-negative")
+        f"the profiler over {pc.PROFILED_RUNS} runs; per layer (first input): each convolution re-run alone on its "
+        f"recorded input (the maps its indice_key cached reused where spconv reuses them), its kernel time from the "
+        f"profiler over {pc.LAYER_ITERATIONS} calls, beside ours and cuBLAS on the dense fp16 GEMM of the same useful "
+        "size (kernel time likewise); coordinates shifted by multiples of 16 to be non-negative")
     result["runs"] = runs
     pc.write(result, args.out)
 
