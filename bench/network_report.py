@@ -55,7 +55,7 @@ class Results:
         for (n, _), run in self.torchsparse.items():
             if n != network:
                 continue
-            for layer in run["layers"]:
+            for layer in run.get("layers", []):  # runs since 2026-12-08 compare layers on the first input only
                 dense.append(layer["ours_tflops"] / layer["cublas_tflops"])
                 if layer["torchsparse_ms"]:
                     peer.append((layer["torchsparse_ms"] / layer["ours_ms"], layer["name"], run["input"]))
@@ -184,7 +184,7 @@ def print_tables(res):
     for network in NETWORKS:
         peer, dense = res.layer_ratios(network)
         ratios = [p[0] for p in peer]
-        total = sum(len(r["layers"]) for (n, _), r in res.torchsparse.items() if n == network)
+        total = sum(len(r.get("layers", [])) for (n, _), r in res.torchsparse.items() if n == network)
         slower += [(network, *p) for p in peer if p[0] < 1]
         print(f"| {TITLES[network]} | {len(ratios)} of {total} | {statistics.geometric_mean(ratios):.2f}x | "
               f"{min(ratios):.2f}x | {max(ratios):.2f}x | {sum(r < 1 for r in ratios)} | "
