@@ -125,12 +125,12 @@ mlir::OwningOpRef<mlir::ModuleOp> buildKernelModule(mlir::MLIRContext &context, 
   (*module)->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(), builder.getUnitAttr());
   for (const auto &function : functions)
     buildFunction(*module, function, spec.indexBits);
-  if (spec.archSpecific())
-    module->walk([&](mlir::gpu::GPUModuleOp gpuModule) { gpuModule->setAttr(kArchSpecificAttribute, builder.getUnitAttr()); });
-  if (spec.tmaWeights())
-    module->walk([&](mlir::gpu::GPUModuleOp gpuModule) {
+  module->walk([&](mlir::gpu::GPUModuleOp gpuModule) {
+    if (spec.archSpecific())
+      gpuModule->setAttr(kArchSpecificAttribute, builder.getUnitAttr());
+    if (spec.tmaWeights())
       gpuModule->setAttr(kPtxVersionAttribute, builder.getI32IntegerAttr(kTensorMapFencePtxVersion));
-    });
+  });
   return module;
 }
 

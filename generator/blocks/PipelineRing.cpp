@@ -28,6 +28,16 @@ SharedRingViews buildSharedRing(KernelBuilder &kb, const SharedRingLayout &layou
   return views;
 }
 
+mlir::Value ringRowsView(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value firstRow,
+                         mlir::MemRefType viewType) {
+  auto ringView = ring.getDefiningOp<mlir::memref::ViewOp>();
+  auto ringType = mlir::cast<mlir::MemRefType>(ring.getType());
+  const int64_t rowBytes = ringType.getDimSize(2) * (ringType.getElementTypeBitWidth() / 8);
+  mlir::Value byteOffset = kb.add(ringView.getByteShift(),
+                                  kb.add(kb.mul(stage, ringType.getDimSize(1) * rowBytes), kb.mul(firstRow, rowBytes)));
+  return mlir::memref::ViewOp::create(kb.b, viewType, ringView.getSource(), byteOffset, mlir::ValueRange{});
+}
+
 mlir::Value commitAsyncGroup(KernelBuilder &kb, mlir::ValueRange copyTokens) {
   auto tokenType = mlir::nvgpu::DeviceAsyncTokenType::get(kb.b.getContext());
   return mlir::nvgpu::DeviceAsyncCreateGroupOp::create(kb.b, tokenType, copyTokens);

@@ -7,6 +7,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include "sparsekgen/generator/MmaShapes.h"
+#include "sparsekgen/generator/blocks/PipelineRing.h"
 
 namespace sparsekgen {
 
@@ -61,17 +62,10 @@ void issueTmaWeightTile(KernelBuilder &kb, const TmaWeightTiles &tiles, mlir::Va
   kb.ifThen(issue, [&] {
     mlir::nvgpu::MBarrierArriveExpectTxOp::create(b, tiles.barriers, kb.index(boxes * kBoxBytes), stage,
                                                   mlir::Value());
-    // The B ring holds box after box of 64 K rows x 128 bytes per stage (WarpgroupMma.h); a view of
-    // the raw shared bytes, as the descriptors of the MMA take them.
-    auto ringView = ringB.getDefiningOp<mlir::memref::ViewOp>();
-    auto ringType = mlir::cast<mlir::MemRefType>(ringB.getType());
-    const int64_t rowBytes = ringType.getDimSize(2) * (ringType.getElementTypeBitWidth() / 8);
-    const int64_t stageBytes = ringType.getDimSize(1) * rowBytes;
+    // The B ring holds box after box of 64 K rows x 128 bytes per stage (WarpgroupMma.h).
+    const mlir::Type element = mlir::cast<mlir::MemRefType>(ringB.getType()).getElementType();
     for (int box = 0; box < boxes; ++box) {
-      mlir::Value byteOffset =
-          kb.add(ringView.getByteShift(), kb.add(kb.mul(stage, stageBytes), kb.index(box * kWarpgroupK * rowBytes)));
-      mlir::Value destination = mlir::memref::ViewOp::create(b, boxType(kb, ringType.getElementType()),
-                                                             ringView.getSource(), byteOffset, mlir::ValueRange{});
+      mlir::Value destination = ringRowsView(kb, ringB, stage, kb.index(box * kWarpgroupK), boxType(kb, element));
       // Coordinates innermost first: Cout column, Cin row, kernel offset.
       mlir::nvgpu::TmaAsyncLoadOp::create(b, destination, tiles.barriers, tiles.map,
                                           mlir::ValueRange{kb.add(column, kb.index(box * kWarpgroupK)), channel, offset},

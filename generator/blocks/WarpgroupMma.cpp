@@ -1,5 +1,7 @@
 #include "sparsekgen/generator/blocks/WarpgroupMma.h"
 
+#include "sparsekgen/generator/blocks/PipelineRing.h"
+
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -30,16 +32,10 @@ mlir::Value tileDescriptor(KernelBuilder &kb, mlir::Value ring, mlir::Value stag
                            int64_t rows, mlir::MemRefType described, int64_t boxRows) {
   auto &b = kb.b;
   auto *context = b.getContext();
-  // A view of the raw shared bytes rather than a subview of the ring (subviews need strided-metadata
-  // expansion to lower): the ring is itself a view of them at some byte shift.
-  auto ringView = ring.getDefiningOp<mlir::memref::ViewOp>();
   auto ringType = mlir::cast<mlir::MemRefType>(ring.getType());
-  const int64_t rowBytes = ringType.getDimSize(2) * (ringType.getElementTypeBitWidth() / 8);
-  mlir::Value byteOffset = kb.add(ringView.getByteShift(),
-                                  kb.add(kb.mul(stage, ringType.getDimSize(1) * rowBytes), kb.mul(firstRow, rowBytes)));
   auto tileType = mlir::MemRefType::get({rows, ringType.getDimSize(2)}, ringType.getElementType(),
                                         mlir::MemRefLayoutAttrInterface{}, ringType.getMemorySpace());
-  mlir::Value tile = mlir::memref::ViewOp::create(b, tileType, ringView.getSource(), byteOffset, mlir::ValueRange{});
+  mlir::Value tile = ringRowsView(kb, ring, stage, firstRow, tileType);
   auto mapType = mlir::nvgpu::TensorMapDescriptorType::get(
       context, sharedTile(kb, boxRows, kWarpgroupK, elementOf(ring)), mlir::nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
       mlir::nvgpu::TensorMapL2PromoKind::L2PROMO_NONE, mlir::nvgpu::TensorMapOOBKind::OOB_ZERO,

@@ -15,6 +15,12 @@ struct SharedRingViews {
 
 SharedRingViews buildSharedRing(KernelBuilder &kb, const SharedRingLayout &layout, mlir::Type element);
 
+// A view of type `viewType` over the rows of `ring` (a view buildSharedRing made) from row
+// `firstRow` of `stage` on. It views the raw shared bytes rather than subviewing the ring (subviews
+// need strided-metadata expansion to lower): the ring is itself a view of them at some byte shift.
+mlir::Value ringRowsView(KernelBuilder &kb, mlir::Value ring, mlir::Value stage, mlir::Value firstRow,
+                         mlir::MemRefType viewType);
+
 // Closes the copies issued since the last group into one group; returns the group's token.
 mlir::Value commitAsyncGroup(KernelBuilder &kb, mlir::ValueRange copyTokens);
 
